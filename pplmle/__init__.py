@@ -1,0 +1,65 @@
+"""pplmle: trustworthy maximum-likelihood estimation for PyMC models.
+
+Use :func:`mle` for the MLE of a family (``pl.Normal(x)``, ``pl.LogisticRegression(X, y)``,
+...) or of any ``pm.Model`` (priors replaced by flat ones, ``pm.find_MAP``,
+polished, checked), and :func:`map_estimate` for the MAP with priors kept.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from pplmle import datasets
+from pplmle.errors import (
+    ConvergenceWarning,
+    EstimationError,
+    HessianWarning,
+    MultipleOptimaWarning,
+    PPLMLEWarning,
+)
+from pplmle.estimate import map_estimate, mle
+from pplmle.families import (
+    Bernoulli,
+    Binomial,
+    Categorical,
+    Exponential,
+    Family,
+    Gamma,
+    LinearRegression,
+    LogisticRegression,
+    LogNormal,
+    Normal,
+    Poisson,
+    PoissonRegression,
+    SoftmaxRegression,
+)
+from pplmle.result import MLEResult
+
+try:
+    __version__ = version("pplmle")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "mle",
+    "map_estimate",
+    "MLEResult",
+    "Family",
+    "Normal",
+    "Bernoulli",
+    "Binomial",
+    "Poisson",
+    "Exponential",
+    "Gamma",
+    "LogNormal",
+    "Categorical",
+    "LinearRegression",
+    "LogisticRegression",
+    "PoissonRegression",
+    "SoftmaxRegression",
+    "PPLMLEWarning",
+    "ConvergenceWarning",
+    "HessianWarning",
+    "MultipleOptimaWarning",
+    "EstimationError",
+    "datasets",
+    "__version__",
+]

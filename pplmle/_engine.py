@@ -1,0 +1,414 @@
+"""The PyMC layer: flat priors, compiled objective, find_MAP and polishing.
+
+An :class:`Engine` wraps one PyMC model that is to be optimized (the flattened
+copy of a user's model for the MLE, the model itself for the MAP).  It compiles
+its functions once, lazily, and reuses them for every fit; new data enters
+through the model's ``pm.Data`` containers, so a refit never recompiles.
+
+Why flat priors + ``jacobian=False`` give the MLE: the log-density that
+``pm.find_MAP`` maximizes is ``log p(theta) + log L(theta)`` evaluated on the
+natural scale of every parameter (no log-Jacobian term for the transforms).
+With ``log p(theta)`` constant on the support, its maximizer is the maximizer of
+the likelihood itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import scipy.linalg
+import scipy.optimize
+from pymc.logprob.abstract import _logprob
+from pymc.model.fgraph import (
+    ModelDeterministic,
+    ModelFreeRV,
+    fgraph_from_model,
+    model_from_fgraph,
+)
+from pymc.pytensorf import compile as pm_compile
+from pymc.pytensorf import join_nonshared_inputs
+from pytensor.graph.replace import graph_replace
+
+from pplmle._validate import check_nan_policy
+
+#: Default convergence tolerance: the natural-scale gradient times the standard
+#: error, i.e. (for a locally quadratic NLL) the distance to the optimum in
+#: standard errors.
+GTOL = 1e-6
+
+_FLAT_CLASSES: dict[type, type] = {}
+
+
+def _flat_class(cls: type) -> type:
+    """A subclass of the RV Op `cls` whose log-density is 0 on its support, -inf off it."""
+    if cls not in _FLAT_CLASSES:
+        sub = type(f"Flat{cls.__name__}", (cls,), {"__module__": __name__})
+
+        @_logprob.register(sub)
+        def _flat_logprob(op, values, *inputs, **kwargs):
+            parent = copy.copy(op)
+            parent.__class__ = cls
+            original = _logprob(parent, values, *inputs, **kwargs)
+            outside = pt.isinf(original) | pt.isnan(original)
+            return pt.switch(outside, -np.inf, pt.zeros_like(original))
+
+        _FLAT_CLASSES[cls] = sub
+    return _FLAT_CLASSES[cls]
+
+
+def imputed_variables(model: pm.Model) -> dict[str, int]:
+    """Observed variables whose NaN entries PyMC turned into parameters, with the count."""
+    free = {rv.name: rv for rv in model.free_RVs}
+    observed = {rv.name for rv in model.observed_RVs}
+    out = {}
+    for name, rv in free.items():
+        if name.endswith("_unobserved") and name[: -len("_unobserved")] + "_observed" in observed:
+            out[name[: -len("_unobserved")]] = int(np.prod(_static_shape(rv, model)))
+    return out
+
+
+def _static_shape(rv, model) -> tuple[int, ...]:
+    shape = rv.type.shape
+    if all(s is not None for s in shape):
+        return tuple(shape)
+    return tuple(model.eval_rv_shapes()[rv.name])
+
+
+def check_model(model: pm.Model, nan_policy: str = "raise") -> dict[str, int]:
+    """Refuse models pplmle cannot estimate honestly; return the imputed variables."""
+    check_nan_policy(nan_policy)
+    if not isinstance(model, pm.Model):
+        raise TypeError(f"`model` must be a pplmle family or a pm.Model; got {type(model).__name__}.")
+    imputed = imputed_variables(model)
+    if imputed and nan_policy == "raise":
+        detail = ", ".join(f"`{k}` has {v} missing value(s)" for k, v in imputed.items())
+        raise ValueError(
+            f"Observed data contain NaN: {detail}. PyMC would silently treat them as "
+            "parameters and estimate them; pass nan_policy='omit' to drop them from the "
+            "likelihood instead."
+        )
+    dropped = {f"{k}_unobserved" for k in imputed}
+    discrete = [
+        rv.name
+        for rv in model.free_RVs
+        if rv.name not in dropped and rv.type.dtype.startswith(("int", "uint", "bool"))
+    ]
+    if discrete:
+        raise ValueError(
+            f"Free variable(s) {discrete} are discrete: MLE over discrete parameters is not "
+            "supported. Marginalize them out of the model (for example with "
+            "pymc_extras.marginalize) and estimate the continuous parameters."
+        )
+    if not [rv for rv in model.free_RVs if rv.name not in dropped]:
+        raise ValueError("`model` has no free continuous variables to estimate.")
+    return imputed
+
+
+def flatten_priors(model: pm.Model, drop_imputed: Sequence[str] = ()) -> tuple[pm.Model, dict]:
+    """A copy of `model` in which every free variable's prior is flat on its support.
+
+    The likelihood, the transforms and the support of every free variable are
+    kept; the prior density is replaced by 0 inside the support (-inf outside).
+    Free variables created by PyMC's NaN imputation for the observed variables in
+    `drop_imputed` are removed, so those entries simply leave the likelihood.
+    The user's model is not modified.
+
+    Returns the flat model and a map from the user's shared data variables to
+    the copy's, so data changed with ``pm.set_data`` can be carried over.
+    """
+    fgraph, memo = fgraph_from_model(model)
+    shared_map = {
+        orig: memo[orig]
+        for orig in model.data_vars
+        if isinstance(orig, pytensor.compile.SharedVariable) and orig in memo
+    }
+    drop_free = {f"{name}_unobserved" for name in drop_imputed}
+    for out in list(fgraph.outputs):
+        node = out.owner
+        if node is None:
+            continue
+        if isinstance(node.op, ModelDeterministic) and out.name in drop_imputed:
+            fgraph.remove_output(fgraph.outputs.index(out))
+        elif isinstance(node.op, ModelFreeRV):
+            rv = node.inputs[0]
+            if out.name in drop_free:
+                shape = _static_shape(model[out.name], model)
+                fgraph.replace(out, pt.zeros(shape, dtype=out.dtype), import_missing=True)
+                continue
+            op = copy.copy(rv.owner.op)
+            op.__class__ = _flat_class(type(rv.owner.op))
+            new_rv = op.make_node(*rv.owner.inputs).outputs[rv.owner.outputs.index(rv)]
+            new_rv.name = rv.name
+            fgraph.replace(rv, new_rv, import_missing=True)
+    flat = model_from_fgraph(fgraph, mutate_fgraph=True)
+    shared_map = {orig: flat[new.name] for orig, new in shared_map.items() if new.name in flat.named_vars}
+    return flat, shared_map
+
+
+class Engine:
+    """Compiled objective, gradient and Hessian of one PyMC model.
+
+    Parameters
+    ----------
+    model
+        The model to optimize.  Its log-density (``jacobian=False``) is the
+        objective; the log-likelihood is the sum of its observed terms and
+        potentials.
+    reported
+        Names of the model variables reported as parameters (free variables or
+        Deterministics); defaults to the free variables.
+    """
+
+    def __init__(self, model: pm.Model, reported: Sequence[str] | None = None):
+        self.model = model
+        self.value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
+        self.reported = list(reported) if reported is not None else [rv.name for rv in model.free_RVs]
+        self._fns: dict[str, Callable] | None = None
+        self.n_compiles = 0
+
+    # -- compilation -----------------------------------------------------
+    def _compile(self) -> dict[str, Callable]:
+        if self._fns is not None:
+            return self._fns
+        model = self.model
+        ip = model.initial_point()
+        self.point_map = [(v.name, np.shape(ip[v.name]), int(np.size(ip[v.name]))) for v in self.value_vars]
+        self.u_default = np.concatenate([np.ravel(ip[name]) for name, _, _ in self.point_map]).astype(float)
+        objective = -model.logp(jacobian=False)
+        lik_terms = list(model.observed_RVs) + list(model.potentials)
+        loglik = model.logp(vars=lik_terms, jacobian=False) if lik_terms else pt.constant(0.0)
+        rep = model.replace_rvs_by_values([model[name] for name in self.reported])
+        self.reported_shapes = [tuple(int(s) for s in v) for v in model.compile_fn(
+            inputs=self.value_vars, outs=[r.shape for r in rep], on_unused_input="ignore"
+        )(ip)]
+        rep_vec = pt.concatenate([pt.cast(r, "float64").ravel() for r in rep])
+        (obj_j, ll_j, rep_j), u = join_nonshared_inputs(ip, [objective, loglik, rep_vec], self.value_vars)
+        grad = pt.grad(obj_j, u)
+        hess = pytensor.gradient.jacobian(grad, u)
+        jac = pytensor.gradient.jacobian(rep_j, u)
+
+        # natural-scale (free variable) -> unconstrained vector, for starts and nllf
+        free = list(model.free_RVs)
+        nat_inputs = [rv.type() for rv in free]
+        to_nat = dict(zip(free, nat_inputs, strict=True))
+        forward = []
+        for rv, x in zip(free, nat_inputs, strict=True):
+            tr = model.rvs_to_transforms.get(rv)
+            out = x if tr is None else tr.forward(x, *rv.owner.inputs)
+            forward.append(pt.cast(out, "float64").ravel())
+        forward = graph_replace(forward, to_nat, strict=False)
+        self.free_names = [rv.name for rv in free]
+
+        def fn(ins, outs):
+            self.n_compiles += 1
+            return pm_compile(ins, outs, on_unused_input="ignore")
+
+        self._fns = {
+            "vg": fn([u], [obj_j, grad]),
+            "hess": fn([u], hess),
+            "info": fn([u], [obj_j, ll_j, grad, hess, rep_j, jac]),
+            "forward": fn(nat_inputs, pt.concatenate(forward)),
+            "natural": fn(self.value_vars, model.replace_rvs_by_values(free)),
+        }
+        return self._fns
+
+    @property
+    def n_free(self) -> int:
+        self._compile()
+        return self.u_default.size
+
+    # -- data ------------------------------------------------------------
+    def set_data(self, values: Mapping[str, np.ndarray]) -> None:
+        """Put new values in the model's ``pm.Data`` containers (no recompilation)."""
+        for name, value in values.items():
+            self.model[name].set_value(value)
+
+    def data_snapshot(self) -> dict[str, np.ndarray]:
+        return {
+            var.name: var.get_value(borrow=True)
+            for var in self.model.data_vars
+            if isinstance(var, pytensor.compile.SharedVariable)
+        }
+
+    # -- conversions -----------------------------------------------------
+    def to_unconstrained(self, natural: Mapping[str, Any]) -> np.ndarray:
+        """Unconstrained vector for natural-scale values of the free variables.
+
+        Variables missing from `natural` take the model's initial point.
+        """
+        fns = self._compile()
+        unknown = set(natural) - set(self.free_names)
+        if unknown:
+            raise ValueError(
+                f"`start` names unknown parameter(s) {sorted(unknown)}; the model's free "
+                f"parameters are {self.free_names}."
+            )
+        default = self.natural_from_u(self.u_default)
+        args = []
+        for name, rv in zip(self.free_names, self.model.free_RVs, strict=True):
+            value = natural.get(name, default[name])
+            arr = np.asarray(value, dtype=rv.type.dtype)
+            if arr.shape != np.shape(default[name]):
+                try:
+                    arr = np.broadcast_to(arr, np.shape(default[name])).copy()
+                except ValueError:
+                    raise ValueError(
+                        f"`start[{name!r}]` must have shape {np.shape(default[name])}; got {arr.shape}."
+                    ) from None
+            args.append(arr)
+        u = np.asarray(fns["forward"](*args), dtype=float)
+        if not np.all(np.isfinite(u)):
+            bad = [n for n, a in zip(self.free_names, args, strict=True) if not np.all(np.isfinite(a))]
+            raise ValueError(
+                f"`start` lies outside the support of the parameters (or is not finite): "
+                f"check {bad or self.free_names}."
+            )
+        return u
+
+    def natural_from_u(self, u: np.ndarray) -> dict[str, np.ndarray]:
+        """Natural-scale values of the free variables at the unconstrained point `u`."""
+        fns = self._compile()
+        point = self.point_from_u(u)
+        values = fns["natural"](*[point[v.name] for v in self.value_vars])
+        return {name: np.asarray(v) for name, v in zip(self.free_names, values, strict=True)}
+
+    def point_from_u(self, u: np.ndarray) -> dict[str, np.ndarray]:
+        self._compile()
+        point, i = {}, 0
+        for name, shape, size in self.point_map:
+            point[name] = np.reshape(u[i : i + size], shape)
+            i += size
+        return point
+
+    def unflatten(self, vec: np.ndarray) -> dict[str, float | np.ndarray]:
+        """Split a flat vector of reported values into named parameters."""
+        out, i = {}, 0
+        for name, shape in zip(self.reported, self.reported_shapes, strict=True):
+            size = int(np.prod(shape))
+            chunk = np.asarray(vec[i : i + size], dtype=float)
+            out[name] = float(chunk[0]) if shape == () else chunk.reshape(shape).copy()
+            i += size
+        return out
+
+    # -- evaluation and optimization ----------------------------------------
+    def objective(self, u: np.ndarray) -> float:
+        return float(self._compile()["vg"](u)[0])
+
+    def _value_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = self._fns["vg"](u)
+        f = float(f)
+        if not np.isfinite(f):
+            return np.inf, np.zeros_like(u)
+        return f, np.asarray(g, dtype=float)
+
+    def optimize(
+        self,
+        u0: np.ndarray,
+        *,
+        use_find_map: bool,
+        maxeval: int = 5000,
+        progressbar: bool = False,
+    ) -> tuple[np.ndarray, int, str, bool]:
+        """Minimize the objective from `u0`; return (u, n_eval, message, budget_exhausted)."""
+        fns = self._compile()
+        n_eval, message, exhausted = 0, "", False
+        u = np.asarray(u0, dtype=float)
+        if use_find_map:
+            start = self.point_from_u(u)
+            logger = logging.getLogger("pymc")
+            level = logger.level
+            logger.setLevel(logging.ERROR)
+            try:
+                point, raw = pm.find_MAP(
+                    start=start,
+                    model=self.model,
+                    method="L-BFGS-B",
+                    maxeval=maxeval,
+                    progressbar=progressbar,
+                    return_raw=True,
+                    include_transformed=True,
+                )
+            finally:
+                logger.setLevel(level)
+            u = np.concatenate([np.ravel(point[name]) for name, _, _ in self.point_map]).astype(float)
+            if raw is None:
+                exhausted = True
+                message = f"find_MAP stopped: the evaluation budget maxeval={maxeval} was used up"
+            else:
+                n_eval += int(raw.get("nfev", 0))
+                message = f"find_MAP (L-BFGS-B): {raw.get('message', '')}"
+        else:
+            res = scipy.optimize.minimize(
+                self._value_grad, u, jac=True, method="L-BFGS-B",
+                options={"maxfun": maxeval, "maxiter": maxeval},
+            )
+            u, n_eval = res.x, n_eval + int(res.nfev)
+            exhausted = res.nfev >= maxeval
+            message = f"L-BFGS-B: {res.message}"
+        if np.all(np.isfinite(u)) and np.isfinite(self.objective(u)):
+            polish = scipy.optimize.minimize(
+                self._value_grad,
+                u,
+                jac=True,
+                hess=fns["hess"],
+                method="trust-exact",
+                options={"gtol": 1e-10, "maxiter": 200},
+            )
+            if np.isfinite(polish.fun) and polish.fun <= self.objective(u) + 1e-12 * max(1.0, abs(polish.fun)):
+                u = polish.x
+            n_eval += int(polish.nfev)
+            message += f"; polished with trust-exact ({polish.nit} iterations)"
+        return u, n_eval, message, exhausted
+
+    def info(self, u: np.ndarray) -> dict[str, Any]:
+        """Objective, log-likelihood, natural-scale gradient and covariance at `u`."""
+        obj, ll, grad, hess, rep, jac = self._compile()["info"](u)
+        grad = np.asarray(grad, dtype=float)
+        hess = np.asarray(hess, dtype=float)
+        jac = np.atleast_2d(np.asarray(jac, dtype=float))
+        rep = np.asarray(rep, dtype=float)
+        # gradient w.r.t. the reported parameters: grad_u = J^T grad_r (min-norm solution,
+        # which for a simplex is the gradient along the simplex)
+        grad_r = np.linalg.lstsq(jac.T, grad, rcond=None)[0] if jac.size else np.zeros(0)
+        cov = np.full((rep.size, rep.size), np.nan)
+        ok, why = False, ""
+        if not np.all(np.isfinite(hess)):
+            why = "the Hessian of the NLL is not finite at the estimate"
+        else:
+            try:
+                chol = np.linalg.cholesky(hess)
+            except np.linalg.LinAlgError:
+                eig = np.linalg.eigvalsh(hess)
+                why = (
+                    "the Hessian of the NLL is not positive definite at the estimate "
+                    f"(smallest eigenvalue {eig[0]:.3g}): the optimum is not a strict "
+                    "minimum, or some parameters are not identified"
+                )
+            else:
+                cond = np.linalg.cond(hess)
+                if cond > 1e14:
+                    why = (
+                        f"the Hessian of the NLL is numerically singular (condition number "
+                        f"{cond:.3g}): some parameters are not identified"
+                    )
+                else:
+                    a = scipy.linalg.solve_triangular(chol, jac.T, lower=True)
+                    cov = a.T @ a
+                    ok = True
+        return {
+            "objective": float(obj),
+            "loglik": float(ll),
+            "grad_natural": grad_r,
+            "reported": rep,
+            "cov": cov,
+            "hessian_ok": ok,
+            "hessian_message": why,
+        }
+

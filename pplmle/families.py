@@ -1,0 +1,681 @@
+"""Built-in model families: data checked at construction, PyMC models with flat priors.
+
+Each family binds its data, validates it (a ``ValueError`` naming the argument,
+the rule and the first bad value) and declares a PyMC model whose priors are
+flat on each parameter's support, so ``pm.find_MAP`` on it gives the MLE.  Data
+live in ``pm.Data`` containers: the compiled functions of a family are shared by
+every instance with the same structure, and a new dataset never recompiles.
+
+Use :func:`pplmle.mle` to fit a family; ``family.model`` is a readable PyMC
+model of its own for inspection or sampling.
+
+Regressions are estimated on an orthonormal basis of the design: with
+``X1 = [1, X]`` scaled to unit column norms by ``D`` and ``X1 D^-1 = Q R``, the
+model's free coefficients are ``gamma`` on ``Q`` and the reported coefficients
+are ``D^-1 R^-1 gamma``.  The optimizer then works on a problem whose Hessian is
+well conditioned even when the columns of ``X`` differ by ten orders of
+magnitude; standard errors are mapped back exactly (the map is linear).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pytensor.tensor.slinalg import solve_triangular
+
+from pplmle._validate import (
+    as_float_array,
+    check_finite,
+    check_integer,
+    check_nan_policy,
+    check_same_length,
+    check_support,
+    nan_rows,
+)
+
+__all__ = [
+    "Family",
+    "Normal",
+    "Bernoulli",
+    "Binomial",
+    "Poisson",
+    "Exponential",
+    "Gamma",
+    "LogNormal",
+    "Categorical",
+    "LinearRegression",
+    "LogisticRegression",
+    "PoissonRegression",
+    "SoftmaxRegression",
+]
+
+
+class Family:
+    """Base class: a likelihood with its data, declared as a flat-prior PyMC model."""
+
+    #: Names of the reported parameters, in order.
+    param_names: tuple[str, ...] = ()
+    _dist_name: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._model: pm.Model | None = None
+
+    # -- what subclasses provide ---------------------------------------------
+    def _data(self) -> dict[str, np.ndarray]:
+        """Values of the ``pm.Data`` containers."""
+        raise NotImplementedError
+
+    def _declare(self, data: Mapping[str, Any]) -> None:
+        """Declare the model's variables inside an active ``pm.Model`` context."""
+        raise NotImplementedError
+
+    def _start(self) -> dict[str, Any]:
+        """A rough natural-scale starting point for the free variables (not the MLE)."""
+        return {}
+
+    def _key(self) -> tuple:
+        """What must agree for two instances to share compiled functions."""
+        return (type(self),)
+
+    def _labels(self) -> dict[str, list[str]]:
+        """Label of each scalar element, per reported parameter (scalars: the name)."""
+        return {name: [name] for name in self.param_names}
+
+    def _to_free(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Free-variable values (natural scale) from reported parameter values."""
+        return {k: params[k] for k in self.param_names if k in params}
+
+    @property
+    def n_obs(self) -> int:
+        """Number of observations in the likelihood."""
+        raise NotImplementedError
+
+    # -- shared machinery -------------------------------------------------------
+    def _build(self, data: Mapping[str, Any]) -> pm.Model:
+        with pm.Model(name="") as model:
+            containers = {name: pm.Data(name, value) for name, value in data.items()}
+            self._declare(containers)
+        return model
+
+    @property
+    def model(self) -> pm.Model:
+        """A PyMC model of this family with flat priors and this instance's data."""
+        if self._model is None:
+            self._model = self._build(self._data())
+        return self._model
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"{self.name}(n_obs={self.n_obs})"
+
+
+# ---------------------------------------------------------------------------------
+# helpers
+
+
+def _vector(name: str, x: Any, nan_policy: str) -> np.ndarray:
+    check_nan_policy(nan_policy)
+    arr = as_float_array(name, x, ndim=1)
+    if nan_policy == "omit":
+        arr = arr[~np.isnan(arr)]
+        if arr.size == 0:
+            raise ValueError(f"`{name}` has no values left after dropping NaN.")
+    check_finite(name, arr)
+    return arr
+
+
+def _robust_scale(x: np.ndarray) -> float:
+    q75, q25 = np.percentile(x, [75, 25])
+    scale = (q75 - q25) / 1.349
+    return float(scale) if scale > 0 else float(np.max(np.abs(x - np.median(x))) or 1.0)
+
+
+class _Univariate(Family):
+    """One vector of i.i.d. observations `x`."""
+
+    _arg = "x"
+
+    def __init__(self, x: Any, *, nan_policy: str = "raise"):
+        super().__init__()
+        self.x = _vector(self._arg, x, nan_policy)
+        self._check(self.x)
+
+    def _check(self, x: np.ndarray) -> None:
+        pass
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.x.size)
+
+    def _data(self) -> dict[str, np.ndarray]:
+        return {self._arg: self.x}
+
+
+class Normal(_Univariate):
+    """``x_i ~ Normal(mu, sigma)``; closed form ``mu = mean(x)``, ``sigma^2 = mean((x - mu)^2)``.
+
+    Examples
+    --------
+    >>> import pplmle as pl
+    >>> res = pl.mle(pl.Normal([1.0, 2.0, 4.0]))
+    >>> round(res.params["mu"], 6), round(res.params["sigma"], 6)
+    (2.333333, 1.247219)
+    """
+
+    param_names = ("mu", "sigma")
+
+    def _check(self, x):
+        if x.size < 2 or np.all(x == x[0]):
+            raise ValueError(
+                f"`x` must contain at least two different values for Normal; got {x.size} "
+                f"value(s), all equal to {x[0]!r}: sigma_hat would be 0 and the likelihood unbounded."
+            )
+
+    def _declare(self, d):
+        mu = pm.Flat("mu")
+        sigma = pm.HalfFlat("sigma")
+        pm.Normal("obs", mu=mu, sigma=sigma, observed=d["x"])
+
+    def _start(self):
+        return {"mu": float(np.median(self.x)), "sigma": _robust_scale(self.x)}
+
+
+class LogNormal(_Univariate):
+    """``log x_i ~ Normal(mu, sigma)``, x > 0."""
+
+    param_names = ("mu", "sigma")
+
+    def _check(self, x):
+        check_support("x", x, "positive", x > 0, "LogNormal")
+        if np.all(x == x[0]):
+            raise ValueError(
+                f"`x` must contain at least two different values for LogNormal; all equal {x[0]!r}."
+            )
+
+    def _declare(self, d):
+        mu = pm.Flat("mu")
+        sigma = pm.HalfFlat("sigma")
+        pm.LogNormal("obs", mu=mu, sigma=sigma, observed=d["x"])
+
+    def _start(self):
+        lx = np.log(self.x)
+        return {"mu": float(np.median(lx)), "sigma": _robust_scale(lx)}
+
+
+class Bernoulli(_Univariate):
+    """``y_i ~ Bernoulli(p)``, y in {0, 1}; closed form ``p = mean(y)``."""
+
+    _arg = "y"
+    param_names = ("p",)
+
+    def _check(self, y):
+        check_support("y", y, "0 or 1", (y == 0) | (y == 1), "Bernoulli")
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.x
+
+    def _declare(self, d):
+        p = pm.Uniform("p", 0.0, 1.0)  # density 1 on (0, 1): flat
+        pm.Bernoulli("obs", p=p, observed=d["y"])
+
+    def _start(self):
+        return {"p": 0.5}
+
+
+class Poisson(_Univariate):
+    """``x_i ~ Poisson(lam)``, x = 0, 1, 2, ...; closed form ``lam = mean(x)``."""
+
+    param_names = ("lam",)
+
+    def _check(self, x):
+        check_support("x", x, "non-negative", x >= 0, "Poisson")
+        check_integer("x", x, "Poisson")
+
+    def _declare(self, d):
+        lam = pm.HalfFlat("lam")
+        pm.Poisson("obs", mu=lam, observed=d["x"])
+
+    def _start(self):
+        return {"lam": float(np.median(self.x)) + 0.5}
+
+
+class Exponential(_Univariate):
+    """``x_i ~ Exponential(lam)`` with rate `lam`, x >= 0; closed form ``lam = 1 / mean(x)``."""
+
+    param_names = ("lam",)
+
+    def _check(self, x):
+        check_support("x", x, "non-negative", x >= 0, "Exponential")
+        if np.all(x == 0):
+            raise ValueError("`x` must not be all zero for Exponential: the likelihood is unbounded in lam.")
+
+    def _declare(self, d):
+        lam = pm.HalfFlat("lam")
+        pm.Exponential("obs", lam=lam, observed=d["x"])
+
+    def _start(self):
+        return {"lam": 1.0 / max(float(np.median(self.x)), 1e-300)}
+
+
+class Gamma(_Univariate):
+    """``x_i ~ Gamma(alpha, beta)`` with shape `alpha` and rate `beta`, x > 0 (no closed form)."""
+
+    param_names = ("alpha", "beta")
+
+    def _check(self, x):
+        check_support("x", x, "positive", x > 0, "Gamma")
+        if np.all(x == x[0]):
+            raise ValueError(f"`x` must contain at least two different values for Gamma; all equal {x[0]!r}.")
+
+    def _declare(self, d):
+        alpha = pm.HalfFlat("alpha")
+        beta = pm.HalfFlat("beta")
+        pm.Gamma("obs", alpha=alpha, beta=beta, observed=d["x"])
+
+    def _start(self):
+        m = float(np.median(self.x))
+        return {"alpha": 1.0, "beta": 1.0 / m}
+
+
+class Binomial(Family):
+    """``k_i ~ Binomial(n_i, p)``; closed form ``p = sum(k) / sum(n)``.
+
+    Parameters
+    ----------
+    k
+        Successes, whole numbers with ``0 <= k_i <= n_i``.
+    n
+        Trials per observation: a whole number >= 1, or an array like `k`.
+    """
+
+    param_names = ("p",)
+
+    def __init__(self, k: Any, n: Any, *, nan_policy: str = "raise"):
+        super().__init__()
+        check_nan_policy(nan_policy)
+        k_arr = as_float_array("k", k, ndim=1)
+        n_arr = np.array(n, dtype=float, copy=True)
+        if n_arr.ndim == 0:
+            n_arr = np.full_like(k_arr, float(n_arr))
+        elif n_arr.shape != k_arr.shape:
+            raise ValueError(f"`n` must be a number or have the shape of `k` {k_arr.shape}; got {n_arr.shape}.")
+        if nan_policy == "omit":
+            keep = ~(np.isnan(k_arr) | np.isnan(n_arr))
+            k_arr, n_arr = k_arr[keep], n_arr[keep]
+            if k_arr.size == 0:
+                raise ValueError("`k` has no values left after dropping NaN.")
+        check_finite("k", k_arr)
+        check_finite("n", n_arr)
+        check_support("n", n_arr, "at least 1", n_arr >= 1, "Binomial")
+        check_integer("n", n_arr, "Binomial")
+        check_support("k", k_arr, "non-negative", k_arr >= 0, "Binomial")
+        check_integer("k", k_arr, "Binomial")
+        check_support("k", k_arr, "at most n", k_arr <= n_arr, "Binomial")
+        self.k, self.n = k_arr, n_arr
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.k.size)
+
+    def _data(self):
+        return {"k": self.k, "n": self.n}
+
+    def _declare(self, d):
+        p = pm.Uniform("p", 0.0, 1.0)
+        pm.Binomial("obs", n=d["n"], p=p, observed=d["k"])
+
+    def _start(self):
+        return {"p": 0.5}
+
+
+class Categorical(Family):
+    """``y_i ~ Categorical(p)`` over `k` classes; closed form ``p_j = count_j / n``.
+
+    Parameters
+    ----------
+    y
+        Class labels.  With ``k=None`` the classes are the sorted distinct values
+        of `y`; with `k` given, `y` must hold whole numbers in ``0 .. k-1``.
+    """
+
+    param_names = ("p",)
+
+    def __init__(self, y: Any, k: int | None = None, *, nan_policy: str = "raise"):
+        super().__init__()
+        check_nan_policy(nan_policy)
+        raw = np.array(y, copy=True)
+        if raw.ndim != 1:
+            raise ValueError(f"`y` must be 1-dimensional; got an array with shape {raw.shape}.")
+        if raw.size == 0:
+            raise ValueError("`y` must not be empty; got shape (0,).")
+        if k is None:
+            missing = _missing_mask(raw)
+            if missing.any():
+                if nan_policy == "raise":
+                    where = int(np.argmax(missing))
+                    raise ValueError(f"`y` must not contain missing values; found {raw[where]!r} at index {where}.")
+                raw = raw[~missing]
+            self.classes, codes = np.unique(raw, return_inverse=True)
+            if self.classes.size < 2:
+                raise ValueError(f"`y` must contain at least two classes for Categorical; found {list(self.classes)}.")
+        else:
+            if not isinstance(k, (int, np.integer)) or k < 2:
+                raise ValueError(f"`k` must be a whole number >= 2; got {k!r}.")
+            codes = _vector("y", raw, nan_policy)
+            check_integer("y", codes, "Categorical")
+            check_support("y", codes, f"in 0..{k - 1}", (codes >= 0) & (codes < k), "Categorical")
+            self.classes = np.arange(k)
+        self.y = np.asarray(codes, dtype=np.int64)
+        self.k = int(self.classes.size)
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.y.size)
+
+    def _key(self):
+        return (type(self), self.k)
+
+    def _labels(self):
+        return {"p": [f"p[{c}]" for c in self.classes]}
+
+    def _data(self):
+        return {"y": self.y}
+
+    def _declare(self, d):
+        p = pm.Dirichlet("p", a=np.ones(self.k))  # constant density on the simplex: flat
+        pm.Categorical("obs", p=p, observed=d["y"])
+
+    def _start(self):
+        return {"p": np.full(self.k, 1.0 / self.k)}
+
+
+def _missing_mask(raw: np.ndarray) -> np.ndarray:
+    if raw.dtype.kind == "f":
+        return np.isnan(raw)
+    if raw.dtype.kind == "O":
+        return np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in raw])
+    return np.zeros(raw.shape, dtype=bool)
+
+
+# ---------------------------------------------------------------------------------
+# regressions
+
+
+def _design(X: Any, nan_mask_from: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    columns = None
+    if hasattr(X, "columns"):
+        columns = [str(c) for c in X.columns]
+    elif hasattr(X, "name") and getattr(X, "ndim", 2) == 1 and X.name is not None:
+        columns = [str(X.name)]
+    arr = np.array(X, dtype=float, copy=True) if not _is_object(X) else _fail_numeric("X")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"`X` must be 2-dimensional (rows = observations); got shape {arr.shape}.")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"`X` must not be empty; got shape {arr.shape}.")
+    if columns is None:
+        columns = [str(j) for j in range(arr.shape[1])]
+    return arr, columns
+
+
+def _is_object(X: Any) -> bool:
+    try:
+        np.array(X, dtype=float)
+    except (TypeError, ValueError):
+        return True
+    return False
+
+
+def _fail_numeric(name: str):
+    raise ValueError(f"`{name}` must be numeric; could not convert it to numbers.")
+
+
+def _collinear_columns(X1: np.ndarray, names: list[str]) -> list[str]:
+    """Names of the columns involved in the smallest singular direction of the scaled design."""
+    scaled = X1 / np.linalg.norm(X1, axis=0)
+    _, s, vt = np.linalg.svd(scaled, full_matrices=False)
+    v = vt[-1]
+    return [names[j] for j in np.flatnonzero(np.abs(v) > 1e-3 * np.abs(v).max())]
+
+
+class _Regression(Family):
+    """Shared design handling: validation, QR basis, labels."""
+
+    _family_name = "regression"
+
+    def __init__(self, X: Any, y: Any, *, intercept: bool = True, nan_policy: str = "raise", **extra: Any):
+        super().__init__()
+        check_nan_policy(nan_policy)
+        Xa, self.columns = _design(X)
+        ya = self._response(y)
+        extras = {k: v for k, v in extra.items() if v is not None}
+        check_same_length("X", Xa, "y", ya)
+        for name, arr in extras.items():
+            check_same_length("X", Xa, name, arr)
+        drop = nan_rows(Xa) | self._missing(ya)
+        for arr in extras.values():
+            drop |= nan_rows(arr)
+        if drop.any():
+            if nan_policy == "raise":
+                where = int(np.argmax(drop))
+                raise ValueError(
+                    f"`X` and `y` must not contain NaN; found NaN in row {where} "
+                    f"({int(drop.sum())} row(s) in all). Pass nan_policy='omit' to drop such rows."
+                )
+            Xa, ya = Xa[~drop], ya[~drop]
+            extras = {k: v[~drop] for k, v in extras.items()}
+        check_finite("X", Xa)
+        self.X, self.intercept = Xa, bool(intercept)
+        self._set_response(ya, extras)
+        names = (["(intercept)"] if self.intercept else []) + self.columns
+        X1 = np.column_stack([np.ones(len(Xa)), Xa]) if self.intercept else Xa
+        n, q = X1.shape
+        if n <= q:
+            raise ValueError(
+                f"`X` must have more rows than coefficients; got {n} row(s) for {q} coefficient(s)."
+            )
+        zero = np.flatnonzero(np.all(X1 == 0, axis=0))
+        if zero.size:
+            raise ValueError(f"`X` must not have all-zero columns; column {names[zero[0]]!r} is all zero.")
+        scale = np.linalg.norm(X1, axis=0)
+        Q, R = np.linalg.qr(X1 / scale)
+        if np.min(np.abs(np.diag(R))) < 1e-12 * np.max(np.abs(np.diag(R))):
+            cols = _collinear_columns(X1, names)
+            raise ValueError(
+                f"`X` is rank-deficient: the columns {cols} are collinear, so their coefficients "
+                "are not identified. Drop one of them."
+            )
+        self._Q, self._R, self._scale = Q, R, scale
+
+    def _missing(self, y: np.ndarray) -> np.ndarray:
+        return np.isnan(y)
+
+    def _response(self, y: Any) -> np.ndarray:
+        return as_float_array("y", y, ndim=1)
+
+    def _set_response(self, y: np.ndarray, extras: dict) -> None:
+        check_finite("y", y)
+        self.y = y
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def param_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (("intercept",) if self.intercept else ()) + ("beta",) + self._extra_params
+
+    _extra_params: tuple[str, ...] = ()
+
+    def _key(self):
+        return (type(self), self.intercept, self.X.shape[1])
+
+    def _data(self):
+        return {"Q": self._Q, "R": self._R, "scale": self._scale, "y": self.y}
+
+    def _declare_coefficients(self, d, shape):
+        """gamma on the orthonormal basis; reported coefficients D^-1 R^-1 gamma."""
+        gamma = pm.Flat("gamma", shape=shape)
+        coef = solve_triangular(d["R"], gamma, lower=False)
+        coef = coef / (d["scale"][:, None] if len(shape) == 2 else d["scale"])
+        if self.intercept:
+            pm.Deterministic("intercept", coef[0])
+            pm.Deterministic("beta", coef[1:])
+        else:
+            pm.Deterministic("beta", coef)
+        return pt.dot(d["Q"], gamma)
+
+    def _gamma_from(self, params: Mapping[str, Any]) -> np.ndarray:
+        coef = np.asarray(params["beta"], dtype=float)
+        if self.intercept:
+            coef = np.concatenate([np.atleast_1d(np.asarray(params["intercept"], dtype=float))[None, ...].reshape(
+                (1,) + coef.shape[1:]), coef])
+        scaled = coef * (self._scale[:, None] if coef.ndim == 2 else self._scale)
+        return self._R @ scaled
+
+    def _to_free(self, params):
+        out = {k: params[k] for k in self._extra_params if k in params}
+        if "beta" in params:
+            out["gamma"] = self._gamma_from(params)
+        return out
+
+    def _labels(self):
+        labels = {"beta": [f"beta[{c}]" for c in self.columns]}
+        if self.intercept:
+            labels = {"intercept": ["intercept"], **labels}
+        return labels
+
+
+class LinearRegression(_Regression):
+    """``y_i ~ Normal(intercept + X_i beta, sigma)``; closed form by QR least squares, sigma^2 = RSS/n."""
+
+    _extra_params = ("sigma",)
+
+    def _declare(self, d):
+        mu = self._declare_coefficients(d, (self._Q.shape[1],))
+        sigma = pm.HalfFlat("sigma")
+        pm.Normal("obs", mu=mu, sigma=sigma, observed=d["y"])
+
+    def _start(self):
+        return {"gamma": np.zeros(self._Q.shape[1]), "sigma": float(np.std(self.y)) or 1.0}
+
+    def _labels(self):
+        return {**super()._labels(), "sigma": ["sigma"]}
+
+
+class LogisticRegression(_Regression):
+    """``y_i ~ Bernoulli(logit^-1(intercept + X_i beta))``, y in {0, 1} (no closed form)."""
+
+    def _set_response(self, y, extras):
+        check_finite("y", y)
+        check_support("y", y, "0 or 1", (y == 0) | (y == 1), "LogisticRegression")
+        self.y = y
+
+    def _declare(self, d):
+        eta = self._declare_coefficients(d, (self._Q.shape[1],))
+        pm.Bernoulli("obs", logit_p=eta, observed=d["y"])
+
+    def _start(self):
+        return {"gamma": np.zeros(self._Q.shape[1])}
+
+
+class PoissonRegression(_Regression):
+    """``y_i ~ Poisson(exp(intercept + X_i beta + offset_i))`` (no closed form).
+
+    `offset` (for example log exposure) enters the linear predictor with
+    coefficient 1.
+    """
+
+    def __init__(self, X: Any, y: Any, *, intercept: bool = True, offset: Any = None, nan_policy: str = "raise"):
+        off = None if offset is None else as_float_array("offset", offset, ndim=1)
+        super().__init__(X, y, intercept=intercept, nan_policy=nan_policy, offset=off)
+
+    def _set_response(self, y, extras):
+        check_finite("y", y)
+        check_support("y", y, "non-negative", y >= 0, "PoissonRegression")
+        check_integer("y", y, "PoissonRegression")
+        self.y = y
+        offset = extras.get("offset")
+        if offset is not None:
+            check_finite("offset", offset)
+        self.offset = np.zeros_like(y) if offset is None else offset
+
+    def _data(self):
+        return {**super()._data(), "offset": self.offset}
+
+    def _declare(self, d):
+        eta = self._declare_coefficients(d, (self._Q.shape[1],))
+        pm.Poisson("obs", mu=pt.exp(eta + d["offset"]), observed=d["y"])
+
+    def _start(self):
+        gamma = np.zeros(self._Q.shape[1])
+        if self.intercept:
+            # log of the mean rate on the intercept column only
+            rate = np.log(np.mean(self.y) + 0.5) - np.mean(self.offset)
+            coef = np.zeros(self._Q.shape[1])
+            coef[0] = rate
+            gamma = self._R @ (coef * self._scale)
+        return {"gamma": gamma}
+
+
+class SoftmaxRegression(_Regression):
+    """Multinomial logistic regression; the first class in sorted order is the reference.
+
+    ``P(y_i = c) = softmax(eta_i)[c]`` with ``eta_i = [0, intercept + X_i beta]``:
+    `intercept` has shape (k-1,) and `beta` shape (p, k-1), one column per
+    non-reference class.
+    """
+
+    def _response(self, y):
+        raw = np.array(y, copy=True)
+        if raw.ndim != 1:
+            raise ValueError(f"`y` must be 1-dimensional; got an array with shape {raw.shape}.")
+        if raw.size == 0:
+            raise ValueError("`y` must not be empty; got shape (0,).")
+        return raw
+
+    def _missing(self, y):
+        return _missing_mask(y)
+
+    def _set_response(self, y, extras):
+        self.classes, codes = np.unique(y, return_inverse=True)
+        if self.classes.size < 2:
+            raise ValueError(f"`y` must contain at least two classes for SoftmaxRegression; found {list(self.classes)}.")
+        self.y = codes.astype(np.int64)
+        self.k = int(self.classes.size)
+
+    def _key(self):
+        return (*super()._key(), self.k)
+
+    def _declare(self, d):
+        eta = self._declare_coefficients(d, (self._Q.shape[1], self.k - 1))
+        logits = pt.concatenate([pt.zeros((eta.shape[0], 1)), eta], axis=1)
+        pm.Categorical("obs", logit_p=logits, observed=d["y"])
+
+    def _start(self):
+        return {"gamma": np.zeros((self._Q.shape[1], self.k - 1))}
+
+    def _labels(self):
+        rest = [str(c) for c in self.classes[1:]]
+        labels = {"beta": [f"beta[{c}, {r}]" for c in self.columns for r in rest]}
+        if self.intercept:
+            labels = {"intercept": [f"intercept[{r}]" for r in rest], **labels}
+        return labels
+
+
+def family_names() -> dict[str, type[Family]]:
+    """Families by lower-case name (as the command line spells them)."""
+    classes: Sequence[type[Family]] = [
+        Normal, Bernoulli, Binomial, Poisson, Exponential, Gamma, LogNormal, Categorical,
+        LinearRegression, LogisticRegression, PoissonRegression, SoftmaxRegression,
+    ]
+    return {cls.__name__.lower(): cls for cls in classes}

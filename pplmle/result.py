@@ -1,0 +1,143 @@
+"""The result of an estimate: :class:`MLEResult`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from pplmle import _display
+
+
+@dataclass(frozen=True, repr=False)
+class MLEResult:
+    """A maximum-likelihood (or MAP) estimate that knows whether it can be trusted.
+
+    Attributes
+    ----------
+    params
+        Estimates on the natural scale of each parameter, by name (float or array).
+    se
+        Standard errors in the same layout, from the inverse observed information
+        (Hessian of the NLL on the natural scale).  NaN where the Hessian is
+        singular or not positive definite.
+    cov
+        Covariance of the flattened parameters, labelled like :meth:`table`.
+    loglik, nll
+        Log-likelihood at the estimate and its negative.  For a MAP this is the
+        likelihood at the MAP, not the log-posterior.
+    aic, bic
+        ``2k - 2 loglik`` and ``k log(n) - 2 loglik``.
+    n_obs, n_params
+        Number of observations and of free parameters ``k`` (a simplex of ``K``
+        probabilities has ``K - 1``).
+    converged
+        True only when the optimizer ended where the natural-scale gradient,
+        measured in standard errors, is below ``gtol``.
+    message
+        What the optimizer(s) said.
+    method
+        ``"MLE"`` or ``"MAP"``.
+    grad_norm
+        Largest absolute natural-scale gradient of the NLL at the estimate.
+    diagnostics
+        Names of the problems found (for example ``"singular Hessian"``).
+    n_starts, same_optimum
+        How many starting points were used and whether they reached the same
+        optimum (None for a single start).
+    """
+
+    params: dict[str, float | np.ndarray]
+    se: dict[str, float | np.ndarray]
+    cov: pd.DataFrame
+    loglik: float
+    n_obs: int
+    n_params: int
+    converged: bool
+    message: str
+    method: str
+    grad_norm: float
+    model_name: str = "model"
+    diagnostics: tuple[str, ...] = ()
+    n_starts: int = 1
+    same_optimum: bool | None = None
+    n_eval: int = 0
+    _nllf: Callable[[Mapping[str, Any]], float] | None = field(default=None, compare=False)
+
+    @property
+    def nll(self) -> float:
+        """Negative log-likelihood at the estimate."""
+        return -self.loglik
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion, ``2k - 2 loglik``."""
+        return 2.0 * self.n_params - 2.0 * self.loglik
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion, ``k log(n) - 2 loglik``."""
+        return self.n_params * np.log(self.n_obs) - 2.0 * self.loglik
+
+    @property
+    def labels(self) -> list[str]:
+        """Labels of the flattened scalar parameters, in the order of :attr:`cov`."""
+        return list(self.cov.index)
+
+    def _flat(self, values: Mapping[str, Any]) -> np.ndarray:
+        return np.concatenate([np.ravel(np.asarray(values[k], dtype=float)) for k in self.params])
+
+    def conf_int(self, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
+        """Confidence intervals with columns ``lower`` and ``upper``.
+
+        Parameters
+        ----------
+        level
+            Coverage, strictly between 0 and 1.
+        method
+            ``"wald"``: estimate +/- z * se (symmetric; NaN where se is NaN).
+
+        Examples
+        --------
+        >>> import pplmle as pl
+        >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
+        >>> res.conf_int(0.95).round(2).loc["mu"].tolist()
+        [164.91, 171.09]
+        """
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
+        if method != "wald":
+            raise ValueError(f"`method` must be 'wald' (profile intervals are not available yet); got {method!r}.")
+        z = scipy.stats.norm.ppf(0.5 + level / 2.0)
+        est, se = self._flat(self.params), self._flat(self.se)
+        return pd.DataFrame({"lower": est - z * se, "upper": est + z * se}, index=self.cov.index)
+
+    def table(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per scalar parameter: estimate, se and the Wald interval at `level`."""
+        ci = self.conf_int(level)
+        pct = f"{100 * level:g}%"
+        return pd.DataFrame(
+            {
+                "estimate": self._flat(self.params),
+                "se": self._flat(self.se),
+                f"lower {pct}": ci["lower"].to_numpy(),
+                f"upper {pct}": ci["upper"].to_numpy(),
+            },
+            index=self.cov.index,
+        )
+
+    def nllf(self, params: Mapping[str, Any] | None = None) -> float:
+        """The NLL at `params` (natural scale, by name; default: the estimate), on the fitted data."""
+        if self._nllf is None:
+            raise ValueError("This result carries no likelihood function.")
+        return self._nllf(self.params if params is None else params)
+
+    def __repr__(self) -> str:
+        return _display.result_text(self)
+
+    def _repr_html_(self) -> str:
+        return _display.result_html(self)

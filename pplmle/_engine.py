@@ -322,7 +322,9 @@ class Engine:
         n_eval, message, exhausted = 0, "", False
         u = np.asarray(u0, dtype=float)
         if use_find_map:
-            start = self.point_from_u(u)
+            # natural-scale values by RV name: PyMC cannot invert a transform whose bounds
+            # depend on other variables when the start is given on the transformed scale
+            start = self.natural_from_u(u)
             logger = logging.getLogger("pymc")
             level = logger.level
             logger.setLevel(logging.ERROR)

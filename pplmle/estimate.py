@@ -45,7 +45,9 @@ def _model_engine(model: pm.Model, method: str, nan_policy: str) -> tuple[Engine
     if key not in per_model:
         if method == "MLE":
             flat, shared_map = flatten_priors(model, drop_imputed=list(imputed))
-            per_model[key] = (Engine(flat), shared_map)
+            dropped = {f"{name}_unobserved" for name in imputed}
+            order = [rv.name for rv in model.free_RVs if rv.name not in dropped]  # the user's order
+            per_model[key] = (Engine(flat, reported=order), shared_map)
         else:  # the MAP optimizes the user's model itself (check_model refused NaN)
             per_model[key] = (Engine(model), {})
     engine, shared_map = per_model[key]

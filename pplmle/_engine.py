@@ -185,9 +185,12 @@ class Engine:
         lik_terms = list(model.observed_RVs) + list(model.potentials)
         loglik = model.logp(vars=lik_terms, jacobian=False) if lik_terms else pt.constant(0.0)
         rep = model.replace_rvs_by_values([model[name] for name in self.reported])
-        self.reported_shapes = [tuple(int(s) for s in v) for v in model.compile_fn(
-            inputs=self.value_vars, outs=[r.shape for r in rep], on_unused_input="ignore"
-        )(ip)]
+        self.reported_shapes = [
+            tuple(int(s) for s in v)
+            for v in model.compile_fn(
+                inputs=self.value_vars, outs=[r.shape for r in rep], on_unused_input="ignore"
+            )(ip)
+        ]
         rep_vec = pt.concatenate([pt.cast(r, "float64").ravel() for r in rep])
         (obj_j, ll_j, rep_j), u = join_nonshared_inputs(ip, [objective, loglik, rep_vec], self.value_vars)
         grad = pt.grad(obj_j, u)
@@ -349,7 +352,10 @@ class Engine:
                 message = f"find_MAP (L-BFGS-B): {raw.get('message', '')}"
         else:
             res = scipy.optimize.minimize(
-                self._value_grad, u, jac=True, method="L-BFGS-B",
+                self._value_grad,
+                u,
+                jac=True,
+                method="L-BFGS-B",
                 options={"maxfun": maxeval, "maxiter": maxeval},
             )
             u, n_eval = res.x, n_eval + int(res.nfev)
@@ -364,7 +370,9 @@ class Engine:
                 method="trust-exact",
                 options={"gtol": 1e-10, "maxiter": 200},
             )
-            if np.isfinite(polish.fun) and polish.fun <= self.objective(u) + 1e-12 * max(1.0, abs(polish.fun)):
+            if np.isfinite(polish.fun) and polish.fun <= self.objective(u) + 1e-12 * max(
+                1.0, abs(polish.fun)
+            ):
                 u = polish.x
             n_eval += int(polish.nfev)
             u, steps = self._newton_on_gradient(u)
@@ -389,8 +397,11 @@ class Engine:
                 return u, step
             u_new = u - scipy.linalg.cho_solve(chol, g)
             f_new, g_new = self._value_grad(u_new)
-            if not (np.isfinite(f_new) and f_new <= f + 1e-12 * max(1.0, abs(f))
-                    and np.linalg.norm(g_new) < np.linalg.norm(g)):
+            if not (
+                np.isfinite(f_new)
+                and f_new <= f + 1e-12 * max(1.0, abs(f))
+                and np.linalg.norm(g_new) < np.linalg.norm(g)
+            ):
                 return u, step
             u, f, g = u_new, f_new, g_new
         return u, max_steps
@@ -439,4 +450,3 @@ class Engine:
             "hessian_ok": ok,
             "hessian_message": why,
         }
-

@@ -19,6 +19,11 @@ def check_nan_policy(nan_policy: str) -> str:
     return nan_policy
 
 
+def plain(value: Any) -> Any:
+    """A NumPy scalar or array as a plain Python value, for messages."""
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
 def _first_bad(mask: np.ndarray) -> tuple[int, ...] | int:
     idx = np.argwhere(mask)[0]
     return int(idx[0]) if idx.size == 1 else tuple(int(i) for i in idx)
@@ -49,7 +54,7 @@ def check_finite(name: str, arr: np.ndarray) -> None:
     if bad.any():
         where = _first_bad(bad)
         raise ValueError(
-            f"`{name}` must be finite; found {arr[where]} at index {where} "
+            f"`{name}` must be finite; found {plain(arr[where])} at index {where} "
             f"({int(bad.sum())} non-finite value(s) in all)."
         )
 
@@ -59,7 +64,9 @@ def check_support(name: str, arr: np.ndarray, rule: str, ok: np.ndarray, family:
     bad = ~ok
     if bad.any():
         where = _first_bad(bad)
-        raise ValueError(f"`{name}` must be {rule} for {family}; found {arr[where]!r} at index {where}.")
+        raise ValueError(
+            f"`{name}` must be {rule} for {family}; found {plain(arr[where])!r} at index {where}."
+        )
 
 
 def check_integer(name: str, arr: np.ndarray, family: str) -> None:
@@ -69,6 +76,5 @@ def check_integer(name: str, arr: np.ndarray, family: str) -> None:
 def check_same_length(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
     if a.shape[0] != b.shape[0]:
         raise ValueError(
-            f"`{name_a}` and `{name_b}` must have the same number of rows; "
-            f"got {a.shape[0]} and {b.shape[0]}."
+            f"`{name_a}` and `{name_b}` must have the same number of rows; got {a.shape[0]} and {b.shape[0]}."
         )

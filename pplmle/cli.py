@@ -47,8 +47,10 @@ def demo(out: str = DEMO_PNG) -> int:
     print()
     print(res)
     print()
-    print(f"The MLE of mu is the sample mean ({x.mean():g} cm); the MLE of sigma divides by n: "
-          f"sqrt(sum((x - mean)^2) / n) = {np.sqrt(np.mean((x - x.mean()) ** 2)):.6g} cm.")
+    print(
+        f"The MLE of mu is the sample mean ({x.mean():g} cm); the MLE of sigma divides by n: "
+        f"sqrt(sum((x - mean)^2) / n) = {np.sqrt(np.mean((x - x.mean()) ** 2)):.6g} cm."
+    )
     fig, ax = plt.subplots(figsize=(7, 4.2))
     likelihood_curve(res, "mu", np.arange(160.0, 181.0), fixed={"sigma": 5.0}, unit="cm", ax=ax)
     ax.set_title("Likelihood of the ten heights as a function of mu (sigma fixed at 5 cm)")

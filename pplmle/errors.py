@@ -10,11 +10,11 @@ from __future__ import annotations
 import warnings
 
 __all__ = [
-    "PPLMLEWarning",
     "ConvergenceWarning",
+    "EstimationError",
     "HessianWarning",
     "MultipleOptimaWarning",
-    "EstimationError",
+    "PPLMLEWarning",
 ]
 
 

@@ -21,7 +21,7 @@ from pplmle.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarn
 from pplmle.families import Family
 from pplmle.result import MLEResult
 
-__all__ = ["mle", "map_estimate"]
+__all__ = ["map_estimate", "mle"]
 
 _OPTIMIZERS = ("find_MAP", "compiled")
 
@@ -123,7 +123,7 @@ def _fit(
         runs.append((engine.objective(u), u, n_eval, message, exhausted))
     finite = [r for r in runs if np.isfinite(r[0])]
     best = min(finite, key=lambda r: r[0]) if finite else runs[0]
-    obj, u, n_eval, message, exhausted = best
+    _, u, _, message, exhausted = best
     info = engine.info(u)
     se_flat = np.sqrt(np.diag(info["cov"]))
     grad = info["grad_natural"]
@@ -168,9 +168,20 @@ def _fit(
         message = f"converged: |gradient| x se <= {gtol:g} for every parameter. {message}"
 
     return _result(
-        engine, info, method=method, n_obs=n_obs, labels=labels, model_name=model_name,
-        converged=converged, message=message, grad_norm=grad_norm, diagnostics=tuple(diagnostics),
-        n_starts=n_starts, same=same, n_eval=sum(r[2] for r in runs), to_free=to_free,
+        engine,
+        info,
+        method=method,
+        n_obs=n_obs,
+        labels=labels,
+        model_name=model_name,
+        converged=converged,
+        message=message,
+        grad_norm=grad_norm,
+        diagnostics=tuple(diagnostics),
+        n_starts=n_starts,
+        same=same,
+        n_eval=sum(r[2] for r in runs),
+        to_free=to_free,
     )
 
 
@@ -182,14 +193,40 @@ def _failed(engine, u, msg, method, n_obs, labels, model_name) -> MLEResult:
     nan = np.full(len(labels), np.nan)
     info = {"reported": nan, "cov": np.full((nan.size, nan.size), np.nan), "loglik": -np.inf}
     return _result(
-        engine, info, method=method, n_obs=n_obs, labels=labels, model_name=model_name,
-        converged=False, message=msg, grad_norm=np.nan, diagnostics=("non-finite start",),
-        n_starts=1, same=None, n_eval=0, to_free=None,
+        engine,
+        info,
+        method=method,
+        n_obs=n_obs,
+        labels=labels,
+        model_name=model_name,
+        converged=False,
+        message=msg,
+        grad_norm=np.nan,
+        diagnostics=("non-finite start",),
+        n_starts=1,
+        same=None,
+        n_eval=0,
+        to_free=None,
     )
 
 
-def _result(engine, info, *, method, n_obs, labels, model_name, converged, message, grad_norm,
-            diagnostics, n_starts, same, n_eval, to_free) -> MLEResult:
+def _result(
+    engine,
+    info,
+    *,
+    method,
+    n_obs,
+    labels,
+    model_name,
+    converged,
+    message,
+    grad_norm,
+    diagnostics,
+    n_starts,
+    same,
+    n_eval,
+    to_free,
+) -> MLEResult:
     cov = pd.DataFrame(info["cov"], index=labels, columns=labels)
     se = np.sqrt(np.diag(info["cov"]))
     snapshot = {k: np.array(v, copy=True) for k, v in engine.data_snapshot().items()}
@@ -223,32 +260,62 @@ def _result(engine, info, *, method, n_obs, labels, model_name, converged, messa
     )
 
 
-def _estimate(model, *, method, start, n_starts, seed, optimizer, strict, progressbar, maxeval, gtol,
-              nan_policy) -> MLEResult:
+def _estimate(
+    model, *, method, start, n_starts, seed, optimizer, strict, progressbar, maxeval, gtol, nan_policy
+) -> MLEResult:
     if isinstance(model, Family):
         if method == "MAP":
-            raise ValueError("Families have flat priors, so their MAP is their MLE; use mle(), or "
-                             "map_estimate() on a pm.Model with the priors you want.")
+            raise ValueError(
+                "Families have flat priors, so their MAP is their MLE; use mle(), or "
+                "map_estimate() on a pm.Model with the priors you want."
+            )
         engine = _family_engine(model)
         engine.set_data(model._data())
         free_start = {**model._start(), **model._to_free(dict(start or {}))}
         _check_start_names(start, model.param_names)
         u0 = engine.to_unconstrained(free_start)
-        return _fit(engine, method=method, start_u=u0, n_starts=n_starts, seed=seed, optimizer=optimizer,
-                    strict=strict, progressbar=progressbar, maxeval=maxeval, gtol=gtol, n_obs=model.n_obs,
-                    labels=_labels_for(engine, model._labels()), model_name=model.name,
-                    to_free=model._to_free)
+        return _fit(
+            engine,
+            method=method,
+            start_u=u0,
+            n_starts=n_starts,
+            seed=seed,
+            optimizer=optimizer,
+            strict=strict,
+            progressbar=progressbar,
+            maxeval=maxeval,
+            gtol=gtol,
+            n_obs=model.n_obs,
+            labels=_labels_for(engine, model._labels()),
+            model_name=model.name,
+            to_free=model._to_free,
+        )
     engine, _ = _model_engine(model, method, nan_policy)
     u0 = engine.to_unconstrained(dict(start or {}))
-    return _fit(engine, method=method, start_u=u0, n_starts=n_starts, seed=seed, optimizer=optimizer,
-                strict=strict, progressbar=progressbar, maxeval=maxeval, gtol=gtol, n_obs=_n_obs(engine.model),
-                labels=_labels_for(engine, None), model_name=model.name or "pm.Model", to_free=None)
+    return _fit(
+        engine,
+        method=method,
+        start_u=u0,
+        n_starts=n_starts,
+        seed=seed,
+        optimizer=optimizer,
+        strict=strict,
+        progressbar=progressbar,
+        maxeval=maxeval,
+        gtol=gtol,
+        n_obs=_n_obs(engine.model),
+        labels=_labels_for(engine, None),
+        model_name=model.name or "pm.Model",
+        to_free=None,
+    )
 
 
 def _check_start_names(start, names) -> None:
     unknown = set(start or {}) - set(names)
     if unknown:
-        raise ValueError(f"`start` names unknown parameter(s) {sorted(unknown)}; the parameters are {list(names)}.")
+        raise ValueError(
+            f"`start` names unknown parameter(s) {sorted(unknown)}; the parameters are {list(names)}."
+        )
 
 
 def mle(
@@ -320,8 +387,19 @@ def mle(
     >>> round(res.params["mu"], 6)
     168.0
     """
-    return _estimate(model, method="MLE", start=start, n_starts=n_starts, seed=seed, optimizer=optimizer,
-                     strict=strict, progressbar=progressbar, maxeval=maxeval, gtol=gtol, nan_policy=nan_policy)
+    return _estimate(
+        model,
+        method="MLE",
+        start=start,
+        n_starts=n_starts,
+        seed=seed,
+        optimizer=optimizer,
+        strict=strict,
+        progressbar=progressbar,
+        maxeval=maxeval,
+        gtol=gtol,
+        nan_policy=nan_policy,
+    )
 
 
 def map_estimate(
@@ -352,5 +430,16 @@ def map_estimate(
     >>> round(pl.map_estimate(m).params["mu"], 6)  # (0 + 2 + 4) / 3
     2.0
     """
-    return _estimate(model, method="MAP", start=start, n_starts=n_starts, seed=seed, optimizer=optimizer,
-                     strict=strict, progressbar=progressbar, maxeval=maxeval, gtol=gtol, nan_policy="raise")
+    return _estimate(
+        model,
+        method="MAP",
+        start=start,
+        n_starts=n_starts,
+        seed=seed,
+        optimizer=optimizer,
+        strict=strict,
+        progressbar=progressbar,
+        maxeval=maxeval,
+        gtol=gtol,
+        nan_policy="raise",
+    )

@@ -35,20 +35,21 @@ from pplmle._validate import (
     check_same_length,
     check_support,
     nan_rows,
+    plain,
 )
 
 __all__ = [
-    "Family",
-    "Normal",
     "Bernoulli",
     "Binomial",
-    "Poisson",
-    "Exponential",
-    "Gamma",
-    "LogNormal",
     "Categorical",
+    "Exponential",
+    "Family",
+    "Gamma",
     "LinearRegression",
+    "LogNormal",
     "LogisticRegression",
+    "Normal",
+    "Poisson",
     "PoissonRegression",
     "SoftmaxRegression",
 ]
@@ -175,7 +176,7 @@ class Normal(_Univariate):
         if x.size < 2 or np.all(x == x[0]):
             raise ValueError(
                 f"`x` must contain at least two different values for Normal; got {x.size} "
-                f"value(s), all equal to {x[0]!r}: sigma_hat would be 0 and the likelihood unbounded."
+                f"value(s), all equal to {plain(x[0])!r}: sigma_hat would be 0 and the likelihood unbounded."
             )
 
     def _declare(self, d):
@@ -196,7 +197,7 @@ class LogNormal(_Univariate):
         check_support("x", x, "positive", x > 0, "LogNormal")
         if np.all(x == x[0]):
             raise ValueError(
-                f"`x` must contain at least two different values for LogNormal; all equal {x[0]!r}."
+                f"`x` must contain at least two different values for LogNormal; all equal {plain(x[0])!r}."
             )
 
     def _declare(self, d):
@@ -273,7 +274,9 @@ class Gamma(_Univariate):
     def _check(self, x):
         check_support("x", x, "positive", x > 0, "Gamma")
         if np.all(x == x[0]):
-            raise ValueError(f"`x` must contain at least two different values for Gamma; all equal {x[0]!r}.")
+            raise ValueError(
+                f"`x` must contain at least two different values for Gamma; all equal {plain(x[0])!r}."
+            )
 
     def _declare(self, d):
         alpha = pm.HalfFlat("alpha")
@@ -306,7 +309,9 @@ class Binomial(Family):
         if n_arr.ndim == 0:
             n_arr = np.full_like(k_arr, float(n_arr))
         elif n_arr.shape != k_arr.shape:
-            raise ValueError(f"`n` must be a number or have the shape of `k` {k_arr.shape}; got {n_arr.shape}.")
+            raise ValueError(
+                f"`n` must be a number or have the shape of `k` {k_arr.shape}; got {n_arr.shape}."
+            )
         if nan_policy == "omit":
             keep = ~(np.isnan(k_arr) | np.isnan(n_arr))
             k_arr, n_arr = k_arr[keep], n_arr[keep]
@@ -361,11 +366,15 @@ class Categorical(Family):
             if missing.any():
                 if nan_policy == "raise":
                     where = int(np.argmax(missing))
-                    raise ValueError(f"`y` must not contain missing values; found {raw[where]!r} at index {where}.")
+                    raise ValueError(
+                        f"`y` must not contain missing values; found {plain(raw[where])!r} at index {where}."
+                    )
                 raw = raw[~missing]
             self.classes, codes = np.unique(raw, return_inverse=True)
             if self.classes.size < 2:
-                raise ValueError(f"`y` must contain at least two classes for Categorical; found {list(self.classes)}.")
+                raise ValueError(
+                    f"`y` must contain at least two classes for Categorical; found {plain(self.classes)}."
+                )
         else:
             if not isinstance(k, (int, np.integer)) or k < 2:
                 raise ValueError(f"`k` must be a whole number >= 2; got {k!r}.")
@@ -442,7 +451,7 @@ def _fail_numeric(name: str):
 def _collinear_columns(X1: np.ndarray, names: list[str]) -> list[str]:
     """Names of the columns involved in the smallest singular direction of the scaled design."""
     scaled = X1 / np.linalg.norm(X1, axis=0)
-    _, s, vt = np.linalg.svd(scaled, full_matrices=False)
+    vt = np.linalg.svd(scaled, full_matrices=False)[2]
     v = vt[-1]
     return [names[j] for j in np.flatnonzero(np.abs(v) > 1e-3 * np.abs(v).max())]
 
@@ -537,8 +546,8 @@ class _Regression(Family):
     def _gamma_from(self, params: Mapping[str, Any]) -> np.ndarray:
         coef = np.asarray(params["beta"], dtype=float)
         if self.intercept:
-            coef = np.concatenate([np.atleast_1d(np.asarray(params["intercept"], dtype=float))[None, ...].reshape(
-                (1,) + coef.shape[1:]), coef])
+            first = np.reshape(np.asarray(params["intercept"], dtype=float), (1, *coef.shape[1:]))
+            coef = np.concatenate([first, coef])
         scaled = coef * (self._scale[:, None] if coef.ndim == 2 else self._scale)
         return self._R @ scaled
 
@@ -595,7 +604,9 @@ class PoissonRegression(_Regression):
     coefficient 1.
     """
 
-    def __init__(self, X: Any, y: Any, *, intercept: bool = True, offset: Any = None, nan_policy: str = "raise"):
+    def __init__(
+        self, X: Any, y: Any, *, intercept: bool = True, offset: Any = None, nan_policy: str = "raise"
+    ):
         off = None if offset is None else as_float_array("offset", offset, ndim=1)
         super().__init__(X, y, intercept=intercept, nan_policy=nan_policy, offset=off)
 
@@ -649,7 +660,9 @@ class SoftmaxRegression(_Regression):
     def _set_response(self, y, extras):
         self.classes, codes = np.unique(y, return_inverse=True)
         if self.classes.size < 2:
-            raise ValueError(f"`y` must contain at least two classes for SoftmaxRegression; found {list(self.classes)}.")
+            raise ValueError(
+                f"`y` must contain at least two classes for SoftmaxRegression; found {plain(self.classes)}."
+            )
         self.y = codes.astype(np.int64)
         self.k = int(self.classes.size)
 
@@ -675,7 +688,17 @@ class SoftmaxRegression(_Regression):
 def family_names() -> dict[str, type[Family]]:
     """Families by lower-case name (as the command line spells them)."""
     classes: Sequence[type[Family]] = [
-        Normal, Bernoulli, Binomial, Poisson, Exponential, Gamma, LogNormal, Categorical,
-        LinearRegression, LogisticRegression, PoissonRegression, SoftmaxRegression,
+        Normal,
+        Bernoulli,
+        Binomial,
+        Poisson,
+        Exponential,
+        Gamma,
+        LogNormal,
+        Categorical,
+        LinearRegression,
+        LogisticRegression,
+        PoissonRegression,
+        SoftmaxRegression,
     ]
     return {cls.__name__.lower(): cls for cls in classes}

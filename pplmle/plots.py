@@ -69,6 +69,8 @@ def likelihood_curve(
     others = ", ".join(f"{k} = {np.round(v, 4):g}" for k, v in point.items() if k != name and np.ndim(v) == 0)
     ax.set_xlabel(f"{name} ({unit})" if unit else name)
     ax.set_ylabel(labels[kind])
-    ax.set_title(f"{result.model_name}: {labels[kind]} as a function of {name}" + (f"\n({others})" if others else ""))
+    ax.set_title(
+        f"{result.model_name}: {labels[kind]} as a function of {name}" + (f"\n({others})" if others else "")
+    )
     ax.legend()
     return ax

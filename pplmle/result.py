@@ -106,12 +106,14 @@ class MLEResult:
         >>> import pplmle as pl
         >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
         >>> res.conf_int(0.95).round(2).loc["mu"].tolist()
-        [164.91, 171.09]
+        [165.07, 170.93]
         """
         if not 0.0 < level < 1.0:
             raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
         if method != "wald":
-            raise ValueError(f"`method` must be 'wald' (profile intervals are not available yet); got {method!r}.")
+            raise ValueError(
+                f"`method` must be 'wald' (profile intervals are not available yet); got {method!r}."
+            )
         z = scipy.stats.norm.ppf(0.5 + level / 2.0)
         est, se = self._flat(self.params), self._flat(self.se)
         return pd.DataFrame({"lower": est - z * se, "upper": est + z * se}, index=self.cov.index)

@@ -18,7 +18,9 @@ def newton(grad_hess, theta0, tol=1e-13, maxiter=100):
         t = 1.0
         while t > 1e-8:
             new = theta - t * step
-            if np.all(np.isfinite(grad_hess(new)[0])) and np.linalg.norm(grad_hess(new)[0]) < np.linalg.norm(g):
+            if np.all(np.isfinite(grad_hess(new)[0])) and np.linalg.norm(grad_hess(new)[0]) < np.linalg.norm(
+                g
+            ):
                 break
             t /= 2
         theta = theta - t * step

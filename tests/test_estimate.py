@@ -69,7 +69,7 @@ def test_map_keeps_the_priors_conjugate_normal():
 def test_map_of_a_family_is_refused():
     with pytest.raises(ValueError, match="Families have flat priors, so their MAP is their MLE"):
         pl.map_estimate(pl.Normal(X))
-    with pytest.raises(TypeError, match="must be a pplmle family or a pm.Model; got list"):
+    with pytest.raises(TypeError, match=r"must be a pplmle family or a pm\.Model; got list"):
         pl.mle([1.0, 2.0])
 
 

@@ -147,7 +147,9 @@ def test_gamma_against_newton(rng):
     x = rng.gamma(2.5, 1 / 1.5, size=120)
     res = fit(pl.Gamma(x))
     ref = gamma_mle(x)
-    np.testing.assert_allclose([res.params["alpha"], res.params["beta"]], [ref["alpha"], ref["beta"]], rtol=RTOL)
+    np.testing.assert_allclose(
+        [res.params["alpha"], res.params["beta"]], [ref["alpha"], ref["beta"]], rtol=RTOL
+    )
 
 
 def test_logistic_regression_against_newton(rng):
@@ -176,7 +178,9 @@ def test_poisson_regression_with_offset_against_newton(rng):
 def test_softmax_regression_against_newton(rng):
     n = 120
     X = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n)})
-    logits = np.column_stack([np.zeros(n), 0.5 + X.to_numpy() @ [1.0, -1.0], -0.3 + X.to_numpy() @ [-0.5, 0.8]])
+    logits = np.column_stack(
+        [np.zeros(n), 0.5 + X.to_numpy() @ [1.0, -1.0], -0.3 + X.to_numpy() @ [-0.5, 0.8]]
+    )
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     y = np.array(["c", "a", "b"])[[rng.choice(3, p=p) for p in probs]]
     res = fit(pl.SoftmaxRegression(X, y))

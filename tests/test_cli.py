@@ -1,0 +1,66 @@
+"""The pplmle command: the demo and `fit` as a user runs them (in-process for speed)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pplmle.cli import main
+
+
+def test_demo_prints_table_and_writes_png(tmp_path, capsys):
+    out = tmp_path / "demo.png"
+    assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "MLE of Normal: converged" in printed.out
+    assert "mu          168" in printed.out
+    assert f"written to {out}" in printed.out
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "compiling" in printed.err  # progress goes to stderr
+
+
+@pytest.fixture
+def csv(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 60
+    df = pd.DataFrame({"height": rng.normal(168, 5, n), "count": rng.poisson(3, n), "x1": rng.normal(size=n)})
+    df["admit"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-df["x1"]))).astype(int)
+    df["bad"] = -df["count"] - 1
+    path = tmp_path / "data.csv"
+    df.to_csv(path, index=False)
+    return path, df
+
+
+def test_fit_normal_column(csv, capsys):
+    path, df = csv
+    assert main(["fit", str(path), "--family", "normal", "--column", "height"]) == 0
+    out = capsys.readouterr().out
+    assert f"{df['height'].mean():.6g}" in out
+
+
+def test_fit_regression(csv, capsys):
+    path, _ = csv
+    assert main(["fit", str(path), "--family", "LogisticRegression", "--x", "x1", "--y", "admit"]) == 0
+    assert "beta[x1]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fit", "nope.csv", "--family", "normal", "--column", "h"], "no such file: nope.csv"),
+        (["fit", "{csv}", "--family", "normal", "--column", "weight"], "unknown --column column 'weight'"),
+        (["fit", "{csv}", "--family", "weibull", "--column", "height"], "unknown family 'weibull'"),
+        (["fit", "{csv}", "--family", "poisson", "--column", "bad"], "`x` must be non-negative for Poisson"),
+        (
+            ["fit", "{csv}", "--family", "linearregression", "--column", "x1"],
+            "needs --x col1,col2 and --y col",
+        ),
+        (["fit", "{csv}", "--family", "binomial", "--column", "count"], "needs --trials"),
+    ],
+)
+def test_fit_errors_are_one_line_exit_2(csv, capsys, argv, message):
+    path, _ = csv
+    argv = [a.replace("{csv}", str(path)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pplmle: error: ")
+    assert message in err[0]

@@ -415,10 +415,13 @@ class Engine:
         rep = np.asarray(rep, dtype=float)
         # gradient w.r.t. the reported parameters: grad_u = J^T grad_r (min-norm solution,
         # which for a simplex is the gradient along the simplex)
-        grad_r = np.linalg.lstsq(jac.T, grad, rcond=None)[0] if jac.size else np.zeros(0)
         cov = np.full((rep.size, rep.size), np.nan)
         ok, why = False, ""
-        if not np.all(np.isfinite(hess)):
+        if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(jac))):
+            grad_r = np.full(rep.size, np.nan)
+        else:
+            grad_r = np.linalg.lstsq(jac.T, grad, rcond=None)[0] if jac.size else np.zeros(0)
+        if not (np.all(np.isfinite(hess)) and np.all(np.isfinite(jac))):
             why = "the Hessian of the NLL is not finite at the estimate"
         else:
             try:

@@ -260,54 +260,35 @@ def _result(
     )
 
 
-def _estimate(
-    model, *, method, start, n_starts, seed, optimizer, strict, progressbar, maxeval, gtol, nan_policy
-) -> MLEResult:
+def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
+    """Set up the engine and starting point for a family or a pm.Model, then fit."""
     if isinstance(model, Family):
         if method == "MAP":
             raise ValueError(
                 "Families have flat priors, so their MAP is their MLE; use mle(), or "
                 "map_estimate() on a pm.Model with the priors you want."
             )
+        _check_start_names(start, model.param_names)
         engine = _family_engine(model)
         engine.set_data(model._data())
         free_start = {**model._start(), **model._to_free(dict(start or {}))}
-        _check_start_names(start, model.param_names)
-        u0 = engine.to_unconstrained(free_start)
-        return _fit(
-            engine,
-            method=method,
-            start_u=u0,
-            n_starts=n_starts,
-            seed=seed,
-            optimizer=optimizer,
-            strict=strict,
-            progressbar=progressbar,
-            maxeval=maxeval,
-            gtol=gtol,
-            n_obs=model.n_obs,
-            labels=_labels_for(engine, model._labels()),
-            model_name=model.name,
-            to_free=model._to_free,
-        )
-    engine, _ = _model_engine(model, method, nan_policy)
-    u0 = engine.to_unconstrained(dict(start or {}))
-    return _fit(
-        engine,
-        method=method,
-        start_u=u0,
-        n_starts=n_starts,
-        seed=seed,
-        optimizer=optimizer,
-        strict=strict,
-        progressbar=progressbar,
-        maxeval=maxeval,
-        gtol=gtol,
-        n_obs=_n_obs(engine.model),
-        labels=_labels_for(engine, None),
-        model_name=model.name or "pm.Model",
-        to_free=None,
-    )
+        setup = {
+            "n_obs": model.n_obs,
+            "labels": _labels_for(engine, model._labels()),
+            "model_name": model.name,
+            "to_free": model._to_free,
+        }
+    else:
+        engine, _ = _model_engine(model, method, nan_policy)
+        free_start = dict(start or {})
+        setup = {
+            "n_obs": _n_obs(engine.model),
+            "labels": _labels_for(engine, None),
+            "model_name": model.name or "pm.Model",
+            "to_free": None,
+        }
+    u0 = engine.to_unconstrained(free_start)
+    return _fit(engine, method=method, start_u=u0, **setup, **options)
 
 
 def _check_start_names(start, names) -> None:

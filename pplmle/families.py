@@ -133,9 +133,11 @@ def _vector(name: str, x: Any, nan_policy: str) -> np.ndarray:
 
 
 def _robust_scale(x: np.ndarray) -> float:
+    """IQR / 1.349, or the standard deviation when the IQR is degenerate (tied data)."""
     q75, q25 = np.percentile(x, [75, 25])
-    scale = (q75 - q25) / 1.349
-    return float(scale) if scale > 0 else float(np.max(np.abs(x - np.median(x))) or 1.0)
+    sd = float(np.std(x))
+    scale = float(q75 - q25) / 1.349
+    return scale if scale > 1e-3 * sd else (sd or 1.0)
 
 
 class _Univariate(Family):

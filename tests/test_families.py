@@ -199,3 +199,11 @@ def test_regression_without_intercept(rng):
     res = fit(pl.LinearRegression(X, y, intercept=False))
     assert "intercept" not in res.params
     np.testing.assert_allclose(res.params["beta"], qr_lstsq(X, y), rtol=RTOL)
+
+
+def test_tied_data_with_degenerate_iqr():
+    # found by hypothesis: the IQR is ~1e-143, which once made a start at sigma ~ 1e-143
+    x = np.array([0.0] * 15 + [9.56362871e-144] + [1.0] * 5)
+    res = fit(pl.Normal(x))
+    np.testing.assert_allclose(res.params["sigma"], x.std(), rtol=1e-8)
+    np.testing.assert_allclose(res.params["mu"], x.mean(), rtol=1e-8)

@@ -215,7 +215,6 @@ class Engine:
 
         self._fns = {
             "vg": fn([u], [obj_j, grad]),
-            "hess": fn([u], hess),
             "info": fn([u], [obj_j, ll_j, grad, hess, rep_j, jac]),
             "forward": fn(nat_inputs, pt.concatenate(forward)),
             "natural": fn(self.value_vars, model.replace_rvs_by_values(free)),
@@ -312,6 +311,9 @@ class Engine:
             return np.inf, np.zeros_like(u)
         return f, np.asarray(g, dtype=float)
 
+    def _hessian(self, u: np.ndarray) -> np.ndarray:
+        return np.asarray(self._fns["info"](u)[3], dtype=float)
+
     def optimize(
         self,
         u0: np.ndarray,
@@ -321,7 +323,7 @@ class Engine:
         progressbar: bool = False,
     ) -> tuple[np.ndarray, int, str, bool]:
         """Minimize the objective from `u0`; return (u, n_eval, message, budget_exhausted)."""
-        fns = self._compile()
+        self._compile()
         n_eval, message, exhausted = 0, "", False
         u = np.asarray(u0, dtype=float)
         if use_find_map:
@@ -366,7 +368,7 @@ class Engine:
                 self._value_grad,
                 u,
                 jac=True,
-                hess=fns["hess"],
+                hess=self._hessian,
                 method="trust-exact",
                 options={"gtol": 1e-10, "maxiter": 200},
             )
@@ -392,7 +394,7 @@ class Engine:
             if not np.all(np.isfinite(g)) or not np.any(g):
                 return u, step
             try:
-                chol = scipy.linalg.cho_factor(np.asarray(self._fns["hess"](u), dtype=float))
+                chol = scipy.linalg.cho_factor(self._hessian(u))
             except (np.linalg.LinAlgError, ValueError):
                 return u, step
             u_new = u - scipy.linalg.cho_solve(chol, g)

@@ -274,7 +274,6 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
         free_start = {**model._start(), **model._to_free(dict(start or {}))}
         setup = {
             "n_obs": model.n_obs,
-            "labels": _labels_for(engine, model._labels()),
             "model_name": model.name,
             "to_free": model._to_free,
         }
@@ -283,12 +282,12 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
         free_start = dict(start or {})
         setup = {
             "n_obs": _n_obs(engine.model),
-            "labels": _labels_for(engine, None),
             "model_name": model.name or "pm.Model",
             "to_free": None,
         }
-    u0 = engine.to_unconstrained(free_start)
-    return _fit(engine, method=method, start_u=u0, **setup, **options)
+    u0 = engine.to_unconstrained(free_start)  # compiles the engine on first use
+    labels = _labels_for(engine, model._labels() if isinstance(model, Family) else None)
+    return _fit(engine, method=method, start_u=u0, labels=labels, **setup, **options)
 
 
 def _check_start_names(start, names) -> None:

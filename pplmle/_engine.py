@@ -171,7 +171,6 @@ class Engine:
         self.value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
         self.reported = list(reported) if reported is not None else [rv.name for rv in model.free_RVs]
         self._fns: dict[str, Callable] | None = None
-        self.n_compiles = 0
 
     # -- compilation -----------------------------------------------------
     def _compile(self) -> dict[str, Callable]:
@@ -210,7 +209,6 @@ class Engine:
         self.free_names = [rv.name for rv in free]
 
         def fn(ins, outs):
-            self.n_compiles += 1
             return pm_compile(ins, outs, on_unused_input="ignore")
 
         self._fns = {

@@ -1,9 +1,10 @@
 """Maximum-likelihood and MAP estimates of PyMC models: :func:`mle`, :func:`map_estimate`.
 
 Use :func:`mle` for the MLE of a built-in family or of any ``pm.Model`` (its
-priors are replaced by flat ones); :func:`map_estimate` for the MAP of a model
-with its priors kept; ``family.refit(...)``-style repeated fits go through
-:func:`mle` with ``optimizer="compiled"``, which never recompiles.
+priors are replaced by flat ones) and :func:`map_estimate` for the MAP of a
+model with its priors kept.  For repeated fits on new data, pass
+``optimizer="compiled"``: it reuses the compiled functions and never recompiles
+(``pm.find_MAP`` compiles its own functions on every call).
 """
 
 from __future__ import annotations

@@ -7,13 +7,19 @@ polished, checked), and :func:`map_estimate` for the MAP with priors kept.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pplmle import datasets
+from pplmle import datasets, diagnostics, losses
 from pplmle.errors import (
+    BoundaryWarning,
     ConvergenceWarning,
+    DriftWarning,
     EstimationError,
+    ExistenceWarning,
     HessianWarning,
+    LikelihoodMismatchWarning,
     MultipleOptimaWarning,
     PPLMLEWarning,
+    SeparationWarning,
+    UnboundedLikelihoodWarning,
 )
 from pplmle.estimate import map_estimate, mle
 from pplmle.families import (
@@ -41,13 +47,17 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "Bernoulli",
     "Binomial",
+    "BoundaryWarning",
     "Categorical",
     "ConvergenceWarning",
+    "DriftWarning",
     "EstimationError",
+    "ExistenceWarning",
     "Exponential",
     "Family",
     "Gamma",
     "HessianWarning",
+    "LikelihoodMismatchWarning",
     "LinearRegression",
     "LogNormal",
     "LogisticRegression",
@@ -57,9 +67,13 @@ __all__ = [
     "PPLMLEWarning",
     "Poisson",
     "PoissonRegression",
+    "SeparationWarning",
     "SoftmaxRegression",
+    "UnboundedLikelihoodWarning",
     "__version__",
     "datasets",
+    "diagnostics",
+    "losses",
     "map_estimate",
     "mle",
 ]

@@ -304,13 +304,20 @@ class Engine:
 
     def _value_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
         f, g = self._fns["vg"](u)
-        f = float(f)
-        if not np.isfinite(f):
-            return np.inf, np.zeros_like(u)
-        return f, np.asarray(g, dtype=float)
+        f, g = float(f), np.asarray(g, dtype=float)
+        if not (np.isfinite(f) and np.all(np.isfinite(g))):
+            return np.inf, np.zeros_like(u)  # scipy's line searches back off from here
+        return f, g
+
+    def _hessian_raw(self, u: np.ndarray) -> np.ndarray:
+        return np.asarray(self._fns["info"](u)[3], dtype=float)
 
     def _hessian(self, u: np.ndarray) -> np.ndarray:
-        return np.asarray(self._fns["info"](u)[3], dtype=float)
+        """The Hessian for scipy's polish; a ValueError (caught there) when it is not finite."""
+        hess = self._hessian_raw(u)
+        if not np.all(np.isfinite(hess)):
+            raise ValueError("the Hessian is not finite")
+        return hess
 
     def optimize(
         self,
@@ -319,8 +326,12 @@ class Engine:
         use_find_map: bool,
         maxeval: int = 5000,
         progressbar: bool = False,
-    ) -> tuple[np.ndarray, int, str, bool]:
-        """Minimize the objective from `u0`; return (u, n_eval, message, budget_exhausted)."""
+    ) -> tuple[np.ndarray, int, str, bool, np.ndarray]:
+        """Minimize the objective from `u0`.
+
+        Returns (u, n_eval, message, budget_exhausted, u_loose), where `u_loose` is
+        where the first optimizer stopped under its own (looser) tolerance.
+        """
         self._compile()
         n_eval, message, exhausted = 0, "", False
         u = np.asarray(u0, dtype=float)
@@ -344,6 +355,11 @@ class Engine:
             finally:
                 logger.setLevel(level)
             u = np.concatenate([np.ravel(point[name]) for name, _, _ in self.point_map]).astype(float)
+            if not (np.all(np.isfinite(u)) and np.isfinite(self.objective(u))):
+                # find_MAP walked into a non-finite point (an unbounded likelihood does this);
+                # scipy on our objective treats non-finite values as +inf and stays finite
+                u, n_fb, _, exhausted, _ = self.optimize(u0, use_find_map=False, maxeval=maxeval)
+                return u, n_fb, "find_MAP ended at a non-finite point; L-BFGS-B restarted", exhausted, u
             if raw is None:
                 exhausted = True
                 message = f"find_MAP stopped: the evaluation budget maxeval={maxeval} was used up"
@@ -361,23 +377,29 @@ class Engine:
             u, n_eval = res.x, n_eval + int(res.nfev)
             exhausted = res.nfev >= maxeval
             message = f"L-BFGS-B: {res.message}"
+        u_loose = u.copy()
         if np.all(np.isfinite(u)) and np.isfinite(self.objective(u)):
-            polish = scipy.optimize.minimize(
-                self._value_grad,
-                u,
-                jac=True,
-                hess=self._hessian,
-                method="trust-exact",
-                options={"gtol": 1e-10, "maxiter": 200},
-            )
-            if np.isfinite(polish.fun) and polish.fun <= self.objective(u) + 1e-12 * max(
-                1.0, abs(polish.fun)
-            ):
-                u = polish.x
-            n_eval += int(polish.nfev)
+            try:
+                polish = scipy.optimize.minimize(
+                    self._value_grad,
+                    u,
+                    jac=True,
+                    hess=self._hessian,
+                    method="trust-exact",
+                    options={"gtol": 1e-10, "maxiter": 200},
+                )
+            except (ValueError, np.linalg.LinAlgError) as exc:  # a non-finite Hessian on the way
+                message += f"; trust-exact polish skipped ({exc})"
+            else:
+                if np.isfinite(polish.fun) and polish.fun <= self.objective(u) + 1e-12 * max(
+                    1.0, abs(polish.fun)
+                ):
+                    u = polish.x
+                n_eval += int(polish.nfev)
+                message += f"; polished with trust-exact ({polish.nit} iterations)"
             u, steps = self._newton_on_gradient(u)
-            message += f"; polished with trust-exact ({polish.nit} iterations) and {steps} Newton step(s)"
-        return u, n_eval, message, exhausted
+            message += f" and {steps} Newton step(s)"
+        return u, n_eval, message, exhausted, u_loose
 
     def _newton_on_gradient(self, u: np.ndarray, max_steps: int = 8) -> tuple[np.ndarray, int]:
         """Newton steps that drive the gradient to zero.
@@ -392,7 +414,7 @@ class Engine:
             if not np.all(np.isfinite(g)) or not np.any(g):
                 return u, step
             try:
-                chol = scipy.linalg.cho_factor(self._hessian(u))
+                chol = scipy.linalg.cho_factor(self._hessian(u), check_finite=True)
             except (np.linalg.LinAlgError, ValueError):
                 return u, step
             u_new = u - scipy.linalg.cho_solve(chol, g)
@@ -405,6 +427,50 @@ class Engine:
                 return u, step
             u, f, g = u_new, f_new, g_new
         return u, max_steps
+
+    def probe_recession(self, u: np.ndarray, path: np.ndarray | None = None) -> dict[str, Any] | None:
+        """Look for a direction from `u` along which the NLL keeps falling: a drifting estimate.
+
+        A tighter stopping rule would move the estimate along such a direction
+        for ever.  The directions tried are the flattest one (the eigenvector of
+        the smallest Hessian eigenvalue, pointed downhill) and the path the
+        polish took from the first optimizer's stopping point.  Along each, the
+        NLL is evaluated 1, 2, 4, 8 and 16 units out on the unconstrained scale;
+        at a proper minimum it rises (quadratically), so a drop at every
+        distance, beyond rounding, means the likelihood is still increasing.
+
+        Returns None, or a dict with the direction, the unconstrained points at
+        4, 8 and 16 units and the NLL there.
+        """
+        f0, g = self._value_grad(u)
+        if not np.isfinite(f0) or u.size == 0:
+            return None
+        directions = []
+        hess = self._hessian_raw(u)
+        if np.all(np.isfinite(hess)):
+            v = np.linalg.eigh(hess)[1][:, 0]
+            slope = float(g @ v)
+            if abs(slope) > 0:
+                directions.append(-np.sign(slope) * v)
+            else:
+                directions.extend([v, -v])
+        if path is not None and np.all(np.isfinite(path)) and np.linalg.norm(path) > 0.5:
+            directions.append(path / np.linalg.norm(path))
+        if not directions and np.all(np.isfinite(g)) and np.any(g):  # no usable Hessian
+            directions.append(-g / np.linalg.norm(g))
+        noise = 1e-13 * abs(f0)
+        ts = (1.0, 2.0, 4.0, 8.0, 16.0)
+        for d in directions:
+            vals = np.array([self.objective(u + t * d) for t in ts])
+            drops = vals - f0
+            if (
+                np.all(np.isfinite(vals))
+                and np.all(drops < -noise)
+                and np.all(np.diff(vals) <= noise)
+                and f0 - vals[-1] > 0
+            ):
+                return {"direction": d, "points": [u + t * d for t in ts[2:]], "nll": vals[2:], "nll0": f0}
+        return None
 
     def info(self, u: np.ndarray) -> dict[str, Any]:
         """Objective, log-likelihood, natural-scale gradient and covariance at `u`."""
@@ -451,5 +517,7 @@ class Engine:
             "reported": rep,
             "cov": cov,
             "hessian_ok": ok,
+            "grad_u": grad,
+            "hess_u": hess,
             "hessian_message": why,
         }

@@ -10,11 +10,17 @@ from __future__ import annotations
 import warnings
 
 __all__ = [
+    "BoundaryWarning",
     "ConvergenceWarning",
+    "DriftWarning",
     "EstimationError",
+    "ExistenceWarning",
     "HessianWarning",
+    "LikelihoodMismatchWarning",
     "MultipleOptimaWarning",
     "PPLMLEWarning",
+    "SeparationWarning",
+    "UnboundedLikelihoodWarning",
 ]
 
 
@@ -32,6 +38,34 @@ class HessianWarning(PPLMLEWarning):
 
 class MultipleOptimaWarning(PPLMLEWarning):
     """Different starting points reached different optima."""
+
+
+class BoundaryWarning(PPLMLEWarning):
+    """The estimate lies on the boundary of the parameter space (``p_hat = 0``, ``lam_hat = 0``).
+
+    The MLE exists but the Wald standard errors and intervals, which assume an
+    interior optimum with a quadratic log-likelihood around it, are meaningless.
+    """
+
+
+class ExistenceWarning(PPLMLEWarning):
+    """The MLE does not exist: the likelihood keeps increasing towards infinity."""
+
+
+class SeparationWarning(ExistenceWarning):
+    """Perfect or quasi-complete separation in a logistic or softmax regression."""
+
+
+class DriftWarning(ExistenceWarning):
+    """The estimate keeps moving when the optimization is continued (drift towards infinity)."""
+
+
+class UnboundedLikelihoodWarning(ExistenceWarning):
+    """The likelihood grows without bound (for example ``sigma -> 0`` on constant data)."""
+
+
+class LikelihoodMismatchWarning(PPLMLEWarning):
+    """A hand-written NLL does not equal minus PyMC's log-likelihood."""
 
 
 class EstimationError(RuntimeError):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+from pplmle import diagnostics as dg
 from pplmle._engine import GTOL, Engine, check_model, flatten_priors
 from pplmle.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarning, warn_or_raise
 from pplmle.families import Family
@@ -99,6 +100,8 @@ def _fit(
     labels: list[str],
     model_name: str,
     to_free,
+    findings: list[dg.Finding] | None = None,
+    probe: bool = True,
 ) -> MLEResult:
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"`optimizer` must be one of {_OPTIMIZERS}; got {optimizer!r}.")
@@ -118,17 +121,28 @@ def _fit(
     starts = [start_u] + [start_u + rng.uniform(-1.0, 1.0, size=start_u.size) for _ in range(n_starts - 1)]
     runs = []
     for u0 in starts:
-        u, n_eval, message, exhausted = engine.optimize(
+        u, n_eval, message, exhausted, u_loose = engine.optimize(
             u0, use_find_map=optimizer == "find_MAP", maxeval=maxeval, progressbar=progressbar
         )
-        runs.append((engine.objective(u), u, n_eval, message, exhausted))
+        runs.append((engine.objective(u), u, n_eval, message, exhausted, u_loose))
     finite = [r for r in runs if np.isfinite(r[0])]
     best = min(finite, key=lambda r: r[0]) if finite else runs[0]
-    _, u, _, message, exhausted = best
+    _, u, _, message, exhausted, u_loose = best
     info = engine.info(u)
+    findings = list(findings or [])
+    if probe and not exhausted:  # a stopped-short optimizer is a ConvergenceWarning, not drift
+        found = _probe(engine, u, u - u_loose, info, labels, n_obs)
+        flagged = {lab for f in findings for lab in f.flags}
+        if found is not None and not set(found.flags) <= flagged:
+            findings.append(found)
     se_flat = np.sqrt(np.diag(info["cov"]))
     grad = info["grad_natural"]
     scaled = np.abs(grad) * np.where(np.isfinite(se_flat), se_flat, 1.0)
+    if any(f.code == "boundary" for f in findings) and np.all(np.isfinite(info["hess_u"])):
+        # at an active bound the natural-scale gradient does not vanish (KKT, not a stationary
+        # point); judge the stopping point on the unconstrained scale, where it does
+        se_u = np.sqrt(np.abs(np.diag(np.linalg.pinv(info["hess_u"], hermitian=True))))
+        scaled = np.abs(info["grad_u"]) * se_u
     grad_norm = float(np.max(np.abs(grad))) if grad.size else 0.0
     diagnostics: list[str] = []
     converged = bool(np.isfinite(info["objective"]) and np.all(np.isfinite(info["reported"])))
@@ -150,12 +164,21 @@ def _fit(
                 strict,
                 stacklevel=4,
             )
-    if not info["hessian_ok"]:
+    flags: dict[str, str] = {}
+    for finding in findings:
+        diagnostics.append(finding.code)
+        flags.update(finding.flags)
+        warn_or_raise(finding.message, finding.category, strict, stacklevel=4)
+    info = _apply_findings(info, findings, labels)
+    if not all(f.exists for f in findings):
+        converged = False
+        message = "the MLE does not exist; " + message
+    elif not info["hessian_ok"] and not findings:
         diagnostics.append("singular Hessian")
         warn_or_raise(
             f"Standard errors are NaN: {info['hessian_message']}.", HessianWarning, strict, stacklevel=4
         )
-    if not converged:
+    if not converged and all(f.exists for f in findings):
         worst = labels[int(np.argmax(scaled))] if scaled.size else "?"
         why = (
             f"the evaluation budget maxeval={maxeval} was used up"
@@ -165,7 +188,7 @@ def _fit(
         )
         message = f"not converged: {why}. {message}"
         warn_or_raise(f"The {method} did not converge: {why}.", ConvergenceWarning, strict, stacklevel=4)
-    else:
+    elif converged:
         message = f"converged: |gradient| x se <= {gtol:g} for every parameter. {message}"
 
     return _result(
@@ -183,7 +206,57 @@ def _fit(
         same=same,
         n_eval=sum(r[2] for r in runs),
         to_free=to_free,
+        flags=flags,
     )
+
+
+def _probe(engine: Engine, u, path, info, labels, n_obs) -> dg.Finding | None:
+    """Run the engine's recession probe and classify what it found (None when nothing)."""
+    found = engine.probe_recession(u, path)
+    if found is None and np.linalg.norm(path) > 0.5 and _flat_beyond(engine, u, path, n_obs):
+        # the polish went on along `path` until the NLL stopped changing within rounding
+        # (a supremum at infinity, not a minimum): look where find_MAP stopped
+        u = u - path
+        found = engine.probe_recession(u, path)
+        info = engine.info(u)
+    if found is None:
+        return None
+    reported = [info["reported"]] + [engine.info(p)["reported"] for p in found["points"]]
+    return dg.classify_recession(labels, reported, [found["nll0"], *found["nll"]])
+
+
+def _flat_beyond(engine: Engine, u: np.ndarray, path: np.ndarray, n_obs: int) -> bool:
+    """True when the NLL stays within rounding of its value at `u` up to 16 units further along `path`.
+
+    At a proper minimum it rises there; a polish that ran into the rounding floor
+    of a likelihood still increasing towards infinity leaves it flat.
+    """
+    f0 = engine.objective(u)
+    d = path / np.linalg.norm(path)
+    vals = np.array([engine.objective(u + t * d) for t in (1.0, 4.0, 16.0)])
+    # rounding: relative to the NLL, and absolute (each term's log p is off by ~eps near p = 1)
+    noise = 1e-12 * abs(f0) + 1e-14 * max(n_obs, 1)
+    return bool(np.all(np.abs(vals - f0) <= noise))
+
+
+def _apply_findings(info: dict, findings: list[dg.Finding], labels: list[str]) -> dict:
+    """Exact boundary values replace the optimizer's; flagged parameters get NaN standard errors."""
+    if not findings:
+        return info
+    info = dict(info)
+    rep = np.array(info["reported"], dtype=float, copy=True)
+    cov = np.array(info["cov"], dtype=float, copy=True)
+    index = {lab: i for i, lab in enumerate(labels)}
+    for finding in findings:
+        for lab, value in finding.values.items():
+            rep[index[lab]] = value
+        if not finding.exists:
+            cov[:] = np.nan
+        for lab in finding.flags:
+            cov[index[lab], :] = np.nan
+            cov[:, index[lab]] = np.nan
+    info["reported"], info["cov"] = rep, cov
+    return info
 
 
 def _fmt(point: Mapping[str, Any]) -> str:
@@ -208,6 +281,7 @@ def _failed(engine, u, msg, method, n_obs, labels, model_name) -> MLEResult:
         same=None,
         n_eval=0,
         to_free=None,
+        flags={},
     )
 
 
@@ -227,6 +301,7 @@ def _result(
     same,
     n_eval,
     to_free,
+    flags,
 ) -> MLEResult:
     cov = pd.DataFrame(info["cov"], index=labels, columns=labels)
     se = np.sqrt(np.diag(info["cov"]))
@@ -257,6 +332,7 @@ def _result(
         n_starts=int(n_starts),
         same_optimum=same,
         n_eval=int(n_eval),
+        flags=dict(flags),
         _nllf=nllf,
     )
 
@@ -277,6 +353,7 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
             "n_obs": model.n_obs,
             "model_name": model.name,
             "to_free": model._to_free,
+            "findings": model._findings(),
         }
     else:
         engine, _ = _model_engine(model, method, nan_policy)

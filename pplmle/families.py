@@ -27,6 +27,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.slinalg import solve_triangular
 
+from pplmle import diagnostics as dg
+from pplmle._separation import find_separation, find_zero_separation
 from pplmle._validate import (
     as_float_array,
     check_finite,
@@ -77,6 +79,10 @@ class Family:
     def _start(self) -> dict[str, Any]:
         """A rough natural-scale starting point for the free variables (not the MLE)."""
         return {}
+
+    def _findings(self) -> list:
+        """Problems known from the data alone (separation, boundary MLE); see :mod:`pplmle.diagnostics`."""
+        return []
 
     def _key(self) -> tuple:
         """What must agree for two instances to share compiled functions."""
@@ -229,6 +235,11 @@ class Bernoulli(_Univariate):
         p = pm.Uniform("p", 0.0, 1.0)  # density 1 on (0, 1): flat
         pm.Bernoulli("obs", p=p, observed=d["y"])
 
+    def _findings(self):
+        if np.all(self.y == self.y[0]):
+            return [dg.boundary({"p": float(self.y[0])}, f"every y is {int(self.y[0])}")]
+        return []
+
     def _start(self):
         return {"p": 0.5}
 
@@ -245,6 +256,11 @@ class Poisson(_Univariate):
     def _declare(self, d):
         lam = pm.HalfFlat("lam")
         pm.Poisson("obs", mu=lam, observed=d["x"])
+
+    def _findings(self):
+        if np.all(self.x == 0):
+            return [dg.boundary({"lam": 0.0}, "every count is 0")]
+        return []
 
     def _start(self):
         return {"lam": float(np.median(self.x)) + 0.5}
@@ -339,6 +355,13 @@ class Binomial(Family):
         p = pm.Uniform("p", 0.0, 1.0)
         pm.Binomial("obs", n=d["n"], p=p, observed=d["k"])
 
+    def _findings(self):
+        if np.all(self.k == 0):
+            return [dg.boundary({"p": 0.0}, "there are no successes")]
+        if np.all(self.k == self.n):
+            return [dg.boundary({"p": 1.0}, "every trial is a success")]
+        return []
+
     def _start(self):
         return {"p": 0.5}
 
@@ -403,6 +426,15 @@ class Categorical(Family):
     def _declare(self, d):
         p = pm.Dirichlet("p", a=np.ones(self.k))  # constant density on the simplex: flat
         pm.Categorical("obs", p=p, observed=d["y"])
+
+    def _findings(self):
+        counts = np.bincount(self.y, minlength=self.k)
+        empty = np.flatnonzero(counts == 0)
+        if empty.size == 0:
+            return []
+        labels = self._labels()["p"]
+        names = [plain(self.classes[j]) for j in empty]
+        return [dg.boundary({labels[j]: 0.0 for j in empty}, f"class(es) {names} never occur")]
 
     def _start(self):
         return {"p": np.full(self.k, 1.0 / self.k)}
@@ -497,6 +529,14 @@ class _Regression(Family):
         zero = np.flatnonzero(np.all(X1 == 0, axis=0))
         if zero.size:
             raise ValueError(f"`X` must not have all-zero columns; column {names[zero[0]]!r} is all zero.")
+        constant = np.flatnonzero(np.all(Xa == Xa[0], axis=0))
+        if self.intercept and constant.size:
+            j = int(constant[0])
+            raise ValueError(
+                f"`X` must not have constant (zero-variance) columns with an intercept; column "
+                f"{self.columns[j]!r} is {plain(Xa[0, j])!r} in every row, so its coefficient is not "
+                "identified. Drop it, or pass intercept=False."
+            )
         scale = np.linalg.norm(X1, axis=0)
         Q, R = np.linalg.qr(X1 / scale)
         if np.min(np.abs(np.diag(R))) < 1e-12 * np.max(np.abs(np.diag(R))):
@@ -506,6 +546,8 @@ class _Regression(Family):
                 "are not identified. Drop one of them."
             )
         self._Q, self._R, self._scale = Q, R, scale
+        self._X1, self._names = X1, names
+        self._cached_findings: list | None = None
 
     def _missing(self, y: np.ndarray) -> np.ndarray:
         return np.isnan(y)
@@ -532,6 +574,24 @@ class _Regression(Family):
 
     def _data(self):
         return {"Q": self._Q, "R": self._R, "scale": self._scale, "y": self.y}
+
+    def _coefficient_labels(self) -> list[str]:
+        labels = self._labels()
+        return [lab for name in ("intercept", "beta") for lab in labels.get(name, [])]
+
+    def _separation(self):
+        return None
+
+    def _findings(self):
+        if self._cached_findings is None:
+            sep = self._separation()
+            if sep is None:
+                self._cached_findings = []
+            else:
+                labels = np.array(self._coefficient_labels())
+                moving = [str(lab) for lab in labels[np.abs(sep.direction.ravel()) > 1e-12]]
+                self._cached_findings = [dg.separation(sep.describe(), moving)]
+        return list(self._cached_findings)
 
     def _declare_coefficients(self, d, shape):
         """gamma on the orthonormal basis; reported coefficients D^-1 R^-1 gamma."""
@@ -595,6 +655,9 @@ class LogisticRegression(_Regression):
         eta = self._declare_coefficients(d, (self._Q.shape[1],))
         pm.Bernoulli("obs", logit_p=eta, observed=d["y"])
 
+    def _separation(self):
+        return find_separation(self._X1, self.y.astype(np.int64), 2, self._names)
+
     def _start(self):
         return {"gamma": np.zeros(self._Q.shape[1])}
 
@@ -624,6 +687,9 @@ class PoissonRegression(_Regression):
 
     def _data(self):
         return {**super()._data(), "offset": self.offset}
+
+    def _separation(self):
+        return find_zero_separation(self._X1, self.y, self._names)
 
     def _declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1],))
@@ -670,6 +736,9 @@ class SoftmaxRegression(_Regression):
 
     def _key(self):
         return (*super()._key(), self.k)
+
+    def _separation(self):
+        return find_separation(self._X1, self.y, self.k, self._names)
 
     def _declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1], self.k - 1))

@@ -45,7 +45,11 @@ class MLEResult:
     grad_norm
         Largest absolute natural-scale gradient of the NLL at the estimate.
     diagnostics
-        Names of the problems found (for example ``"singular Hessian"``).
+        Codes of the problems found (``"separation"``, ``"boundary"``, ``"drift"``,
+        ``"unbounded likelihood"``, ``"singular Hessian"``, ``"multiple optima"``;
+        see :mod:`pplmle.diagnostics`).  Empty for a clean estimate.
+    flags
+        Note per affected parameter label, shown in :meth:`table`'s ``flag`` column.
     n_starts, same_optimum
         How many starting points were used and whether they reached the same
         optimum (None for a single start).
@@ -66,6 +70,7 @@ class MLEResult:
     n_starts: int = 1
     same_optimum: bool | None = None
     n_eval: int = 0
+    flags: dict[str, str] = field(default_factory=dict)
     _nllf: Callable[[Mapping[str, Any]], float] | None = field(default=None, compare=False)
 
     @property
@@ -119,10 +124,14 @@ class MLEResult:
         return pd.DataFrame({"lower": est - z * se, "upper": est + z * se}, index=self.cov.index)
 
     def table(self, level: float = 0.95) -> pd.DataFrame:
-        """One row per scalar parameter: estimate, se and the Wald interval at `level`."""
+        """One row per scalar parameter: estimate, se and the Wald interval at `level`.
+
+        When a diagnostic affects some parameters, a ``flag`` column says how
+        (for example ``"separation: -> inf"`` or ``"boundary: = 0"``).
+        """
         ci = self.conf_int(level)
         pct = f"{100 * level:g}%"
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {
                 "estimate": self._flat(self.params),
                 "se": self._flat(self.se),
@@ -131,6 +140,9 @@ class MLEResult:
             },
             index=self.cov.index,
         )
+        if self.flags:
+            out["flag"] = [self.flags.get(lab, "") for lab in out.index]
+        return out
 
     def nllf(self, params: Mapping[str, Any] | None = None) -> float:
         """The NLL at `params` (natural scale, by name; default: the estimate), on the fitted data."""

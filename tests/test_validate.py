@@ -75,7 +75,7 @@ def _X(n=20, seed=0):
             lambda: pl.LinearRegression(
                 pd.DataFrame({"a": np.full(20, 3.0), "b": _X()[:, 1]}), np.arange(20.0)
             ),
-            r"rank-deficient: the columns \['\(intercept\)', 'a'\] are collinear",
+            r"constant \(zero-variance\) columns with an intercept; column 'a' is 3.0 in every row",
         ),
         (
             lambda: pl.LinearRegression(np.where(np.eye(20, 2) == 1, np.nan, _X()), np.arange(20.0)),

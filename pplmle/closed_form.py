@@ -1,0 +1,358 @@
+"""Closed-form maximum-likelihood estimates, straight from the textbook (NumPy/SciPy only).
+
+The first of the three routes a statistics course teaches: set the score to zero
+and solve by hand.  Use these functions as the reference answer for the families
+that have one (:data:`FUNCTIONS`); :data:`NO_CLOSED_FORM` says, for the others,
+why there is none, and :mod:`pplmle.handwritten` minimizes their NLL numerically.
+
+Every function checks its data where it enters (a ``ValueError`` naming the
+argument, the rule and the first bad value), never modifies its inputs and
+returns a dict keyed exactly like the parameters of the matching family in
+:mod:`pplmle.families` (floats for scalars, NumPy arrays otherwise).  Variances
+are divide-by-n: that is the MLE, not the unbiased estimate.
+
+The data checks shared with :mod:`pplmle.handwritten` live here too (``check_*``),
+so both routes accept exactly the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy.linalg import solve_triangular
+
+from pplmle._validate import (
+    as_float_array,
+    check_finite,
+    check_integer,
+    check_same_length,
+    check_support,
+    plain,
+)
+
+__all__ = [
+    "FUNCTIONS",
+    "NO_CLOSED_FORM",
+    "bernoulli",
+    "binomial",
+    "categorical",
+    "exponential",
+    "linear_regression",
+    "lognormal",
+    "normal",
+    "poisson",
+]
+
+
+# ---------------------------------------------------------------------------------
+# data checks (shared with pplmle.handwritten)
+
+
+def check_vector(name: str, x: Any) -> np.ndarray:
+    """A new finite, non-empty 1-D float array."""
+    arr = as_float_array(name, x, ndim=1)
+    check_finite(name, arr)
+    return arr
+
+
+def check_not_constant(name: str, x: np.ndarray, family: str, why: str = "") -> None:
+    """Raise unless `x` holds at least two different values."""
+    if x.size < 2 or np.all(x == x[0]):
+        raise ValueError(
+            f"`{name}` must contain at least two different values for {family}; got {x.size} "
+            f"value(s), all equal to {plain(x[0])!r}{why}."
+        )
+
+
+def check_positive(name: str, x: Any, family: str) -> np.ndarray:
+    arr = check_vector(name, x)
+    check_support(name, arr, "positive", arr > 0, family)
+    return arr
+
+
+def check_binary(name: str, y: Any, family: str) -> np.ndarray:
+    arr = check_vector(name, y)
+    check_support(name, arr, "0 or 1", (arr == 0) | (arr == 1), family)
+    return arr
+
+
+def check_counts(name: str, x: Any, family: str) -> np.ndarray:
+    arr = check_vector(name, x)
+    check_support(name, arr, "non-negative", arr >= 0, family)
+    check_integer(name, arr, family)
+    return arr
+
+
+def check_binomial(k: Any, n: Any, family: str = "Binomial") -> tuple[np.ndarray, np.ndarray]:
+    """Successes `k` and trials `n` (a number or one per observation) as new float arrays."""
+    k_arr = check_vector("k", k)
+    try:
+        n_arr = np.array(n, dtype=float, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"`n` must be numeric; could not convert it to numbers ({exc}).") from None
+    if n_arr.ndim == 0:
+        n_arr = np.full_like(k_arr, float(n_arr))
+    elif n_arr.shape != k_arr.shape:
+        raise ValueError(f"`n` must be a number or have the shape of `k` {k_arr.shape}; got {n_arr.shape}.")
+    check_finite("n", n_arr)
+    check_support("n", n_arr, "at least 1", n_arr >= 1, family)
+    check_integer("n", n_arr, family)
+    check_support("k", k_arr, "non-negative", k_arr >= 0, family)
+    check_integer("k", k_arr, family)
+    check_support("k", k_arr, "at most n", k_arr <= n_arr, family)
+    return k_arr, n_arr
+
+
+def check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise ValueError(f"`k` must be a whole number >= 2; got {k!r}.")
+    return int(k)
+
+
+def check_codes(codes: Any, k: Any, family: str) -> tuple[np.ndarray, int]:
+    """Class codes as a new int64 array with values in ``0 .. k-1``, and `k` as an int."""
+    k = check_k(k)
+    arr = check_vector("codes", codes)
+    check_integer("codes", arr, family)
+    check_support("codes", arr, f"in 0..{k - 1}", (arr >= 0) & (arr < k), family)
+    return arr.astype(np.int64), k
+
+
+def check_design(X: Any, n_rows: int, intercept: bool, y_name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """`X` as a new 2-D float array and the design ``X1`` (``[1, X]`` with an intercept).
+
+    `X` must have `n_rows` rows (one per response), more rows than coefficients,
+    no all-zero column and full column rank.
+    """
+    try:
+        arr = np.array(X, dtype=float, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"`X` must be numeric; could not convert it to numbers ({exc}).") from None
+    if arr.ndim != 2:
+        raise ValueError(f"`X` must be 2-dimensional (rows = observations); got shape {arr.shape}.")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"`X` must not be empty; got shape {arr.shape}.")
+    check_finite("X", arr)
+    check_same_length("X", arr, y_name, np.empty(n_rows))
+    X1 = np.column_stack([np.ones(arr.shape[0]), arr]) if intercept else arr
+    names = (["(intercept)"] if intercept else []) + [str(j) for j in range(arr.shape[1])]
+    n, q = X1.shape
+    if n <= q:
+        raise ValueError(f"`X` must have more rows than coefficients; got {n} row(s) for {q} coefficient(s).")
+    zero = np.flatnonzero(np.all(X1 == 0, axis=0))
+    if zero.size:
+        raise ValueError(f"`X` must not have all-zero columns; column {names[zero[0]]!r} is all zero.")
+    _, s, vt = np.linalg.svd(X1 / np.linalg.norm(X1, axis=0), full_matrices=False)
+    if s[-1] <= 1e-12 * s[0]:
+        v = np.abs(vt[-1])
+        cols = [names[j] for j in np.flatnonzero(v > 1e-3 * v.max())]
+        raise ValueError(
+            f"`X` must have full column rank; the columns {cols} are collinear (smallest singular value "
+            f"{s[-1]:.3g} of the column-scaled design, largest {s[0]:.3g}), so their coefficients are "
+            "not identified."
+        )
+    return arr, X1
+
+
+# ---------------------------------------------------------------------------------
+# closed forms
+
+
+def normal(x: Any) -> dict[str, float]:
+    """MLE of ``x_i ~ Normal(mu, sigma)``.
+
+    d/dmu sum (x - mu)^2 = 0 gives mu = mean(x); d/dsigma gives sigma^2 = mean((x - mu)^2),
+    dividing by n, not n - 1.
+
+    Raises ``ValueError`` when all values are equal: sigma would be 0 and the
+    likelihood is unbounded, so the MLE does not exist.
+
+    Examples
+    --------
+    >>> est = normal([1.0, 2.0, 4.0])
+    >>> round(est["mu"], 6), round(est["sigma"], 6)
+    (2.333333, 1.247219)
+    """
+    x = check_vector("x", x)
+    check_not_constant("x", x, "Normal", ": sigma_hat would be 0 and the likelihood unbounded")
+    mu = float(np.mean(x))
+    return {"mu": mu, "sigma": float(np.sqrt(np.mean((x - mu) ** 2)))}
+
+
+def lognormal(x: Any) -> dict[str, float]:
+    """MLE of ``log x_i ~ Normal(mu, sigma)``, x > 0 (mu and sigma are those of log x).
+
+    The -log x Jacobian term does not involve (mu, sigma), so the Normal MLE of log x applies:
+    mu = mean(log x), sigma^2 = mean((log x - mu)^2), dividing by n.
+
+    Examples
+    --------
+    >>> est = lognormal([1.0, 2.0, 4.0])
+    >>> round(est["mu"], 6), round(est["sigma"], 6)
+    (0.693147, 0.565952)
+    """
+    x = check_positive("x", x, "LogNormal")
+    check_not_constant("x", x, "LogNormal", ": sigma_hat would be 0 and the likelihood unbounded")
+    lx = np.log(x)
+    mu = float(np.mean(lx))
+    return {"mu": mu, "sigma": float(np.sqrt(np.mean((lx - mu) ** 2)))}
+
+
+def bernoulli(y: Any) -> dict[str, float]:
+    """MLE of ``y_i ~ Bernoulli(p)``, y in {0, 1}.
+
+    d/dp [s log p + (n - s) log(1 - p)] = s/p - (n - s)/(1 - p) = 0 gives p = s/n = mean(y)
+    (0 or 1 when all y agree: the maximum is then on the boundary).
+
+    Examples
+    --------
+    >>> bernoulli([0, 1, 1, 1])
+    {'p': 0.75}
+    """
+    y = check_binary("y", y, "Bernoulli")
+    return {"p": float(np.mean(y))}
+
+
+def binomial(k: Any, n: Any) -> dict[str, float]:
+    """MLE of ``k_i ~ Binomial(n_i, p)``; `n` is a number or one per observation.
+
+    d/dp sum [k_i log p + (n_i - k_i) log(1 - p)] = 0 gives p = sum(k) / sum(n), pooling all trials.
+
+    Examples
+    --------
+    >>> binomial([3, 5], [10, 10])
+    {'p': 0.4}
+    >>> binomial([1, 2, 4], 5)
+    {'p': 0.4666666666666667}
+    """
+    k_arr, n_arr = check_binomial(k, n)
+    return {"p": float(np.sum(k_arr) / np.sum(n_arr))}
+
+
+def poisson(x: Any) -> dict[str, float]:
+    """MLE of ``x_i ~ Poisson(lam)``, x = 0, 1, 2, ...
+
+    d/dlam sum [x_i log lam - lam] = sum(x)/lam - n = 0 gives lam = mean(x) (0 for all-zero data: a
+    boundary maximum, the point mass at 0).
+
+    Examples
+    --------
+    >>> poisson([0, 2, 3, 3])
+    {'lam': 2.0}
+    """
+    x = check_counts("x", x, "Poisson")
+    return {"lam": float(np.mean(x))}
+
+
+def exponential(x: Any) -> dict[str, float]:
+    """MLE of ``x_i ~ Exponential(lam)`` with rate `lam`, x >= 0.
+
+    d/dlam [n log lam - lam sum(x)] = n/lam - sum(x) = 0 gives lam = 1 / mean(x).
+
+    Raises ``ValueError`` when all x are zero: the likelihood then grows without
+    bound in lam, so the MLE does not exist.
+
+    Examples
+    --------
+    >>> exponential([0.5, 1.0, 2.5])
+    {'lam': 0.75}
+    """
+    x = check_vector("x", x)
+    check_support("x", x, "non-negative", x >= 0, "Exponential")
+    if np.all(x == 0):
+        raise ValueError(
+            "`x` must not be all zero for Exponential: the likelihood is unbounded in lam, so the MLE "
+            "does not exist."
+        )
+    return {"lam": float(1.0 / np.mean(x))}
+
+
+def categorical(codes: Any, k: int) -> dict[str, np.ndarray]:
+    """MLE of ``codes_i ~ Categorical(p)`` over `k` classes coded ``0 .. k-1``.
+
+    Maximizing sum_j c_j log p_j subject to sum_j p_j = 1 (Lagrange) gives p_j = c_j / n, the class
+    counts over n.  A class that never occurs gets p_j = 0: that is the MLE, on the boundary of the
+    simplex.
+
+    Examples
+    --------
+    >>> categorical([0, 2, 2, 1, 2], k=4)
+    {'p': array([0.2, 0.2, 0.6, 0. ])}
+    """
+    arr, k = check_codes(codes, k, "Categorical")
+    return {"p": np.bincount(arr, minlength=k) / arr.size}
+
+
+def linear_regression(X: Any, y: Any, *, intercept: bool = True) -> dict[str, float | np.ndarray]:
+    """MLE of ``y_i ~ Normal(intercept + X_i beta, sigma)``.
+
+    The score in the coefficients is X1^T (y - X1 b) / sigma^2 = 0, the least-squares normal
+    equations, solved here by QR (X1 = Q R, R b = Q^T y) rather than by forming X1^T X1;
+    d/dsigma gives sigma^2 = RSS / n, not RSS / (n - p).
+
+    The columns of ``X1`` are scaled to unit norm before the QR so the triangular
+    solve is well conditioned; the scaling is undone on the coefficients.
+    Raises ``ValueError`` for a perfect fit (``||resid|| <= 1e-13 ||y||``, RSS 0 up
+    to rounding): sigma would be 0 and the likelihood unbounded.
+
+    Examples
+    --------
+    >>> est = linear_regression([[0.0], [1.0], [2.0], [3.0]], [1.0, 2.9, 5.1, 7.0])
+    >>> round(est["intercept"], 6), est["beta"].round(6), round(est["sigma"], 6)
+    (0.97, array([2.02]), 0.067082)
+    """
+    y_arr = check_vector("y", y)
+    _, X1 = check_design(X, y_arr.size, intercept)
+    scale = np.linalg.norm(X1, axis=0)
+    Q, R = np.linalg.qr(X1 / scale)
+    coef = solve_triangular(R, Q.T @ y_arr, lower=False) / scale
+    resid = y_arr - X1 @ coef
+    rss = float(resid @ resid)
+    if np.sqrt(rss) <= 1e-13 * np.linalg.norm(y_arr):
+        raise ValueError(
+            "`y` is fitted exactly by `X` (residuals at rounding level, RSS = "
+            f"{rss:.3g}): sigma_hat would be 0 and the likelihood unbounded; the MLE does not exist."
+        )
+    out: dict[str, float | np.ndarray] = {}
+    if intercept:
+        out["intercept"] = float(coef[0])
+        coef = coef[1:]
+    out["beta"] = coef
+    out["sigma"] = float(np.sqrt(rss / y_arr.size))
+    return out
+
+
+#: Family class name -> closed-form MLE function.
+FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "Normal": normal,
+    "LogNormal": lognormal,
+    "Bernoulli": bernoulli,
+    "Binomial": binomial,
+    "Poisson": poisson,
+    "Exponential": exponential,
+    "Categorical": categorical,
+    "LinearRegression": linear_regression,
+}
+
+#: Family class name -> why its MLE has no closed form (solve it with pplmle.handwritten).
+NO_CLOSED_FORM: dict[str, str] = {
+    "Gamma": (
+        "The score equation for the shape alpha involves the digamma function, "
+        "log(alpha) - digamma(alpha) = log(mean x) - mean(log x), which can be solved only numerically "
+        "(the rate then follows as beta = alpha / mean x)."
+    ),
+    "LogisticRegression": (
+        "The score equations X1^T (y - expit(X1 b)) = 0 are nonlinear in the coefficients b, so they are "
+        "solved iteratively (Newton / IRLS); with separable data no finite solution exists."
+    ),
+    "PoissonRegression": (
+        "The score equations X1^T (y - exp(X1 b + offset)) = 0 are nonlinear in the coefficients b "
+        "(except for a single categorical covariate), so they are solved iteratively."
+    ),
+    "SoftmaxRegression": (
+        "The score equations X1^T (Y - softmax(X1 B)) = 0, one column per non-reference class, are "
+        "nonlinear and coupled across classes, so they are solved iteratively."
+    ),
+}

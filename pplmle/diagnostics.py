@@ -1,0 +1,201 @@
+"""Existence and trust diagnostics: findings that turn an estimate from a number into a flagged one.
+
+Each problem pplmle can detect is a :class:`Finding` with a short ``code`` (listed
+in :attr:`MLEResult.diagnostics <pplmle.MLEResult.diagnostics>`), a message, the
+warning category it is raised with, and a note per affected parameter (shown in
+:meth:`MLEResult.table <pplmle.MLEResult.table>`'s ``flag`` column).
+
+======================  =========================================  ==============================
+code                    meaning                                    warning
+======================  =========================================  ==============================
+``separation``          logistic/softmax classes separated by      :class:`SeparationWarning`
+                        the design: no MLE, coefficients -> inf
+``boundary``            the MLE is on the edge of the parameter    :class:`BoundaryWarning`
+                        space (``p = 0``): Wald SEs meaningless
+``drift``               the estimate keeps moving when the         :class:`DriftWarning`
+                        optimization is continued: no MLE
+``unbounded likelihood``  the likelihood grows without bound       :class:`UnboundedLikelihoodWarning`
+``singular Hessian``    not positive definite or a flat ridge      :class:`HessianWarning`
+                        (parameters not identified)
+``multiple optima``     starts disagree                            :class:`MultipleOptimaWarning`
+======================  =========================================  ==============================
+
+This module is NumPy-only: the PyMC layer supplies the numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pplmle.errors import (
+    BoundaryWarning,
+    DriftWarning,
+    PPLMLEWarning,
+    SeparationWarning,
+    UnboundedLikelihoodWarning,
+)
+
+__all__ = ["Finding", "boundary", "classify_recession", "separation"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem with an estimate.
+
+    Attributes
+    ----------
+    code
+        Short name, listed in ``result.diagnostics``.
+    message
+        A sentence for the user (the warning's text).
+    category
+        The warning class raised for it.
+    flags
+        Note per affected parameter label (for example ``"-> +inf"``).
+    values
+        Exact values to report for some parameters (a boundary estimate known
+        from the data, such as ``p = 0`` when every ``y`` is 0).
+    exists
+        False when the MLE does not exist (the estimate cannot have converged).
+    """
+
+    code: str
+    message: str
+    category: type[PPLMLEWarning]
+    flags: dict[str, str] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)
+    exists: bool = True
+
+
+def separation(description: str, labels: Sequence[str]) -> Finding:
+    """The finding for a separated logistic or softmax regression."""
+    return Finding(
+        code="separation",
+        message=(
+            f"The MLE does not exist: {description}. The likelihood keeps increasing as the "
+            "coefficients run off to infinity, so the reported values are only where the optimizer "
+            "stopped and the standard errors are meaningless. Remove or merge the separating "
+            "column(s), or use a prior (map_estimate) or a penalized fit."
+        ),
+        category=SeparationWarning,
+        flags={lab: "separation: -> inf" for lab in labels},
+        exists=False,
+    )
+
+
+def boundary(values: dict[str, float], why: str) -> Finding:
+    """The finding for an MLE on the boundary of the parameter space, known from the data."""
+    where = ", ".join(f"{k} = {_num(v)}" for k, v in values.items())
+    return Finding(
+        code="boundary",
+        message=(
+            f"The MLE is on the boundary of the parameter space ({where}) because {why}. "
+            "Wald standard errors and intervals assume an interior optimum and are not reported; "
+            "use a profile interval or an exact method."
+        ),
+        category=BoundaryWarning,
+        flags={k: f"boundary: = {_num(v)}" for k, v in values.items()},
+        values=dict(values),
+    )
+
+
+def _num(v: float) -> str:
+    return f"{v:.6g}"
+
+
+def _limit(v: float) -> str:
+    for target in (0.0, 1.0, -1.0):
+        if abs(v - target) < 1e-8:
+            return _num(target)
+    return _num(v)
+
+
+def classify_recession(
+    labels: Sequence[str],
+    reported: Sequence[np.ndarray],
+    nll: Sequence[float],
+) -> Finding | None:
+    """Turn a falling-NLL probe into a finding.
+
+    Parameters
+    ----------
+    labels
+        Labels of the flattened reported parameters.
+    reported
+        Reported values at the estimate and at 4, 8 and 16 units out along the
+        direction where the NLL kept falling.
+    nll
+        The NLL at those four points.
+
+    A parameter has moved when it changed by 0.1% of its size, or by 10% of its
+    distance to the nearest whole number (the usual bounds are 0 and +-1).  A
+    parameter that moved and whose steps do not shrink (the step from 8 to 16
+    is more than half the step from 4 to 8) runs off to infinity: *drift*, no
+    MLE.  Parameters that move but settle approach a finite edge of their
+    support: a *boundary* estimate.  An NLL that falls at least as much from 8
+    to 16 as from 4 to 8 is heading to minus infinity: an *unbounded
+    likelihood*.
+
+    Examples
+    --------
+    >>> f = classify_recession(["p"], [np.array([1e-9]), np.array([2e-11]), np.array([3e-13]),
+    ...                               np.array([1e-16])], [1e-8, 2e-10, 3e-12, 1e-15])
+    >>> f.code, f.flags
+    ('boundary', {'p': 'boundary: -> 0'})
+    """
+    r0, r4, r8, r16 = (np.asarray(r, dtype=float) for r in reported)
+    f0, f4, f8, f16 = (float(v) for v in nll)
+    size = np.maximum(np.maximum(np.abs(r0), np.abs(r16)), 1e-300)
+    step = np.abs(r16 - r0)
+    # moved: by 0.1% of its size, or by 10% of its distance to the nearest whole number (the
+    # usual bounds 0 and +-1: p = 1 - 1e-15 moving to 1 - 1e-17 is a big move towards p = 1)
+    moved = (step > 1e-3 * size) | ((step > 0) & (step >= 0.1 * np.abs(r0 - np.round(r0))))
+    if not np.any(moved):
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        diverging = moved & (np.abs(r16 - r8) > 0.5 * np.abs(r8 - r4))
+        unbounded = f16 == -np.inf or (f16 - f8) <= (f8 - f4) < 0
+    if unbounded:
+        names = [labels[i] for i in np.flatnonzero(moved)]
+        return Finding(
+            code="unbounded likelihood",
+            message=(
+                f"The likelihood is unbounded: the NLL keeps falling without limit as {names} move "
+                f"(it fell by {f0 - f16:.3g} over the last probe). No MLE exists; typical causes are "
+                "constant data or a single observation for a scale parameter."
+            ),
+            category=UnboundedLikelihoodWarning,
+            flags={lab: "unbounded likelihood" for lab in names},
+            exists=False,
+        )
+    if np.any(diverging):
+        flags = {
+            labels[i]: f"drift: -> {'+' if r16[i] > r8[i] else '-'}inf" for i in np.flatnonzero(diverging)
+        }
+        return Finding(
+            code="drift",
+            message=(
+                f"The estimate keeps moving when the optimization is continued: {list(flags)} run off "
+                "to infinity while the likelihood still increases. The MLE does not exist (for a "
+                "regression: separation, or a group whose counts are all zero); the reported values "
+                "are only where the optimizer stopped."
+            ),
+            category=DriftWarning,
+            flags=flags,
+            exists=False,
+        )
+    flags = {labels[i]: f"boundary: -> {_limit(r16[i])}" for i in np.flatnonzero(moved)}
+    where = ", ".join(f"{k} {v.split(': ')[1]}" for k, v in flags.items())
+    return Finding(
+        code="boundary",
+        message=(
+            f"The MLE is on the boundary of the parameter space ({where}): the likelihood keeps "
+            "increasing towards the edge of the support. Wald standard errors and intervals are "
+            "meaningless there and are not reported."
+        ),
+        category=BoundaryWarning,
+        flags=flags,
+    )

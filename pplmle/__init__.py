@@ -8,6 +8,7 @@ polished, checked), and :func:`map_estimate` for the MAP with priors kept.
 from importlib.metadata import PackageNotFoundError, version
 
 from pplmle import datasets, diagnostics, losses
+from pplmle.comparison import Comparison, compare
 from pplmle.errors import (
     BoundaryWarning,
     ConvergenceWarning,
@@ -49,6 +50,7 @@ __all__ = [
     "Binomial",
     "BoundaryWarning",
     "Categorical",
+    "Comparison",
     "ConvergenceWarning",
     "DriftWarning",
     "EstimationError",
@@ -71,6 +73,7 @@ __all__ = [
     "SoftmaxRegression",
     "UnboundedLikelihoodWarning",
     "__version__",
+    "compare",
     "datasets",
     "diagnostics",
     "losses",

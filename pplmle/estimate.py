@@ -9,6 +9,7 @@ model with its priors kept.  For repeated fits on new data, pass
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -71,17 +72,36 @@ def _labels_for(engine: Engine, labels: Mapping[str, list[str]] | None) -> list[
     return out
 
 
-def _n_obs(model: pm.Model) -> int:
-    total = 0
+def _observed(model: pm.Model) -> dict[str, np.ndarray]:
+    """Current values of the observed variables, by name."""
+    out = {}
     for rv in model.observed_RVs:
         value = model.rvs_to_values[rv]
         data = value.get_value(borrow=True) if hasattr(value, "get_value") else getattr(value, "data", None)
         if data is None:
             data = model.compile_fn(outs=value, inputs=[], point_fn=False)()
+        out[rv.name] = np.asarray(data)
+    return out
+
+
+def _n_obs(model: pm.Model) -> int:
+    total = 0
+    for rv in model.observed_RVs:
+        data = _observed(model)[rv.name]
         ndim_supp = getattr(rv.owner.op, "ndim_supp", 0) or 0
         shape = np.shape(data)
         total += int(np.prod(shape[: len(shape) - ndim_supp])) if shape else 1
     return total
+
+
+def _data_key(model: pm.Model) -> str:
+    """A fingerprint of the observed data (values and shapes, not names): equal for fits to the same data."""
+    digest = hashlib.sha1()
+    for data in _observed(model).values():
+        arr = np.ascontiguousarray(data, dtype=float)
+        digest.update(str(arr.shape).encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
 
 
 def _fit(
@@ -333,6 +353,7 @@ def _result(
         same_optimum=same,
         n_eval=int(n_eval),
         flags=dict(flags),
+        data_key=_data_key(engine.model),
         _nllf=nllf,
     )
 

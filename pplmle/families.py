@@ -80,6 +80,11 @@ class Family:
         """A rough natural-scale starting point for the free variables (not the MLE)."""
         return {}
 
+    def _core_args(self) -> tuple[tuple, dict]:
+        """Arguments of this family's closed form and hand-written NLL (:mod:`pplmle.closed_form`,
+        :mod:`pplmle.handwritten`): the validated data."""
+        raise NotImplementedError
+
     def _findings(self) -> list:
         """Problems known from the data alone (separation, boundary MLE); see :mod:`pplmle.diagnostics`."""
         return []
@@ -162,6 +167,9 @@ class _Univariate(Family):
     @property
     def n_obs(self) -> int:
         return int(self.x.size)
+
+    def _core_args(self):
+        return (self.x,), {}
 
     def _data(self) -> dict[str, np.ndarray]:
         return {self._arg: self.x}
@@ -351,6 +359,9 @@ class Binomial(Family):
     def _data(self):
         return {"k": self.k, "n": self.n}
 
+    def _core_args(self):
+        return (self.k, self.n), {}
+
     def _declare(self, d):
         p = pm.Uniform("p", 0.0, 1.0)
         pm.Binomial("obs", n=d["n"], p=p, observed=d["k"])
@@ -422,6 +433,9 @@ class Categorical(Family):
 
     def _data(self):
         return {"y": self.y}
+
+    def _core_args(self):
+        return (self.y, self.k), {}
 
     def _declare(self, d):
         p = pm.Dirichlet("p", a=np.ones(self.k))  # constant density on the simplex: flat
@@ -575,6 +589,9 @@ class _Regression(Family):
     def _data(self):
         return {"Q": self._Q, "R": self._R, "scale": self._scale, "y": self.y}
 
+    def _core_args(self):
+        return (self.X, self.y), {"intercept": self.intercept}
+
     def _coefficient_labels(self) -> list[str]:
         labels = self._labels()
         return [lab for name in ("intercept", "beta") for lab in labels.get(name, [])]
@@ -691,6 +708,9 @@ class PoissonRegression(_Regression):
     def _separation(self):
         return find_zero_separation(self._X1, self.y, self._names)
 
+    def _core_args(self):
+        return (self.X, self.y), {"intercept": self.intercept, "offset": self.offset}
+
     def _declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1],))
         pm.Poisson("obs", mu=pt.exp(eta + d["offset"]), observed=d["y"])
@@ -739,6 +759,9 @@ class SoftmaxRegression(_Regression):
 
     def _separation(self):
         return find_separation(self._X1, self.y, self.k, self._names)
+
+    def _core_args(self):
+        return (self.X, self.y, self.k), {"intercept": self.intercept}
 
     def _declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1], self.k - 1))

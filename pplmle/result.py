@@ -50,6 +50,10 @@ class MLEResult:
         see :mod:`pplmle.diagnostics`).  Empty for a clean estimate.
     flags
         Note per affected parameter label, shown in :meth:`table`'s ``flag`` column.
+    data_key
+        Fingerprint of the observed data (not of covariates): two results with
+        equal keys were fitted to the same observations, so their likelihoods
+        can be compared (:func:`pplmle.compare_models`, :func:`pplmle.lr_test`).
     n_starts, same_optimum
         How many starting points were used and whether they reached the same
         optimum (None for a single start).
@@ -71,6 +75,7 @@ class MLEResult:
     same_optimum: bool | None = None
     n_eval: int = 0
     flags: dict[str, str] = field(default_factory=dict)
+    data_key: str = ""
     _nllf: Callable[[Mapping[str, Any]], float] | None = field(default=None, compare=False)
 
     @property

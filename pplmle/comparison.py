@@ -1,0 +1,434 @@
+"""Check an estimate three ways: find_MAP, the closed form, and a hand-written NLL minimized by scipy.
+
+:func:`compare` is the comparison layer.  For a built-in family it uses the
+closed form (:mod:`pplmle.closed_form`) and the hand-written NLL
+(:mod:`pplmle.handwritten`); for a user's ``pm.Model`` the user supplies either
+or both.  Before fitting anything it checks that PyMC's log-likelihood equals
+minus the hand-written NLL at a few random parameter points, which catches an
+NLL that drops a term or uses another parameterization.
+
+The tolerance rule
+------------------
+Two estimates ``a`` and ``b`` of a parameter *agree* when
+
+    |a - b| <= atol * se    or    |a - b| <= rtol * max(|a|, |b|),
+
+with ``se`` the standard error of the find_MAP estimate (by default ``atol =
+1e-3``: a thousandth of a standard error, far below anything that matters for
+inference, and ``rtol = 1e-6``).  Where there is no standard error (an
+estimate on the boundary), they agree when the NLL at the two estimates agrees
+to 1e-9 relative or 1e-8 absolute (a likelihood-ratio statistic of 2e-8).
+When two estimates disagree, the one with the lower NLL is the better one
+("lower, or close"): :attr:`Comparison.best` names it.
+
+Gradient descent (logistic and softmax regression) is shown for teaching, with
+its learning rate, iteration count and final gradient; it stops by its own
+rule, so it is not part of :attr:`Comparison.agree`.
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.optimize
+
+from pplmle import closed_form as cf
+from pplmle import handwritten as hw
+from pplmle.errors import LikelihoodMismatchWarning, warn_or_raise
+from pplmle.families import Family
+from pplmle.result import MLEResult
+
+__all__ = ["Comparison", "compare"]
+
+_CHECKED = ("closed_form", "scipy")
+
+
+@dataclass(frozen=True, repr=False)
+class Comparison:
+    """The outcome of :func:`compare`.
+
+    Attributes
+    ----------
+    table
+        One row per scalar parameter and a last row ``NLL``; a column per
+        method (``find_MAP``, ``closed_form``, ``scipy``, ``gradient_descent``
+        where run), then ``max |diff| / se`` and ``max rel diff`` over the
+        checked methods against find_MAP.
+    agree
+        True when every checked method agrees with find_MAP on every parameter
+        (see the module's tolerance rule), the likelihoods are equivalent and
+        the MLE exists.
+    equivalent
+        Whether PyMC's log-likelihood equalled minus the hand-written NLL at the
+        random points checked (None when there was no hand-written NLL).
+    mismatch
+        The first point where it did not: ``{"point", "pymc_loglik",
+        "minus_hand_nll"}``; None otherwise.
+    result
+        The find_MAP :class:`~pplmle.MLEResult` (with its diagnostics).
+    estimates
+        Parameter dicts by method.
+    scipy_fit, gradient_descent
+        The :class:`~pplmle.handwritten.HandFit` /
+        :class:`~pplmle.handwritten.GradientDescentResult` (or a dict for a
+        user NLL), when run.
+    notes
+        Plain sentences: methods not run and why, diagnostics.
+    """
+
+    table: pd.DataFrame
+    agree: bool
+    equivalent: bool | None
+    mismatch: dict[str, Any] | None
+    result: MLEResult
+    estimates: dict[str, dict[str, Any]]
+    disagreements: pd.DataFrame
+    rtol: float
+    atol: float
+    scipy_fit: Any = None
+    gradient_descent: Any = None
+    notes: tuple[str, ...] = ()
+    nll_by_method: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        """False when the diagnostics say the MLE does not exist."""
+        return not any(
+            code in self.result.diagnostics for code in ("separation", "drift", "unbounded likelihood")
+        )
+
+    @property
+    def best(self) -> str:
+        """The method whose estimate has the lowest NLL (ties go to find_MAP)."""
+        return min(self.nll_by_method, key=lambda m: (self.nll_by_method[m], m != "find_MAP"))
+
+    @property
+    def worst(self) -> dict[str, Any] | None:
+        """The largest disagreement: parameter, methods and distance (None when all agree)."""
+        if self.disagreements.empty:
+            return None
+        row = self.disagreements.iloc[0]
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+
+    def assert_agree(self) -> None:
+        """Raise ``AssertionError`` with a readable account of every disagreement."""
+        if self.agree:
+            return
+        lines = ["The estimates do not agree:"]
+        if self.equivalent is False and self.mismatch is not None:
+            m = self.mismatch
+            lines.append(
+                f"  the likelihoods differ at {m['point']}: PyMC loglik {m['pymc_loglik']:.12g}, "
+                f"-(hand-written NLL) {m['minus_hand_nll']:.12g}"
+            )
+        if not self.exists:
+            lines.append(f"  the MLE does not exist ({', '.join(self.result.diagnostics)})")
+        for _, r in self.disagreements.iterrows():
+            lines.append(
+                f"  {r['parameter']}: find_MAP {r['find_MAP']:.12g} vs {r['method']} {r['other']:.12g} "
+                f"(|diff| = {r['abs diff']:.3g} = {r['diff / se']:.3g} se, relative {r['rel diff']:.3g})"
+            )
+        lines.append(f"  rule: |diff| <= {self.atol:g} se or <= {self.rtol:g} relative; best: {self.best}")
+        raise AssertionError("\n".join(lines))
+
+    def __repr__(self) -> str:
+        head = f"Comparison: {'AGREE' if self.agree else 'DISAGREE'} (best: {self.best})"
+        body = self.table.to_string(float_format=lambda v: f"{v:.10g}")
+        return "\n".join([head, *self.notes, "", body])
+
+    def _repr_html_(self) -> str:
+        bad = {(r["parameter"], r["method"]) for _, r in self.disagreements.iterrows()}
+
+        def cell(label: str, col: str, value: Any) -> str:
+            text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.10g}"
+            style = ' style="background:#fdd"' if (label, col) in bad else ""
+            return f"<td{style}>{html.escape(text)}</td>"
+
+        cols = list(self.table.columns)
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in ["", *cols])
+        rows = "".join(
+            f"<tr><th>{html.escape(str(label))}</th>"
+            + "".join(cell(str(label), c, row[c]) for c in cols)
+            + "</tr>"
+            for label, row in self.table.iterrows()
+        )
+        color = "#1b5e20" if self.agree else "#b00020"
+        status = f"{'AGREE' if self.agree else 'DISAGREE'} (best: {self.best})"
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        return (
+            f'<div><p style="color:{color}"><b>{html.escape(status)}</b></p><ul>{notes}</ul>'
+            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+
+
+def _call_closed_form(fn: Callable, data: dict[str, np.ndarray]) -> dict[str, Any]:
+    n_args = len(inspect.signature(fn).parameters)
+    return dict(fn(data) if n_args else fn())
+
+
+def _user_data(model) -> dict[str, np.ndarray]:
+    from pplmle.estimate import _observed
+
+    data = dict(_observed(model))
+    for var in model.data_vars:
+        if hasattr(var, "get_value"):
+            data[var.name] = np.asarray(var.get_value())
+    return data
+
+
+def _flat(params: Mapping[str, Any], names: list[str]) -> np.ndarray:
+    return np.concatenate([np.ravel(np.asarray(params[k], dtype=float)) for k in names])
+
+
+def _minimize_user_nll(
+    nll: Callable, to_params: Callable, u0: np.ndarray, names: list[str]
+) -> dict[str, Any]:
+    """Minimize a user's NLL over an unconstrained parameterization: BFGS with 3-point differences."""
+
+    def f(u: np.ndarray) -> float:
+        value = float(nll(to_params(u)))
+        return value if np.isfinite(value) else np.inf
+
+    res = scipy.optimize.minimize(f, u0, method="BFGS", jac="3-point", options={"gtol": 1e-9})
+    params = {k: (float(v) if np.ndim(v) == 0 else np.asarray(v)) for k, v in to_params(res.x).items()}
+    return {"params": {k: params[k] for k in names}, "nll": float(res.fun), "message": str(res.message)}
+
+
+def compare(
+    model: Any,
+    *,
+    nll: Callable[[Mapping[str, Any]], float] | None = None,
+    closed_form: Callable[..., Mapping[str, Any]] | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-3,
+    gradient_descent: bool | Mapping[str, Any] = True,
+    n_check: int = 3,
+    seed: int = 0,
+    strict: bool = False,
+) -> Comparison:
+    """Compare the find_MAP MLE with the closed form and with a hand-written NLL minimized by scipy.
+
+    Parameters
+    ----------
+    model
+        A pplmle family or a ``pm.Model``.
+    nll
+        A hand-written NLL: a callable taking a dict of natural-scale parameters
+        (by name, as in ``result.params``) and returning the NLL, all constants
+        included.  Replaces a family's built-in one; needed for a ``pm.Model``
+        to get the scipy route and the likelihood-equivalence check.
+    closed_form
+        A callable taking nothing, or a dict of the data (observed variables
+        and ``pm.Data`` containers by name), returning the closed-form MLE as a
+        parameter dict.  Replaces a family's built-in one.
+    rtol, atol
+        The tolerance rule (see the module docstring): relative, and in
+        standard errors.
+    gradient_descent
+        For logistic and softmax regression, also run textbook gradient
+        descent (a dict passes ``learning_rate``, ``max_iter``, ``tol``).
+    n_check
+        Number of random points for the likelihood-equivalence check.
+    seed
+        Seed for those points.
+    strict
+        Raise :class:`~pplmle.errors.EstimationError` instead of warning.
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> import pplmle as pl
+    >>> cmp = pl.compare(pl.Normal(pl.datasets.heights()))
+    >>> cmp.agree, list(cmp.table.columns[:3])
+    (True, ['find_MAP', 'closed_form', 'scipy'])
+    >>> round(cmp.table.loc["sigma", "closed_form"] ** 2, 10)  # divide by n
+    22.4
+    """
+    from pplmle.estimate import _family_engine, _model_engine, mle
+
+    if not (rtol >= 0 and atol >= 0):
+        raise ValueError(f"`rtol` and `atol` must be >= 0; got rtol={rtol!r}, atol={atol!r}.")
+    if not isinstance(n_check, (int, np.integer)) or n_check < 0:
+        raise ValueError(f"`n_check` must be a whole number >= 0; got {n_check!r}.")
+    for name, fn in (("nll", nll), ("closed_form", closed_form)):
+        if fn is not None and not callable(fn):
+            raise ValueError(f"`{name}` must be a callable; got {type(fn).__name__}.")
+
+    notes: list[str] = []
+    hand = None
+    if isinstance(model, Family):
+        args, kwargs = model._core_args()
+        hand = hw.HANDWRITTEN[model.name](*args, **kwargs)
+        nll_fn = nll if nll is not None else hand.nll
+        if closed_form is not None:
+            cf_fn: Callable[[], Mapping[str, Any]] | None = lambda: _call_closed_form(  # noqa: E731
+                closed_form, model._data()
+            )
+        elif model.name in cf.FUNCTIONS:
+            cf_fn = lambda: cf.FUNCTIONS[model.name](*args, **kwargs)  # noqa: E731
+        else:
+            cf_fn = None
+            notes.append(f"No closed form for {model.name}: {cf.NO_CLOSED_FORM[model.name]}")
+        engine = _family_engine(model)
+        engine.set_data(model._data())
+        u0 = engine.to_unconstrained(model._start())
+    else:
+        engine, _ = _model_engine(model, "MLE", "raise")
+        nll_fn = nll
+        data = _user_data(engine.model)
+        cf_fn = (lambda: _call_closed_form(closed_form, data)) if closed_form is not None else None
+        if nll is None:
+            notes.append(
+                "No hand-written NLL given (nll=...): the scipy route and the equivalence check are skipped."
+            )
+        if closed_form is None:
+            notes.append("No closed form given (closed_form=...).")
+        u0 = engine.to_unconstrained({})
+
+    # 1. likelihood equivalence, before any fitting
+    equivalent, mismatch = None, None
+    if nll_fn is not None and n_check > 0:
+        equivalent = True
+        rng = np.random.default_rng(seed)
+        for _ in range(n_check):
+            u = u0 + rng.uniform(-0.5, 0.5, size=u0.size)
+            info = engine.info(u)
+            point = engine.unflatten(info["reported"])
+            ll, hand_value = info["loglik"], -float(nll_fn(point))
+            if not np.isclose(ll, hand_value, rtol=1e-9, atol=1e-9):
+                equivalent = False
+                shown = {k: np.round(v, 6).tolist() for k, v in point.items()}
+                mismatch = {"point": shown, "pymc_loglik": float(ll), "minus_hand_nll": hand_value}
+                warn_or_raise(
+                    f"The hand-written NLL is not minus PyMC's log-likelihood: at {shown} PyMC gives "
+                    f"loglik = {ll:.12g} but -nll = {hand_value:.12g} (difference {hand_value - ll:.6g}). "
+                    "A dropped constant or another parameterization does this.",
+                    LikelihoodMismatchWarning,
+                    strict,
+                    stacklevel=2,
+                )
+                break
+
+    # 2. the three (or four) routes
+    res = mle(model, strict=strict)
+    names = list(res.params)
+    estimates: dict[str, dict[str, Any]] = {"find_MAP": res.params}
+    scipy_fit = gd = None
+    if cf_fn is not None:
+        estimates["closed_form"] = dict(cf_fn())
+    if nll_fn is not None:
+        if isinstance(model, Family) and nll is None:
+            scipy_fit = hw.minimize_nll(hand)
+            estimates["scipy"] = scipy_fit.params
+        elif isinstance(model, Family):  # the family's unconstrained map, the user's NLL
+            start = hand.to_unconstrained(hand.start())
+            scipy_fit = _minimize_user_nll(nll_fn, hand.from_unconstrained, start, names)
+            notes.append("The scipy route minimized the given nll with finite-difference gradients.")
+            estimates["scipy"] = scipy_fit["params"]
+        else:  # the model's own transforms (log for sigma, logit for p, ...)
+            scipy_fit = _minimize_user_nll(nll_fn, engine.natural_from_u, u0, names)
+            estimates["scipy"] = scipy_fit["params"]
+    if (
+        gradient_descent is not False
+        and isinstance(hand, (hw.LogisticRegressionNLL, hw.SoftmaxRegressionNLL))
+        and "separation" not in res.diagnostics
+    ):
+        options = dict(gradient_descent) if isinstance(gradient_descent, Mapping) else {}
+        gd = hw.gradient_descent(hand, **options)
+        estimates["gradient_descent"] = gd.params
+        verdict = "converged" if gd.converged else "NOT converged"
+        notes.append(
+            f"Gradient descent: learning rate {gd.learning_rate:g}, {gd.n_iter} iterations, final "
+            f"max |gradient of the mean NLL| {gd.grad_norm:.2g} ({verdict} at tol {gd.tol:g})."
+        )
+    for method, params in estimates.items():
+        missing = set(names) - set(params)
+        if missing:
+            raise ValueError(f"The {method} estimate lacks parameter(s) {sorted(missing)}; expected {names}.")
+
+    # 3. the table
+    labels = res.labels
+    se = res._flat(res.se)
+    cols = {m: _flat(p, names) for m, p in estimates.items()}
+    score = nll_fn if nll_fn is not None else res.nllf
+    nll_by = {}
+    for m, p in estimates.items():
+        try:
+            nll_by[m] = float(score(p))
+        except ValueError:  # outside the support of the model's parameterization
+            nll_by[m] = np.inf
+    table = pd.DataFrame(cols, index=labels)
+    ref = cols["find_MAP"]
+    rows = []
+    for m in [c for c in cols if c in _CHECKED]:
+        diff = np.abs(cols[m] - ref)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            in_se = diff / se
+            rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(cols[m]), np.abs(ref)))
+        nll_close = bool(np.isclose(nll_by[m], nll_by["find_MAP"], rtol=1e-9, atol=1e-8))
+        ok = np.where(np.isfinite(se), (diff <= atol * se) | (rel <= rtol), (rel <= rtol) | nll_close)
+        for i in np.flatnonzero(~ok):
+            rows.append(
+                {
+                    "parameter": labels[i],
+                    "method": m,
+                    "find_MAP": ref[i],
+                    "other": cols[m][i],
+                    "abs diff": diff[i],
+                    "diff / se": in_se[i],
+                    "rel diff": rel[i],
+                }
+            )
+    checked = [c for c in cols if c in _CHECKED]
+    if checked:
+        stack = np.abs(np.stack([cols[m] for m in checked]) - ref)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            table["max |diff| / se"] = np.max(stack, axis=0) / se
+            table["max rel diff"] = np.max(
+                np.where(
+                    stack == 0,
+                    0.0,
+                    stack / np.maximum(np.abs(np.stack([cols[m] for m in checked])), np.abs(ref)),
+                ),
+                axis=0,
+            )
+    table.loc["NLL"] = pd.Series({m: nll_by[m] for m in estimates})
+    disagreements = pd.DataFrame(
+        rows, columns=["parameter", "method", "find_MAP", "other", "abs diff", "diff / se", "rel diff"]
+    )
+    if not disagreements.empty:
+        key = (
+            disagreements["diff / se"]
+            .fillna(np.inf)
+            .where(disagreements["diff / se"].notna(), disagreements["rel diff"])
+        )
+        disagreements = disagreements.assign(_k=key).sort_values("_k", ascending=False).drop(columns="_k")
+        disagreements = disagreements.reset_index(drop=True)
+    if res.diagnostics:
+        notes.append(f"Diagnostics of the find_MAP fit: {', '.join(res.diagnostics)}. {res.message}")
+    exists = not any(c in res.diagnostics for c in ("separation", "drift", "unbounded likelihood"))
+    agree = bool(disagreements.empty and equivalent is not False and exists and res.converged)
+    return Comparison(
+        table=table,
+        agree=agree,
+        equivalent=equivalent,
+        mismatch=mismatch,
+        result=res,
+        estimates=estimates,
+        disagreements=disagreements,
+        rtol=float(rtol),
+        atol=float(atol),
+        scipy_fit=scipy_fit,
+        gradient_descent=gd,
+        notes=tuple(notes),
+        nll_by_method=nll_by,
+    )

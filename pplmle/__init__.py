@@ -38,7 +38,9 @@ from pplmle.families import (
     PoissonRegression,
     SoftmaxRegression,
 )
+from pplmle.profiles import profile
 from pplmle.result import MLEResult
+from pplmle.surfaces import LikelihoodSurface, surface
 
 try:
     __version__ = version("pplmle")
@@ -60,6 +62,7 @@ __all__ = [
     "Gamma",
     "HessianWarning",
     "LikelihoodMismatchWarning",
+    "LikelihoodSurface",
     "LinearRegression",
     "LogNormal",
     "LogisticRegression",
@@ -79,4 +82,6 @@ __all__ = [
     "losses",
     "map_estimate",
     "mle",
+    "profile",
+    "surface",
 ]

@@ -34,7 +34,7 @@ from pymc.model.fgraph import (
 )
 from pymc.pytensorf import compile as pm_compile
 from pymc.pytensorf import join_nonshared_inputs
-from pytensor.graph.replace import graph_replace
+from pytensor.graph.replace import graph_replace, vectorize_graph
 
 from pplmle._validate import check_nan_policy
 
@@ -217,7 +217,107 @@ class Engine:
             "forward": fn(nat_inputs, pt.concatenate(forward)),
             "natural": fn(self.value_vars, model.replace_rvs_by_values(free)),
         }
+        # graphs for the functions compiled only when asked for (profiles, surfaces)
+        self._graphs = {"u": u, "rep": rep_j, "jac": jac, "loglik": loglik}
         return self._fns
+
+    def _extra(self, name: str) -> Callable:
+        """Compile (once) a function needed only by profiles and surfaces."""
+        fns = self._compile()
+        if name not in fns:
+            g = self._graphs
+            if name == "rep":
+                fns[name] = pm_compile([g["u"]], [g["rep"], g["jac"]], on_unused_input="ignore")
+            elif name == "loglik_batch":
+                fns[name] = self._compile_loglik_batch()
+        return fns[name]
+
+    def _compile_loglik_batch(self) -> Callable:
+        """log-likelihood for a batch of natural-scale points: one input per free variable,
+        with a leading batch dimension; vectorized by PyTensor (no Python loop over points)."""
+        model = self.model
+        free = list(model.free_RVs)
+        nat = [rv.type() for rv in free]
+        to_value = {}
+        for rv, x in zip(free, nat, strict=True):
+            tr = model.rvs_to_transforms.get(rv)
+            to_value[model.rvs_to_values[rv]] = x if tr is None else tr.forward(x, *rv.owner.inputs)
+        loglik = graph_replace(self._graphs["loglik"], to_value, strict=False)
+        loglik = graph_replace(loglik, dict(zip(free, nat, strict=True)), strict=False)
+        batch = [
+            pt.tensor(dtype="float64", shape=(None, *x.type.shape), name=rv.name)
+            for rv, x in zip(free, nat, strict=True)
+        ]
+        out = vectorize_graph(
+            loglik, replace={x: pt.cast(b, x.dtype) for x, b in zip(nat, batch, strict=True)}
+        )
+        return pm_compile(batch, out, on_unused_input="ignore")
+
+    def loglik_batch(self, natural: Mapping[str, np.ndarray], chunk: int) -> np.ndarray:
+        """Log-likelihood at G natural-scale points of the free variables, `chunk` points at a time."""
+        fn = self._extra("loglik_batch")
+        arrays = [np.asarray(natural[name], dtype=float) for name in self.free_names]
+        size = arrays[0].shape[0]
+        out = np.empty(size)
+        for start in range(0, size, chunk):
+            stop = min(start + chunk, size)
+            out[start:stop] = fn(*[a[start:stop] for a in arrays])
+        return out
+
+    def constrained_minimum(
+        self, u0: np.ndarray, index: Sequence[int], values: Sequence[float]
+    ) -> tuple[np.ndarray, float, bool]:
+        """Minimize the objective with reported parameters `index` held at `values` (SLSQP).
+
+        Returns (u, objective, success); success requires the constraints met to
+        1e-9 (relative) and a finite objective.
+        """
+        rep = self._extra("rep")
+        index, target = list(index), np.asarray(values, dtype=float)
+
+        def cons(u):
+            return np.asarray(rep(u)[0], dtype=float)[index] - target
+
+        def cons_jac(u):
+            return np.atleast_2d(np.asarray(rep(u)[1], dtype=float))[index]
+
+        res = scipy.optimize.minimize(
+            self._value_grad,
+            u0,
+            jac=True,
+            method="SLSQP",
+            constraints=[{"type": "eq", "fun": cons, "jac": cons_jac}],
+            options={"ftol": 1e-12, "maxiter": 300},
+        )
+        u = res.x
+        # SLSQP stalls near rounding level: finish with Newton steps on the KKT system
+        # [[H, A^T], [A, 0]] [du, lam] = -[g, c(u)], kept while the KKT residual shrinks
+        k = len(index)
+
+        def kkt(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            _, g = self._value_grad(u)
+            A = cons_jac(u)
+            lam = np.linalg.lstsq(A.T, g, rcond=None)[0]
+            return np.concatenate([g - A.T @ lam, cons(u)]), A
+
+        resid, A = kkt(u)
+        for _ in range(5):
+            H = self._hessian_raw(u)
+            if not (np.all(np.isfinite(H)) and np.all(np.isfinite(resid))):
+                break
+            _, g = self._value_grad(u)
+            K = np.block([[H, A.T], [A, np.zeros((k, k))]])
+            try:
+                step = np.linalg.solve(K, -np.concatenate([g, cons(u)]))[: u.size]
+            except np.linalg.LinAlgError:
+                break
+            new_resid, new_A = kkt(u + step)
+            if not np.linalg.norm(new_resid) < np.linalg.norm(resid):
+                break
+            u, resid, A = u + step, new_resid, new_A
+        f = self.objective(u)
+        met = np.all(np.abs(cons(u)) <= 1e-9 * np.maximum(1.0, np.abs(target)))
+        return u, f, bool(np.isfinite(f) and met)
 
     @property
     def n_free(self) -> int:

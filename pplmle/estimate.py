@@ -9,6 +9,7 @@ model with its priors kept.  For repeated fits on new data, pass
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import weakref
 from collections.abc import Mapping
@@ -227,6 +228,7 @@ def _fit(
         n_eval=sum(r[2] for r in runs),
         to_free=to_free,
         flags=flags,
+        u=u,
     )
 
 
@@ -302,7 +304,34 @@ def _failed(engine, u, msg, method, n_obs, labels, model_name) -> MLEResult:
         n_eval=0,
         to_free=None,
         flags={},
+        u=u,
     )
+
+
+class FitContext:
+    """What a result needs to go back to its likelihood: the engine, the data and the optimum.
+
+    Profiles, surfaces and ``nllf`` run the shared engine on the result's own
+    data (the engine may have moved on to other data since) and restore it.
+    """
+
+    def __init__(
+        self, engine: Engine, data: dict[str, np.ndarray], u: np.ndarray, labels: list[str], to_free
+    ):
+        self.engine, self.data, self.u, self.labels, self.to_free = engine, data, np.array(u), labels, to_free
+
+    @contextlib.contextmanager
+    def active(self):
+        current = {k: np.array(v, copy=True) for k, v in self.engine.data_snapshot().items()}
+        self.engine.set_data(self.data)
+        try:
+            yield self.engine
+        finally:
+            self.engine.set_data(current)
+
+    def free(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Free-variable values (natural scale) for reported parameter values."""
+        return self.to_free(params) if self.to_free is not None else dict(params)
 
 
 def _result(
@@ -322,19 +351,16 @@ def _result(
     n_eval,
     to_free,
     flags,
+    u,
 ) -> MLEResult:
     cov = pd.DataFrame(info["cov"], index=labels, columns=labels)
     se = np.sqrt(np.diag(info["cov"]))
     snapshot = {k: np.array(v, copy=True) for k, v in engine.data_snapshot().items()}
+    context = FitContext(engine, snapshot, u, labels, to_free)
 
     def nllf(params: Mapping[str, Any]) -> float:
-        free = to_free(params) if to_free is not None else dict(params)
-        current = engine.data_snapshot()
-        engine.set_data(snapshot)
-        try:
-            return -engine.info(engine.to_unconstrained(free))["loglik"]
-        finally:
-            engine.set_data(current)
+        with context.active():
+            return -engine.info(engine.to_unconstrained(context.free(params)))["loglik"]
 
     return MLEResult(
         params=engine.unflatten(info["reported"]),
@@ -355,6 +381,7 @@ def _result(
         flags=dict(flags),
         data_key=_data_key(engine.model),
         _nllf=nllf,
+        _context=context,
     )
 
 

@@ -101,6 +101,10 @@ class Family:
         """Free-variable values (natural scale) from reported parameter values."""
         return {k: params[k] for k in self.param_names if k in params}
 
+    def _free_batch(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Like :meth:`_to_free` for arrays with a leading batch dimension (one row per point)."""
+        return {k: params[k] for k in self.param_names}
+
     @property
     def n_obs(self) -> int:
         """Number of observations in the likelihood."""
@@ -634,6 +638,17 @@ class _Regression(Family):
         out = {k: params[k] for k in self._extra_params if k in params}
         if "beta" in params:
             out["gamma"] = self._gamma_from(params)
+        return out
+
+    def _free_batch(self, params):
+        beta = np.asarray(params["beta"], dtype=float)  # (G, p) or (G, p, k-1)
+        coef = beta
+        if self.intercept:
+            first = np.asarray(params["intercept"], dtype=float).reshape(beta.shape[0], 1, *beta.shape[2:])
+            coef = np.concatenate([first, beta], axis=1)
+        scaled = coef * self._scale.reshape(1, -1, *([1] * (coef.ndim - 2)))
+        out = {k: params[k] for k in self._extra_params}
+        out["gamma"] = np.einsum("ij,gj...->gi...", self._R, scaled)
         return out
 
     def _labels(self):

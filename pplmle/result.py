@@ -77,6 +77,7 @@ class MLEResult:
     flags: dict[str, str] = field(default_factory=dict)
     data_key: str = ""
     _nllf: Callable[[Mapping[str, Any]], float] | None = field(default=None, compare=False)
+    _context: Any = field(default=None, compare=False)
 
     @property
     def nll(self) -> float:
@@ -110,6 +111,10 @@ class MLEResult:
             Coverage, strictly between 0 and 1.
         method
             ``"wald"``: estimate +/- z * se (symmetric; NaN where se is NaN).
+            ``"profile"``: the likelihood-ratio interval ``{c : 2 (loglik -
+            profile_loglik(c)) <= chi2_1(level)}``, by root-finding on the
+            profile log-likelihood (see :mod:`pplmle.profiles`); asymmetric where
+            the likelihood is, and invariant to reparameterization.
 
         Examples
         --------
@@ -117,22 +122,31 @@ class MLEResult:
         >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
         >>> res.conf_int(0.95).round(2).loc["mu"].tolist()
         [165.07, 170.93]
+        >>> res.conf_int(0.95, method="profile").round(2).loc["sigma"].tolist()
+        [3.23, 7.9]
         """
         if not 0.0 < level < 1.0:
             raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
-        if method != "wald":
-            raise ValueError(
-                f"`method` must be 'wald' (profile intervals are not available yet); got {method!r}."
-            )
-        z = scipy.stats.norm.ppf(0.5 + level / 2.0)
-        est, se = self._flat(self.params), self._flat(self.se)
-        return pd.DataFrame({"lower": est - z * se, "upper": est + z * se}, index=self.cov.index)
+        if method == "wald":
+            z = scipy.stats.norm.ppf(0.5 + level / 2.0)
+            est, se = self._flat(self.params), self._flat(self.se)
+            lower, upper = est - z * se, est + z * se
+        elif method == "profile":
+            if self.method != "MLE":
+                raise ValueError(f"`method='profile'` needs an MLE result; this is a {self.method}.")
+            from pplmle.profiles import profile_intervals
 
-    def table(self, level: float = 0.95) -> pd.DataFrame:
+            lower, upper = profile_intervals(self, level)
+        else:
+            raise ValueError(f"`method` must be 'wald' or 'profile'; got {method!r}.")
+        return pd.DataFrame({"lower": lower, "upper": upper}, index=self.cov.index)
+
+    def table(self, level: float = 0.95, *, profile: bool = False) -> pd.DataFrame:
         """One row per scalar parameter: estimate, se and the Wald interval at `level`.
 
-        When a diagnostic affects some parameters, a ``flag`` column says how
-        (for example ``"separation: -> inf"`` or ``"boundary: = 0"``).
+        With ``profile=True`` the profile-likelihood interval is added beside the
+        Wald one.  When a diagnostic affects some parameters, a ``flag`` column
+        says how (for example ``"separation: -> inf"`` or ``"boundary: = 0"``).
         """
         ci = self.conf_int(level)
         pct = f"{100 * level:g}%"
@@ -145,6 +159,10 @@ class MLEResult:
             },
             index=self.cov.index,
         )
+        if profile:
+            prof = self.conf_int(level, method="profile")
+            out[f"profile lower {pct}"] = prof["lower"].to_numpy()
+            out[f"profile upper {pct}"] = prof["upper"].to_numpy()
         if self.flags:
             out["flag"] = [self.flags.get(lab, "") for lab in out.index]
         return out

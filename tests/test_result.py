@@ -43,8 +43,8 @@ def test_level_validation(res, level):
 
 
 def test_method_validation(res):
-    with pytest.raises(ValueError, match=r"`method` must be 'wald'.*got 'profile'"):
-        res.conf_int(method="profile")
+    with pytest.raises(ValueError, match=r"`method` must be 'wald' or 'profile'; got 'bootstrap'"):
+        res.conf_int(method="bootstrap")
 
 
 def test_nllf_matches_scipy_anywhere(res):

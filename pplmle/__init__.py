@@ -8,6 +8,7 @@ polished, checked), and :func:`map_estimate` for the MAP with priors kept.
 from importlib.metadata import PackageNotFoundError, version
 
 from pplmle import datasets, diagnostics, losses
+from pplmle.bayes import BayesVsMLE, bayes_vs_mle, parameterization_effect
 from pplmle.comparison import Comparison, compare
 from pplmle.errors import (
     BoundaryWarning,
@@ -38,6 +39,7 @@ from pplmle.families import (
     PoissonRegression,
     SoftmaxRegression,
 )
+from pplmle.model_selection import LRTest, compare_models, lr_test
 from pplmle.profiles import profile
 from pplmle.result import MLEResult
 from pplmle.surfaces import LikelihoodSurface, surface
@@ -48,6 +50,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "BayesVsMLE",
     "Bernoulli",
     "Binomial",
     "BoundaryWarning",
@@ -61,6 +64,7 @@ __all__ = [
     "Family",
     "Gamma",
     "HessianWarning",
+    "LRTest",
     "LikelihoodMismatchWarning",
     "LikelihoodSurface",
     "LinearRegression",
@@ -76,12 +80,16 @@ __all__ = [
     "SoftmaxRegression",
     "UnboundedLikelihoodWarning",
     "__version__",
+    "bayes_vs_mle",
     "compare",
+    "compare_models",
     "datasets",
     "diagnostics",
     "losses",
+    "lr_test",
     "map_estimate",
     "mle",
+    "parameterization_effect",
     "profile",
     "surface",
 ]

@@ -167,6 +167,28 @@ class MLEResult:
             out["flag"] = [self.flags.get(lab, "") for lab in out.index]
         return out
 
+    def to_inference_data(self, draws: int = 4000, seed: int | None = 0) -> Any:
+        """An ``az.InferenceData`` of this estimate, for ArviZ's summaries and plots.
+
+        Groups
+        ------
+        mle
+            ``estimate`` and ``se`` (dimension ``parameter``, the labels) and
+            ``cov`` (``parameter`` x ``parameter_bis``); attributes ``loglik``,
+            ``n_obs`` and ``method``.
+        posterior
+            `draws` draws (one chain) of the flat-prior posterior: from the
+            likelihood normalized on a grid of +/- 5 standard errors when there
+            are at most two scalar parameters (its ``source`` attribute says
+            so), else from the large-sample normal approximation N(MLE, cov).
+            Absent when the covariance is not available.
+        likelihood_surface
+            The grid surface, when a grid was used.
+        """
+        from pplmle.bayes import result_inference_data
+
+        return result_inference_data(self, draws=draws, seed=seed)
+
     def nllf(self, params: Mapping[str, Any] | None = None) -> float:
         """The NLL at `params` (natural scale, by name; default: the estimate), on the fitted data."""
         if self._nllf is None:

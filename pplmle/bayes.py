@@ -1,0 +1,237 @@
+"""MLE, MAP and posterior side by side; ArviZ views of results; the parameterization effect.
+
+* :func:`bayes_vs_mle` samples a model with its own priors (``pm.Sample``),
+  fits its MLE (priors flattened) and its MAP (priors kept), and returns one
+  table with a row per parameter.
+* :func:`result_inference_data` (``MLEResult.to_inference_data``) turns an MLE
+  into an ``az.InferenceData`` so ArviZ's summaries and plots apply.
+* :func:`parameterization_effect` shows that a mode depends on the scale it is
+  taken on, while the MLE does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pplmle.families import Family
+from pplmle.result import MLEResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    import arviz as az
+    import matplotlib.axes
+
+__all__ = ["BayesVsMLE", "bayes_vs_mle", "parameterization_effect", "result_inference_data"]
+
+
+@dataclass(frozen=True, repr=False)
+class BayesVsMLE:
+    """The outcome of :func:`bayes_vs_mle`.
+
+    Attributes
+    ----------
+    table
+        One row per scalar parameter; columns ``MLE``, ``SE``, ``Wald lower``,
+        ``Wald upper``, ``profile lower``, ``profile upper``, ``MAP``, ``mean``,
+        ``sd``, the HDI columns from ``az.summary`` (``hdi_2.5%``,
+        ``hdi_97.5%`` at level 0.95) and ``r_hat``.
+    idata
+        The posterior draws (``az.InferenceData``).
+    mle, map
+        The :class:`~pplmle.MLEResult` of the MLE and of the MAP.
+    level
+        Level of the intervals.
+    """
+
+    table: pd.DataFrame
+    idata: Any
+    mle: MLEResult
+    map: MLEResult
+    level: float
+
+    def plot(self, name: str, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
+        """Posterior density, normalized profile likelihood, and lines at the MLE and MAP."""
+        from pplmle.plots import posterior_vs_likelihood
+
+        return posterior_vs_likelihood(self, name, ax=ax)
+
+    def __repr__(self) -> str:
+        return (
+            f"Bayes vs MLE at level {self.level:g}\n{self.table.to_string(float_format=lambda v: f'{v:.6g}')}"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(float_format=lambda v: f"{v:.6g}")
+
+
+def bayes_vs_mle(
+    model: Any,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 2,
+    random_seed: int | None = None,
+    progressbar: bool = False,
+    level: float = 0.95,
+) -> BayesVsMLE:
+    """Sample `model` with its priors and put MLE, MAP and posterior side by side.
+
+    Parameters
+    ----------
+    model
+        A ``pm.Model`` with priors (a family has flat priors: its MAP is its
+        MLE and its posterior is the normalized likelihood).
+    draws, tune, chains, random_seed, progressbar
+        Passed to ``pm.sample`` (one core, so results repeat with a seed).
+    level
+        Level of the Wald, profile and HDI intervals.
+
+    Returns
+    -------
+    BayesVsMLE
+    """
+    import arviz as az
+    import pymc as pm
+
+    from pplmle.estimate import map_estimate, mle
+
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
+    for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"`{name}` must be a whole number >= {least}; got {value!r}.")
+    mle_res = mle(model)
+    map_res = mle_res if isinstance(model, Family) else map_estimate(model)
+    pm_model = model.model if isinstance(model, Family) else model
+    idata = pm.sample(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=1,
+        random_seed=random_seed,
+        progressbar=progressbar,
+        model=pm_model,
+        compute_convergence_checks=False,
+    )
+    names = list(mle_res.params)
+    summary = az.summary(idata, var_names=names, hdi_prob=level, round_to="none")
+    if len(summary) != len(mle_res.labels):
+        raise ValueError(
+            f"The posterior has {len(summary)} scalar parameters but the MLE has {len(mle_res.labels)}."
+        )
+    summary.index = mle_res.labels  # az.summary lists elements in C order, as pplmle does
+    wald = mle_res.conf_int(level, "wald")
+    prof = mle_res.conf_int(level, "profile")
+    hdi = [c for c in summary.columns if c.startswith("hdi_")]
+    table = pd.DataFrame(
+        {
+            "MLE": mle_res._flat(mle_res.params),
+            "SE": mle_res._flat(mle_res.se),
+            "Wald lower": wald["lower"].to_numpy(),
+            "Wald upper": wald["upper"].to_numpy(),
+            "profile lower": prof["lower"].to_numpy(),
+            "profile upper": prof["upper"].to_numpy(),
+            "MAP": map_res._flat(map_res.params),
+            "mean": summary["mean"].to_numpy(),
+            "sd": summary["sd"].to_numpy(),
+            **{c: summary[c].to_numpy() for c in hdi},
+            "r_hat": summary["r_hat"].to_numpy(),
+        },
+        index=mle_res.labels,
+    )
+    return BayesVsMLE(table=table, idata=idata, mle=mle_res, map=map_res, level=float(level))
+
+
+def result_inference_data(result: MLEResult, draws: int = 4000, seed: int | None = 0) -> az.InferenceData:
+    """``MLEResult.to_inference_data``: see that method."""
+    import arviz as az
+    import xarray as xr
+
+    from pplmle.surfaces import _inference_data, surface
+
+    if not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise ValueError(f"`draws` must be a whole number >= 1; got {draws!r}.")
+    labels = result.labels
+    est, se = result._flat(result.params), result._flat(result.se)
+    mle_group = xr.Dataset(
+        {
+            "estimate": (("parameter",), est),
+            "se": (("parameter",), se),
+            "cov": (("parameter", "parameter_bis"), result.cov.to_numpy()),
+        },
+        coords={"parameter": labels, "parameter_bis": labels},
+        attrs={"loglik": result.loglik, "n_obs": result.n_obs, "method": result.method},
+    )
+    groups: dict[str, Any] = {"mle": mle_group}
+    if len(labels) <= 2 and np.all(np.isfinite(se)) and np.all(se > 0):
+        n = 201 if len(labels) == 1 else 81
+        grid = {lab: e + np.linspace(-5.0, 5.0, n) * s for lab, e, s in zip(labels, est, se, strict=True)}
+        surf = surface(result, grid)
+        idata = surf.to_inference_data(draws=draws, seed=seed)
+        idata.posterior.attrs["source"] = "normalized likelihood on a grid (flat-prior posterior)"
+        groups["posterior"] = idata.posterior
+        groups["likelihood_surface"] = surf.dataset
+    elif np.all(np.isfinite(result.cov.to_numpy())):
+        rng = np.random.default_rng(seed)
+        flat = rng.multivariate_normal(est, result.cov.to_numpy(), size=draws)
+        post, i = {}, 0
+        for name, value in result.params.items():
+            shape = np.shape(value)
+            size = int(np.prod(shape))
+            dims = ("chain", "draw", *[f"{name}_dim_{d}" for d in range(len(shape))])
+            post[name] = (dims, flat[:, i : i + size].reshape(1, draws, *shape))
+            i += size
+        posterior = xr.Dataset(post, coords={"chain": [0], "draw": np.arange(draws)})
+        posterior.attrs["source"] = "large-sample normal approximation N(MLE, cov)"
+        groups["posterior"] = posterior
+    return _inference_data(az, **groups)
+
+
+def parameterization_effect(x: Any) -> pd.DataFrame:
+    """The mode depends on the scale it is taken on; the MLE does not.
+
+    With flat priors on ``(mu, sigma)``, ``find_MAP`` (``jacobian=False``)
+    returns the MLE ``sigma = sqrt(S / n)``, ``S = sum (x - mean)^2``.  Written
+    on the ``(mu, log sigma)`` scale, the same flat prior carries the Jacobian
+    ``d sigma / d log sigma = sigma``, so the density maximized there is
+    ``L(mu, sigma) * sigma``; its mode is ``sigma = sqrt(S / (n - 1))``.  The
+    second row is computed by ``find_MAP`` on a model with a flat prior on
+    ``log_sigma`` plus ``pm.Potential("jacobian", log_sigma)``.
+
+    Examples
+    --------
+    >>> import pplmle as pl
+    >>> tab = pl.parameterization_effect(pl.datasets.heights())
+    >>> tab["sigma"].round(6).tolist()  # sqrt(224 / 10), sqrt(224 / 9)
+    [4.732864, 4.988877]
+    """
+    import pymc as pm
+
+    from pplmle._validate import as_float_array, check_finite
+    from pplmle.estimate import map_estimate, mle
+    from pplmle.families import Normal
+
+    arr = as_float_array("x", x, ndim=1)
+    check_finite("x", arr)
+    fam = Normal(arr)  # refuses fewer than two distinct values
+    S, n = float(np.sum((arr - arr.mean()) ** 2)), arr.size
+    flat = mle(fam)
+    with pm.Model() as log_scale:
+        mu = pm.Flat("mu")
+        log_sigma = pm.Flat("log_sigma")
+        # flat on sigma, seen on the log scale (a new tensor: Potential renames the one it gets)
+        pm.Potential("jacobian", log_sigma + 0.0)
+        pm.Normal("x", mu, pm.math.exp(log_sigma), observed=arr)
+    start = {"mu": float(arr.mean()), "log_sigma": float(np.log(arr.std()))}
+    mode = map_estimate(log_scale, start=start)
+    return pd.DataFrame(
+        {
+            "sigma": [flat.params["sigma"], float(np.exp(mode.params["log_sigma"]))],
+            "formula": ["sqrt(S / n)", "sqrt(S / (n - 1))"],
+            "formula value": [np.sqrt(S / n), np.sqrt(S / (n - 1))],
+        },
+        index=["MLE: find_MAP, flat prior on sigma", "mode on the log-sigma scale (Jacobian on)"],
+    )

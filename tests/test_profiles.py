@@ -1,0 +1,116 @@
+"""Profile likelihood and profile intervals against exact formulas."""
+
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.stats
+
+import pplmle as pl
+
+X = pl.datasets.heights()
+N, S = X.size, float(np.sum((X - X.mean()) ** 2))
+
+
+@pytest.fixture(scope="module")
+def normal():
+    return pl.mle(pl.Normal(X))
+
+
+@pytest.mark.parametrize("level", [0.5, 0.95, 0.99])
+def test_normal_mu_profile_interval_is_the_exact_lr_interval(normal, level):
+    q = scipy.stats.chi2.ppf(level, 1)
+
+    def h(mu):  # n log(1 + n (xbar - mu)^2 / S) = chi2_1(level) at the ends
+        return N * np.log(1 + N * (X.mean() - mu) ** 2 / S) - q
+
+    exact = [scipy.optimize.brentq(h, 150, 168, xtol=1e-14), scipy.optimize.brentq(h, 168, 190, xtol=1e-14)]
+    ci = normal.conf_int(level, method="profile").loc["mu"].to_numpy()
+    np.testing.assert_allclose(ci, exact, rtol=1e-10)
+
+
+def test_normal_sigma_profile_interval_is_asymmetric_and_exact(normal):
+    q = scipy.stats.chi2.ppf(0.95, 1)
+
+    def h(s):  # profile over mu is at xbar: 2 (l_hat - l(s)) = n log(s^2 / s_hat^2) + S / s^2 - n
+        return N * np.log(s**2 / (S / N)) + S / s**2 - N - q
+
+    exact = [scipy.optimize.brentq(h, 1.0, 4.73), scipy.optimize.brentq(h, 4.74, 20.0)]
+    lo, hi = normal.conf_int(0.95, method="profile").loc["sigma"]
+    np.testing.assert_allclose([lo, hi], exact, rtol=1e-10)
+    est = normal.params["sigma"]
+    assert hi - est > 1.5 * (est - lo)  # skewed to the right, unlike Wald
+
+
+@pytest.mark.parametrize("y", [[1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0], [1, 1, 1, 0, 1, 1, 1, 1, 1, 1]])
+def test_bernoulli_profile_interval_matches_lr_roots(y):
+    y = np.array(y)
+    k, n = y.sum(), y.size
+    p_hat = k / n
+    q = scipy.stats.chi2.ppf(0.95, 1)
+
+    def g(p):
+        def ll(t):
+            return k * np.log(t) + (n - k) * np.log1p(-t)
+
+        return 2 * (ll(p_hat) - ll(p)) - q
+
+    exact = [
+        scipy.optimize.brentq(g, 1e-12, p_hat, xtol=1e-15),
+        scipy.optimize.brentq(g, p_hat, 1 - 1e-12, xtol=1e-15),
+    ]
+    ci = pl.mle(pl.Bernoulli(y)).conf_int(0.95, method="profile").loc["p"].to_numpy()
+    np.testing.assert_allclose(ci, exact, atol=1e-6)
+    np.testing.assert_allclose(ci, exact, rtol=1e-9)
+
+
+def test_profile_curve_equals_the_closed_form_profile(normal):
+    mus = np.array([160.0, 165.0, 168.0, 171.5])
+    prof = pl.profile(normal, "mu", mus)
+    expected = normal.loglik - N / 2 * np.log(1 + N * (168.0 - mus) ** 2 / S)
+    np.testing.assert_allclose(prof.values, expected, rtol=1e-12)
+    assert prof.dims == ("mu",) and prof.attrs["estimate"] == pytest.approx(168.0, rel=1e-12)
+
+
+def test_profile_of_a_regression_coefficient_maximizes_over_the_rest():
+    rng = np.random.default_rng(4)
+    X2 = rng.normal(size=(60, 2))
+    y = 1.0 + X2 @ np.array([0.5, -0.3]) + rng.normal(0, 0.5, 60)
+    res = pl.mle(pl.LinearRegression(X2, y))
+    b = 0.2
+    prof = pl.profile(res, "beta[0]", [b])
+    # exact: regress y - b x0 on [1, x1], sigma^2 = RSS / n
+    A = np.column_stack([np.ones(60), X2[:, 1]])
+    r = y - b * X2[:, 0] - A @ np.linalg.lstsq(A, y - b * X2[:, 0], rcond=None)[0]
+    expected = -30 * (np.log(2 * np.pi * np.mean(r**2)) + 1)
+    np.testing.assert_allclose(prof.values[0], expected, rtol=1e-10)
+
+
+def test_table_shows_wald_and_profile_side_by_side(normal):
+    tab = normal.table(0.95, profile=True)
+    assert list(tab.columns) == [
+        "estimate",
+        "se",
+        "lower 95%",
+        "upper 95%",
+        "profile lower 95%",
+        "profile upper 95%",
+    ]
+    np.testing.assert_allclose(tab.loc["mu", "lower 95%"], 168 - 1.959964 * np.sqrt(22.4 / 10), rtol=1e-6)
+
+
+def test_profile_outside_the_support_is_nan_and_bad_names_are_refused(normal):
+    prof = pl.profile(normal, "sigma", [-1.0, 5.0])
+    assert np.isnan(prof.values[0]) and np.isfinite(prof.values[1])
+    with pytest.raises(
+        ValueError, match=r"`name` must be one of the scalar parameters \['mu', 'sigma'\]; got 'tau'"
+    ):
+        pl.profile(normal, "tau")
+    with pytest.raises(ValueError, match=r"`values` must be a non-empty array of finite numbers"):
+        pl.profile(normal, "mu", [np.nan])
+    with pytest.raises(ValueError, match=r"`method='profile'` needs an MLE result"):
+        import pymc as pm
+
+        with pm.Model() as m:
+            mu = pm.Normal("mu", 0.0, 1.0)
+            pm.Normal("y", mu, 1.0, observed=np.array([1.0, 2.0]))
+        pl.map_estimate(m).conf_int(method="profile")

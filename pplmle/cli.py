@@ -51,6 +51,12 @@ def demo(out: str = DEMO_PNG) -> int:
         f"The MLE of mu is the sample mean ({x.mean():g} cm); the MLE of sigma divides by n: "
         f"sqrt(sum((x - mean)^2) / n) = {np.sqrt(np.mean((x - x.mean()) ** 2)):.6g} cm."
     )
+    print()
+    print("Three routes to the same MLE: find_MAP, the closed form, scipy on a hand-written NLL")
+    print(pl.compare(pl.Normal(x)))
+    print()
+    print("Wald and profile-likelihood 95% intervals (the profile one is asymmetric for sigma):")
+    print(res.table(profile=True).to_string(float_format=lambda v: f"{v:.4g}"))
     fig, ax = plt.subplots(figsize=(7, 4.2))
     likelihood_curve(res, "mu", np.arange(160.0, 181.0), fixed={"sigma": 5.0}, unit="cm", ax=ax)
     ax.set_title("Likelihood of the ten heights as a function of mu (sigma fixed at 5 cm)")

@@ -139,7 +139,7 @@ class Comparison:
 
     def __repr__(self) -> str:
         head = f"Comparison: {'AGREE' if self.agree else 'DISAGREE'} (best: {self.best})"
-        body = self.table.to_string(float_format=lambda v: f"{v:.10g}")
+        body = self.table.to_string(float_format=lambda v: f"{v:.10g}", na_rep="")
         return "\n".join([head, *self.notes, "", body])
 
     def _repr_html_(self) -> str:

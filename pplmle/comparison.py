@@ -250,7 +250,7 @@ def compare(
     >>> cmp = pl.compare(pl.Normal(pl.datasets.heights()))
     >>> cmp.agree, list(cmp.table.columns[:3])
     (True, ['find_MAP', 'closed_form', 'scipy'])
-    >>> round(cmp.table.loc["sigma", "closed_form"] ** 2, 10)  # divide by n
+    >>> round(float(cmp.table.loc["sigma", "closed_form"]) ** 2, 10)  # divide by n
     22.4
     """
     from pplmle.estimate import _family_engine, _model_engine, mle

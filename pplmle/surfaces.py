@@ -16,7 +16,7 @@ smaller than the smallest double and rounds to 0:
 >>> float(np.prod(st.norm.pdf(x)))  # the raw product underflows
 0.0
 >>> round(float(np.sum(st.norm.logpdf(x))), 3)  # its logarithm is an ordinary number
--4243.548
+-4241.011
 
 so pplmle reports ``loglik``, ``nll = -loglik`` and ``likelihood = exp(loglik -
 max loglik)``, the likelihood relative to its largest value on the grid, which

@@ -24,12 +24,15 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from pplmle._validate import (
-    as_float_array,
-    check_finite,
-    check_integer,
-    check_same_length,
+    check_binary,
+    check_binomial,
+    check_codes,
+    check_counts,
+    check_design,
+    check_not_constant,
+    check_positive,
     check_support,
-    plain,
+    check_vector,
 )
 
 __all__ = [
@@ -44,116 +47,6 @@ __all__ = [
     "normal",
     "poisson",
 ]
-
-
-# ---------------------------------------------------------------------------------
-# data checks (shared with pplmle.handwritten)
-
-
-def check_vector(name: str, x: Any) -> np.ndarray:
-    """A new finite, non-empty 1-D float array."""
-    arr = as_float_array(name, x, ndim=1)
-    check_finite(name, arr)
-    return arr
-
-
-def check_not_constant(name: str, x: np.ndarray, family: str, why: str = "") -> None:
-    """Raise unless `x` holds at least two different values."""
-    if x.size < 2 or np.all(x == x[0]):
-        raise ValueError(
-            f"`{name}` must contain at least two different values for {family}; got {x.size} "
-            f"value(s), all equal to {plain(x[0])!r}{why}."
-        )
-
-
-def check_positive(name: str, x: Any, family: str) -> np.ndarray:
-    arr = check_vector(name, x)
-    check_support(name, arr, "positive", arr > 0, family)
-    return arr
-
-
-def check_binary(name: str, y: Any, family: str) -> np.ndarray:
-    arr = check_vector(name, y)
-    check_support(name, arr, "0 or 1", (arr == 0) | (arr == 1), family)
-    return arr
-
-
-def check_counts(name: str, x: Any, family: str) -> np.ndarray:
-    arr = check_vector(name, x)
-    check_support(name, arr, "non-negative", arr >= 0, family)
-    check_integer(name, arr, family)
-    return arr
-
-
-def check_binomial(k: Any, n: Any, family: str = "Binomial") -> tuple[np.ndarray, np.ndarray]:
-    """Successes `k` and trials `n` (a number or one per observation) as new float arrays."""
-    k_arr = check_vector("k", k)
-    try:
-        n_arr = np.array(n, dtype=float, copy=True)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"`n` must be numeric; could not convert it to numbers ({exc}).") from None
-    if n_arr.ndim == 0:
-        n_arr = np.full_like(k_arr, float(n_arr))
-    elif n_arr.shape != k_arr.shape:
-        raise ValueError(f"`n` must be a number or have the shape of `k` {k_arr.shape}; got {n_arr.shape}.")
-    check_finite("n", n_arr)
-    check_support("n", n_arr, "at least 1", n_arr >= 1, family)
-    check_integer("n", n_arr, family)
-    check_support("k", k_arr, "non-negative", k_arr >= 0, family)
-    check_integer("k", k_arr, family)
-    check_support("k", k_arr, "at most n", k_arr <= n_arr, family)
-    return k_arr, n_arr
-
-
-def check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
-        raise ValueError(f"`k` must be a whole number >= 2; got {k!r}.")
-    return int(k)
-
-
-def check_codes(codes: Any, k: Any, family: str) -> tuple[np.ndarray, int]:
-    """Class codes as a new int64 array with values in ``0 .. k-1``, and `k` as an int."""
-    k = check_k(k)
-    arr = check_vector("codes", codes)
-    check_integer("codes", arr, family)
-    check_support("codes", arr, f"in 0..{k - 1}", (arr >= 0) & (arr < k), family)
-    return arr.astype(np.int64), k
-
-
-def check_design(X: Any, n_rows: int, intercept: bool, y_name: str = "y") -> tuple[np.ndarray, np.ndarray]:
-    """`X` as a new 2-D float array and the design ``X1`` (``[1, X]`` with an intercept).
-
-    `X` must have `n_rows` rows (one per response), more rows than coefficients,
-    no all-zero column and full column rank.
-    """
-    try:
-        arr = np.array(X, dtype=float, copy=True)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"`X` must be numeric; could not convert it to numbers ({exc}).") from None
-    if arr.ndim != 2:
-        raise ValueError(f"`X` must be 2-dimensional (rows = observations); got shape {arr.shape}.")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"`X` must not be empty; got shape {arr.shape}.")
-    check_finite("X", arr)
-    check_same_length("X", arr, y_name, np.empty(n_rows))
-    X1 = np.column_stack([np.ones(arr.shape[0]), arr]) if intercept else arr
-    names = (["(intercept)"] if intercept else []) + [str(j) for j in range(arr.shape[1])]
-    n, q = X1.shape
-    if n <= q:
-        raise ValueError(f"`X` must have more rows than coefficients; got {n} row(s) for {q} coefficient(s).")
-    zero = np.flatnonzero(np.all(X1 == 0, axis=0))
-    if zero.size:
-        raise ValueError(f"`X` must not have all-zero columns; column {names[zero[0]]!r} is all zero.")
-    _, s, vt = np.linalg.svd(X1 / np.linalg.norm(X1, axis=0), full_matrices=False)
-    if s[-1] <= 1e-12 * s[0]:
-        v = np.abs(vt[-1])
-        cols = [names[j] for j in np.flatnonzero(v > 1e-3 * v.max())]
-        raise ValueError(
-            f"`X` must have full column rank; the columns {cols} are collinear (smallest singular value "
-            f"{s[-1]:.3g} of the column-scaled design, largest {s[0]:.3g}), so their coefficients are "
-            "not identified."
-        )
-    return arr, X1
 
 
 # ---------------------------------------------------------------------------------

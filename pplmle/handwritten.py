@@ -28,8 +28,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln, log_expit, logit, logsumexp, softmax, xlog1py, xlogy
 
-from pplmle._validate import check_same_length, check_support, plain
-from pplmle.closed_form import (
+from pplmle._validate import (
     check_binary,
     check_binomial,
     check_codes,
@@ -37,7 +36,10 @@ from pplmle.closed_form import (
     check_design,
     check_not_constant,
     check_positive,
+    check_same_length,
+    check_support,
     check_vector,
+    plain,
 )
 
 __all__ = [

@@ -297,9 +297,13 @@ class Engine:
         def kkt(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             _, g = self._value_grad(u)
             A = cons_jac(u)
+            if not (np.all(np.isfinite(g)) and np.all(np.isfinite(A))):
+                return np.full(u.size + k, np.inf), A
             lam = np.linalg.lstsq(A.T, g, rcond=None)[0]
             return np.concatenate([g - A.T @ lam, cons(u)]), A
 
+        if not np.all(np.isfinite(u)):
+            return u, np.inf, False
         resid, A = kkt(u)
         for _ in range(5):
             H = self._hessian_raw(u)

@@ -1,11 +1,21 @@
 """Matplotlib figures (imported lazily; nothing is drawn on import).
 
 Every function takes ``ax=None`` (a new figure is made) and returns the Axes.
+
+* :func:`candidates` -- the first picture: data under a few candidate normal
+  distributions, each with its likelihood (the product of the densities).
+* :func:`likelihood_curve` and :func:`surface_plot` -- the likelihood swept over
+  one parameter, or over two as filled contours (``LikelihoodSurface.plot``).
+* :func:`profile_plot` -- the profile log-likelihood of one parameter with its
+  profile and Wald intervals; :func:`contour` -- the joint region of two
+  parameters with the Wald ellipse.
+* :func:`posterior_vs_likelihood` -- a posterior beside the normalized profile
+  likelihood, with the MLE and the MAP (``BayesVsMLE.plot``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,9 +23,18 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from pplmle.bayes import BayesVsMLE
     from pplmle.result import MLEResult
+    from pplmle.surfaces import LikelihoodSurface
 
-__all__ = ["likelihood_curve"]
+__all__ = [
+    "candidates",
+    "contour",
+    "likelihood_curve",
+    "posterior_vs_likelihood",
+    "profile_plot",
+    "surface_plot",
+]
 
 
 def likelihood_curve(
@@ -73,4 +92,692 @@ def likelihood_curve(
         f"{result.model_name}: {labels[kind]} as a function of {name}" + (f"\n({others})" if others else "")
     )
     ax.legend()
+    return ax
+
+
+_KIND_LABELS = {
+    "likelihood": "relative likelihood L / max L",
+    "loglik": "log-likelihood",
+    "nll": "negative log-likelihood",
+}
+
+
+def _check_level(level: float) -> float:
+    if not isinstance(level, (int, float, np.floating)) or not 0.0 < level < 1.0:
+        raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
+    return float(level)
+
+
+def _scalar_label(result: MLEResult, name: str, argument: str = "name") -> int:
+    """Index of `name` among the result's scalar labels, or a ValueError naming the argument."""
+    if name not in result.labels:
+        raise ValueError(
+            f"`{argument}` must be one of the result's parameters {result.labels}; got {name!r}."
+        )
+    return result.labels.index(name)
+
+
+def _axis_label(name: str, unit: str | None) -> str:
+    return f"{name} ({unit})" if unit else name
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _fixed_text(attrs: Mapping[str, Any]) -> str:
+    """The surface's ``fixed`` attribute (the ``str`` of a dict) as a short sentence."""
+    import ast
+
+    raw = attrs.get("fixed", "")
+    try:
+        fixed = ast.literal_eval(raw) if raw else {}
+    except (ValueError, SyntaxError):
+        return f"other parameters: {raw}"
+    if not isinstance(fixed, dict):
+        return f"other parameters: {raw}"
+    if not fixed:
+        return "no other parameters"
+    if attrs.get("profile"):
+        return f"{', '.join(fixed)} re-optimized at every point (profile)"
+    return "fixed: " + ", ".join(
+        f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}" for k, v in fixed.items()
+    )
+
+
+def surface_plot(surface: LikelihoodSurface, kind: str = "likelihood", ax: Axes | None = None) -> Axes:
+    """Draw a likelihood surface: a curve over one parameter, filled contours over two.
+
+    Parameters
+    ----------
+    surface
+        From :func:`pplmle.surface`.
+    kind
+        ``"likelihood"`` (``L / max L`` on the grid), ``"loglik"`` or ``"nll"``.
+    ax
+        Axes to draw on (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The best grid point is the line labelled ``"best grid point: ..."``.
+
+    Examples
+    --------
+    >>> import numpy as np, pplmle as pl
+    >>> from pplmle.plots import surface_plot
+    >>> s = pl.surface(pl.Normal(pl.datasets.heights()), {"mu": np.arange(160.0, 181.0)}, {"sigma": 5.0})
+    >>> ax = surface_plot(s)
+    >>> ax.get_xlabel(), ax.get_title()
+    ('mu', 'Normal: relative likelihood L / max L over mu\\nfixed: sigma = 5')
+    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
+    """
+    from pplmle.surfaces import LikelihoodSurface
+
+    if kind not in _KIND_LABELS:
+        raise ValueError(f"`kind` must be one of {tuple(_KIND_LABELS)}; got {kind!r}.")
+    if not isinstance(surface, LikelihoodSurface):
+        raise TypeError(f"`surface` must be a LikelihoodSurface (from pplmle.surface); got {type(surface)}.")
+    ds = surface.dataset
+    names = surface.names
+    values = ds[kind].values
+    best = surface.argmax()
+    label = ("profile " if ds.attrs.get("profile") else "") + _KIND_LABELS[kind]
+    best_text = ", ".join(f"{k} = {v:.6g}" for k, v in best.items())
+    ax = _new_axes(ax, (6.4, 4.4) if len(names) == 1 else (6.4, 5.2))
+    if len(names) == 1:
+        (name,) = names
+        grid = ds[name].values
+        ax.plot(grid, values, marker="o", ms=3, lw=1.5, label=label)
+        y_best = float(ds[kind].sel({name: best[name]}).values)
+        ax.plot([best[name]], [y_best], "D", color="C3", ms=8, label=f"best grid point: {best_text}")
+        ax.axvline(best[name], color="C3", ls=":", lw=1)
+        ax.set_xlabel(name)
+        ax.set_ylabel(label)
+        ax.legend(loc="best")
+    else:
+        xname, yname = names
+        z = np.ma.masked_invalid(values.T)  # rows follow the second parameter (y)
+        levels, extend = _fill_levels(z, kind)
+        filled = ax.contourf(
+            ds[xname].values,
+            ds[yname].values,
+            z,
+            levels=levels,
+            cmap="viridis",
+            extend=extend,
+        )
+        ax.figure.colorbar(filled, ax=ax, label=label)
+        ax.plot(
+            [best[xname]],
+            [best[yname]],
+            "X",
+            color="C3",
+            mec="white",
+            ms=11,
+            label=f"best grid point: {best_text}",
+        )
+        ax.set_xlabel(xname)
+        ax.set_ylabel(yname)
+        ax.legend(loc="upper right", framealpha=0.9)
+    what = f"{label} over {' and '.join(names)}"
+    ax.set_title(f"{ds.attrs.get('model', 'model')}: {what}\n{_fixed_text(ds.attrs)}")
+    return ax
+
+
+_WIDEN_TIMES = 6  # contour(): times the default grid may grow to hold the joint region
+_LOG_SPAN = 20.0  # log-likelihood units shown by the filled contours of loglik / nll
+
+
+def _fill_levels(z: np.ma.MaskedArray, kind: str) -> tuple[np.ndarray, str]:
+    """Round contour levels and the colorbar `extend`: at most `_LOG_SPAN` log units below the best."""
+    from matplotlib.ticker import MaxNLocator
+
+    if kind == "likelihood":
+        return np.linspace(0.0, 1.0, 11), "neither"
+    ll = z if kind == "loglik" else -z
+    top, bottom = float(ll.max()), float(ll.min())
+    low = max(top - _LOG_SPAN, bottom)
+    levels = MaxNLocator(nbins=20).tick_values(low, top)
+    clipped = bottom < levels[0]
+    if kind == "loglik":
+        return levels, "min" if clipped else "neither"
+    return -levels[::-1], "max" if clipped else "neither"
+
+
+def profile_plot(
+    result: MLEResult,
+    name: str,
+    level: float = 0.95,
+    values: Sequence[float] | None = None,
+    ax: Axes | None = None,
+    *,
+    unit: str = "",
+) -> Axes:
+    """Draw the profile log-likelihood of one parameter with its profile and Wald intervals.
+
+    The curve is ``profile_loglik(c) - loglik``, so it is 0 at the MLE; the
+    profile interval is where it lies above the cut-off ``-chi2_1(level) / 2``.
+    Dashed, for comparison: the Wald quadratic ``-(c - est)^2 / (2 se^2)`` and
+    the Wald interval ``est +/- z se``.
+
+    Parameters
+    ----------
+    result
+        An MLE result.
+    name
+        A scalar parameter label (``"mu"``, ``"beta[x]"``, ...).
+    level
+        Level of the intervals.
+    values
+        Where to evaluate the profile (default: 81 points spanning both
+        intervals with a margin of a third of their width on each side).
+    ax
+        Axes to draw on (default: a new figure).
+    unit
+        Unit of the parameter, for the axis label.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Lines with ``gid`` ``"cut-off"``, ``"profile interval"``, ``"Wald interval"``
+        and ``"MLE"`` mark what they draw.
+
+    Examples
+    --------
+    >>> import pplmle as pl
+    >>> from pplmle.plots import profile_plot
+    >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
+    >>> ax = profile_plot(res, "sigma", unit="cm")
+    >>> [round(line.get_xdata()[0], 2) for line in ax.lines if line.get_gid() == "profile interval"]
+    [3.23, 7.9]
+    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
+    """
+    import scipy.stats
+
+    from pplmle.profiles import profile
+
+    level = _check_level(level)
+    j = _scalar_label(result, name)
+    est = float(result._flat(result.params)[j])
+    se = float(result._flat(result.se)[j])
+    prof_lo, prof_hi = result.conf_int(level, method="profile").loc[name]
+    wald_lo, wald_hi = result.conf_int(level, method="wald").loc[name]
+    if values is None:
+        ends = np.array([prof_lo, prof_hi, wald_lo, wald_hi], dtype=float)
+        ends = ends[np.isfinite(ends)]
+        if ends.size == 0:
+            raise ValueError(
+                f"{name} has neither a profile nor a Wald interval to scale a default grid; pass `values`."
+            )
+        lo, hi = min(ends.min(), est), max(ends.max(), est)
+        pad = (hi - lo) / 3 if hi > lo else max(abs(est), 1.0)
+        values = np.linspace(lo - pad, hi + pad, 81)
+    prof = profile(result, name, values)
+    grid = prof[name].values
+    rel = prof.values - result.loglik
+    cut = -scipy.stats.chi2.ppf(level, 1) / 2
+    pct = f"{100 * level:g}%"
+
+    ax = _new_axes(ax, (9.0, 4.6))
+    ax.plot(grid, rel, color="C0", lw=2, label="profile log-likelihood")
+    if np.isfinite(se) and se > 0:
+        ax.plot(
+            grid,
+            -((grid - est) ** 2) / (2 * se**2),
+            color="C1",
+            ls="--",
+            lw=1.5,
+            label=f"Wald quadratic, se = {se:.4g}",
+        )
+    ax.axhline(cut, color="0.3", lw=1, gid="cut-off", label=f"cut-off −χ²₁({level:g})/2 = {cut:.4f}")
+    for i, end in enumerate((prof_lo, prof_hi)):
+        if np.isfinite(end):
+            ax.axvline(
+                end,
+                color="C2",
+                lw=1.5,
+                gid="profile interval",
+                label=f"{pct} profile interval [{prof_lo:.4g}, {prof_hi:.4g}]" if i == 0 else None,
+            )
+    for i, end in enumerate((wald_lo, wald_hi)):
+        if np.isfinite(end):
+            ax.axvline(
+                end,
+                color="C1",
+                lw=1.2,
+                ls="--",
+                gid="Wald interval",
+                label=f"{pct} Wald interval [{wald_lo:.4g}, {wald_hi:.4g}]" if i == 0 else None,
+            )
+    ax.plot([est], [0.0], "o", color="k", ms=7, gid="MLE", label=f"MLE {name} = {est:.4g}")
+    finite = rel[np.isfinite(rel)]
+    bottom = max(float(finite.min()) if finite.size else 4 * cut, 4 * cut)
+    ax.set_ylim(bottom - 0.05 * abs(cut), 0.25 * abs(cut))
+    ax.set_xlim(grid.min(), grid.max())
+    ax.set_xlabel(_axis_label(name, unit))
+    ax.set_ylabel("log-likelihood − its maximum")
+    ax.set_title(f"{result.model_name}: profile likelihood of {name}, {pct} intervals")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0.0)
+    return ax
+
+
+def contour(
+    result: MLEResult,
+    x: str,
+    y: str,
+    level: float = 0.95,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    n: int = 60,
+    width: float = 3.5,
+    ax: Axes | None = None,
+    *,
+    units: Mapping[str, str] | None = None,
+) -> Axes:
+    """Draw the joint likelihood region of two parameters, with the Wald ellipse for comparison.
+
+    Filled contours show ``loglik(x, y) - loglik`` with every other parameter
+    fixed at its MLE (the title says so).  The region is the contour at
+    ``-chi2_2(level) / 2``; the dashed Wald ellipse is
+    ``d' P d = chi2_2(level)``, ``d = t - est``, where ``P`` is the
+    ``(x, y)`` block of ``inv(result.cov)``: the quadratic approximation of the
+    same surface with the others fixed.  (With no other parameters ``P`` is
+    ``inv(cov)``; the plain block ``cov[(x, y), (x, y)]`` would instead describe
+    the others re-optimized, and be wider.)
+
+    Parameters
+    ----------
+    result
+        An MLE result.
+    x, y
+        Two different scalar parameter labels, for the horizontal and vertical axes.
+    level
+        Level of the joint region.
+    grid
+        ``{x: values, y: values}``.  Default: `n` points over est +/- `width` se
+        each, widened by ``width / 2`` se on every side the region reaches
+        (up to six times).
+    ax
+        Axes to draw on (default: a new figure).
+    units
+        Units by parameter label, for the axis labels.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The MLE is the line with ``gid="MLE"``, the ellipse ``gid="Wald ellipse"``.
+
+    Warns
+    -----
+    PPLMLEWarning
+        When the region reaches the edge of the grid (it is cut off there).
+
+    Examples
+    --------
+    >>> import pplmle as pl
+    >>> from pplmle.plots import contour
+    >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
+    >>> ax = contour(res, "mu", "sigma")
+    >>> [line.get_xydata()[0].tolist() for line in ax.lines if line.get_gid() == "MLE"]
+    [[168.0, 4.732863826479693]]
+    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
+    """
+    import warnings
+
+    import matplotlib.lines
+    import scipy.stats
+
+    from pplmle.errors import PPLMLEWarning
+    from pplmle.surfaces import surface
+
+    level = _check_level(level)
+    jx, jy = _scalar_label(result, x, "x"), _scalar_label(result, y, "y")
+    if jx == jy:
+        raise ValueError(f"`x` and `y` must be different parameters; both are {x!r}.")
+    est, se = result._flat(result.params), result._flat(result.se)
+    q = scipy.stats.chi2.ppf(level, 2)
+    cut = -q / 2
+    pct = f"{100 * level:g}%"
+    default = grid is None
+    if default:
+        if not isinstance(n, (int, np.integer)) or n < 2:
+            raise ValueError(f"`n` must be a whole number >= 2; got {n!r}.")
+        if not (np.isfinite(width) and width > 0):
+            raise ValueError(f"`width` must be a positive number; got {width!r}.")
+        bad = [lab for lab, j in ((x, jx), (y, jy)) if not (np.isfinite(se[j]) and se[j] > 0)]
+        if bad:
+            raise ValueError(f"{bad} have no standard error to scale a default grid; pass `grid`.")
+        # in standard errors from the MLE: (x low, x high, y low, y high)
+        reach = np.full(4, float(width))
+    elif not isinstance(grid, Mapping) or set(grid) != {x, y}:
+        raise ValueError(f"`grid` must map exactly {x!r} and {y!r} to values; got {grid!r}.")
+    for _ in range(_WIDEN_TIMES + 1 if default else 1):
+        if default:
+            grid = {
+                lab: est[j] + np.linspace(-reach[2 * k], reach[2 * k + 1], n) * se[j]
+                for k, (lab, j) in enumerate(((x, jx), (y, jy)))
+            }
+        surf = surface(result, {x: grid[x], y: grid[y]})
+        rel = np.ma.masked_invalid(surf.loglik.values.T - result.loglik)  # rows follow y
+        inside = np.array([np.ma.any(side > cut) for side in (rel[:, 0], rel[:, -1], rel[0], rel[-1])])
+        if not inside.any():
+            break
+        if default:  # the default grid grows on the sides the region reaches
+            reach = np.where(inside, reach + width / 2, reach)
+    else:
+        warnings.warn(
+            f"The {pct} joint region of ({x}, {y}) reaches the edge of the grid and is cut off there; "
+            + ("pass a wider `grid`." if default else "widen `grid`."),
+            PPLMLEWarning,
+            stacklevel=2,
+        )
+    gx, gy = surf.dataset[x].values, surf.dataset[y].values
+
+    ax = _new_axes(ax, (6.6, 6.2))
+    floor = float(np.floor(4 * cut))  # whole log-likelihood units, 0 to about 4x the cut-off
+    filled = ax.contourf(
+        gx,
+        gy,
+        np.ma.maximum(rel, floor - 1e-9),
+        levels=np.linspace(floor, 0.0, int(-floor) + 1),
+        cmap="Blues",
+        extend="min",
+    )
+    ax.figure.colorbar(filled, ax=ax, label="log-likelihood − its maximum")
+    ax.contour(gx, gy, rel, levels=[cut], colors="C3", linewidths=2, linestyles="solid")
+    handles = [
+        matplotlib.lines.Line2D([], [], color="C3", lw=2, label=f"{pct} joint region (χ²₂ cut-off {cut:.3f})")
+    ]
+    others = [lab for i, lab in enumerate(result.labels) if i not in (jx, jy)]
+    chol = _conditional_cholesky(result.cov.to_numpy(), [jx, jy])
+    if chol is not None:
+        t = np.linspace(0.0, 2 * np.pi, 361)
+        ell = est[[jx, jy]][:, None] + np.sqrt(q) * chol @ np.vstack([np.cos(t), np.sin(t)])
+        (line,) = ax.plot(
+            ell[0],
+            ell[1],
+            color="k",
+            ls="--",
+            lw=1.5,
+            gid="Wald ellipse",
+            label=f"{pct} Wald ellipse (from cov{', others fixed' if others else ''})",
+        )
+        handles.append(line)
+    else:
+        handles.append(matplotlib.lines.Line2D([], [], ls="none", label="Wald ellipse: no covariance"))
+    (mle_point,) = ax.plot(
+        [est[jx]],
+        [est[jy]],
+        "o",
+        color="k",
+        mec="white",
+        ms=8,
+        gid="MLE",
+        label=f"MLE ({est[jx]:.4g}, {est[jy]:.4g})",
+    )
+    handles.append(mle_point)
+    note = (
+        "others fixed at the MLE: "
+        + ", ".join(f"{lab} = {est[result.labels.index(lab)]:.4g}" for lab in others)
+        if others
+        else "no other parameters"
+    )
+    units = dict(units or {})
+    ax.set_xlabel(_axis_label(x, units.get(x)))
+    ax.set_ylabel(_axis_label(y, units.get(y)))
+    ax.set_title(f"{result.model_name}: {pct} joint likelihood region of ({x}, {y})\n{note}")
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize="small")
+    return ax
+
+
+def _conditional_cholesky(cov: np.ndarray, idx: list[int]) -> np.ndarray | None:
+    """Cholesky factor of the covariance of ``idx`` given the other parameters (None if unavailable).
+
+    With the others fixed at the MLE the quadratic approximation of the
+    log-likelihood has the Hessian block ``inv(cov)[idx, idx]``, so the Wald
+    ellipse of the fixed-others surface uses its inverse (the plain block
+    ``cov[idx, idx]`` when there are no other parameters).
+    """
+    if not np.all(np.isfinite(cov)):
+        return None
+    try:
+        np.linalg.cholesky(cov)  # positive definite, or no ellipse
+        precision = np.linalg.inv(cov)
+        return np.linalg.cholesky(np.linalg.inv(precision[np.ix_(idx, idx)]))
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _sci(loglik: float) -> str:
+    """exp(`loglik`) as ``1.23e-14``, from the logarithm when the value would underflow."""
+    value = np.exp(loglik)
+    if value > np.finfo(float).tiny and np.isfinite(value):
+        return f"{value:.2e}"
+    if not np.isfinite(loglik):
+        return "0" if loglik < 0 else "inf"
+    exponent = int(np.floor(loglik / np.log(10)))
+    mantissa = 10 ** (loglik / np.log(10) - exponent)
+    if round(mantissa, 2) >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    return f"{mantissa:.2f}e{exponent:+03d}"
+
+
+def candidates(
+    x: Sequence[float],
+    params: Sequence[Mapping[str, float]],
+    ax: Axes | None = None,
+    *,
+    unit: str | None = None,
+) -> Axes:
+    """Draw data under several candidate normal distributions, each labelled with its likelihood.
+
+    The likelihood of a candidate is the product of the densities at the data
+    points (the markers on its curve); its legend entry gives that product and
+    its logarithm, and the best candidate is drawn thicker and marked
+    ``"(best)"``.
+
+    Parameters
+    ----------
+    x
+        The data, a non-empty 1-D array of finite numbers.
+    params
+        Candidates, a non-empty list of ``{"mu": ..., "sigma": ...}`` with
+        ``sigma > 0``.
+    ax
+        Axes to draw on (default: a new figure).
+    unit
+        Unit of the data, for the axis label.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import pplmle as pl
+    >>> from pplmle.plots import candidates
+    >>> cands = [{"mu": 160, "sigma": 5}, {"mu": 168, "sigma": 5}, {"mu": 175, "sigma": 5}]
+    >>> ax = candidates(pl.datasets.heights(), cands, unit="cm")
+    >>> [t.get_text() for t in ax.get_legend().get_texts()][1]
+    'μ = 168, σ = 5: L = 1.19e-13, log L = -29.76 (best)'
+    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
+    """
+    import scipy.stats
+
+    from pplmle._validate import as_float_array, check_finite
+
+    data = as_float_array("x", x, ndim=1)
+    check_finite("x", data)
+    if isinstance(params, (str, bytes, Mapping)) or not isinstance(params, Sequence) or len(params) == 0:
+        raise ValueError(
+            f"`params` must be a non-empty list of dicts with keys 'mu' and 'sigma'; got {params!r}."
+        )
+    cands = []
+    for i, p in enumerate(params):
+        if not isinstance(p, Mapping) or not {"mu", "sigma"} <= set(p):
+            raise ValueError(f"`params[{i}]` must be a dict with keys 'mu' and 'sigma'; got {p!r}.")
+        try:
+            mu, sigma = float(p["mu"]), float(p["sigma"])
+        except (TypeError, ValueError):
+            raise ValueError(f"`params[{i}]` must hold numbers for 'mu' and 'sigma'; got {p!r}.") from None
+        if not np.isfinite(mu):
+            raise ValueError(f"`params[{i}]['mu']` must be finite; got {mu!r}.")
+        if not (np.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"`params[{i}]['sigma']` must be positive and finite; got {sigma!r}.")
+        cands.append((mu, sigma))
+    logliks = [float(np.sum(scipy.stats.norm.logpdf(data, mu, sigma))) for mu, sigma in cands]
+    best = int(np.argmax(logliks))
+
+    ax = _new_axes(ax, (7.2, 4.8))
+    lo = min(data.min(), *(mu - 3.5 * s for mu, s in cands))
+    hi = max(data.max(), *(mu + 3.5 * s for mu, s in cands))
+    grid = np.linspace(lo, hi, 400)
+    top = 0.0
+    for i, ((mu, sigma), ll) in enumerate(zip(cands, logliks, strict=True)):
+        color = f"C{i % 10}"
+        is_best = i == best
+        curve = scipy.stats.norm.pdf(grid, mu, sigma)
+        dens = scipy.stats.norm.pdf(data, mu, sigma)
+        top = max(top, float(curve.max()))
+        label = f"μ = {mu:g}, σ = {sigma:g}: L = {_sci(ll)}, log L = {ll:.2f}" + (
+            " (best)" if is_best else ""
+        )
+        ax.plot(grid, curve, color=color, lw=3.0 if is_best else 1.3, zorder=3 if is_best else 2, label=label)
+        ax.plot(data, dens, "o", color=color, ms=4.5, mec="white", mew=0.6, zorder=4)
+        if is_best:  # the factors of the best likelihood
+            ax.vlines(data, 0.0, dens, colors=color, lw=0.8, ls=":", zorder=1)
+    ax.plot(
+        data,
+        np.zeros_like(data),
+        "|",
+        color="k",
+        ms=18,
+        mew=1.5,
+        zorder=5,
+        clip_on=False,
+        label=f"data (n = {data.size})",
+    )
+    ax.set_ylim(0.0, top * 1.55)  # room for the legend above the curves
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel(_axis_label("x", unit))
+    ax.set_ylabel("density f(x | μ, σ)" + (f" (1/{unit})" if unit else ""))
+    ax.set_title(
+        f"Which normal distribution explains the {data.size} observations best?\n"
+        "L = product of the densities at the data points (markers)"
+    )
+    ax.legend(loc="upper left", fontsize="small", framealpha=0.9)
+    return ax
+
+
+_NEGLIGIBLE_LEVEL = 1 - 1e-6  # profile interval at this level: relative likelihood exp(-11.96) at its ends
+
+
+def posterior_vs_likelihood(
+    comparison: BayesVsMLE, name: str, ax: Axes | None = None, *, unit: str = ""
+) -> Axes:
+    """Draw the posterior density of one parameter beside its normalized profile likelihood.
+
+    The posterior (priors kept) is a kernel density estimate of the draws
+    (``arviz.stats.density_utils.kde``) with its HDI at ``comparison.level``
+    shaded; the profile likelihood ``exp(profile_loglik - max)`` is divided by
+    its integral over the plotted grid, so it is the flat-prior posterior of
+    that parameter up to the profiling.  Vertical lines mark the MLE and the MAP.
+
+    Parameters
+    ----------
+    comparison
+        From :func:`pplmle.bayes_vs_mle` (uses ``idata``, ``mle``, ``map`` and ``level``).
+    name
+        A scalar parameter of the model (a variable of the posterior).
+    ax
+        Axes to draw on (default: a new figure).
+    unit
+        Unit of the parameter, for the axis label.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Lines with ``gid`` ``"posterior"``, ``"profile likelihood"``, ``"MLE"`` and ``"MAP"``.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm, pplmle as pl
+    >>> from pplmle.plots import posterior_vs_likelihood
+    >>> with pm.Model() as model:
+    ...     mu = pm.Normal("mu", 160.0, 5.0)
+    ...     sigma = pm.HalfNormal("sigma", 10.0)
+    ...     x = pm.Normal("x", mu, sigma, observed=pl.datasets.heights())
+    >>> cmp = pl.bayes_vs_mle(model, draws=200, tune=200, random_seed=0)
+    >>> ax = posterior_vs_likelihood(cmp, "mu", unit="cm")
+    >>> [line.get_xdata()[0] for line in ax.lines if line.get_gid() == "MLE"] == [cmp.mle.params["mu"]]
+    True
+    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
+    """
+    import arviz as az
+    from arviz.stats.density_utils import kde
+
+    from pplmle.profiles import _Profiler, profile
+
+    mle_res, map_res = comparison.mle, comparison.map
+    j = _scalar_label(mle_res, name)
+    posterior = comparison.idata.posterior
+    if name not in posterior.data_vars or posterior[name].ndim != 2:
+        scalars = [v for v in posterior.data_vars if posterior[v].ndim == 2]
+        raise ValueError(
+            f"`name` must be a scalar variable of the posterior, one of {scalars}; got {name!r}."
+        )
+    draws = np.asarray(posterior[name].values, dtype=float).ravel()
+    level = _check_level(comparison.level)
+    x_kde, pdf = kde(draws)
+    est = float(mle_res._flat(mle_res.params)[j])
+    map_value = float(map_res._flat(map_res.params)[map_res.labels.index(name)])
+    # the profile is evaluated where the likelihood is not negligible (above exp(-12) of its maximum):
+    # far out, near the edge of the support, the constrained optimizations are both useless and fragile
+    far = np.array(_Profiler(mle_res, name).interval(_NEGLIGIBLE_LEVEL), dtype=float)
+    if not np.all(np.isfinite(far)):  # flat to one side: exp(profile) does not integrate
+        raise ValueError(
+            f"The profile likelihood of {name} does not fall off on both sides of the MLE "
+            f"(interval ends {far.tolist()}); it cannot be normalized to a density."
+        )
+    prof = profile(mle_res, name, np.linspace(far[0], far[1], 161))
+    grid = prof[name].values
+    lik = np.nan_to_num(np.exp(prof.values - np.nanmax(prof.values)), nan=0.0)
+    lik = lik / np.trapezoid(lik, grid)
+    visible = grid[lik >= 1e-3 * lik.max()]  # show the posterior and where the likelihood is visible
+    lo, hi = min(float(x_kde.min()), float(visible.min())), max(float(x_kde.max()), float(visible.max()))
+    hdi_lo, hdi_hi = np.asarray(az.hdi(draws, hdi_prob=level), dtype=float)
+    pct = f"{100 * level:g}%"
+
+    ax = _new_axes(ax, (9.5, 4.6))
+    ax.plot(x_kde, pdf, color="C0", lw=2, gid="posterior", label=f"posterior (KDE of {draws.size} draws)")
+    inside = (x_kde >= hdi_lo) & (x_kde <= hdi_hi)
+    ax.fill_between(
+        x_kde[inside],
+        0.0,
+        pdf[inside],
+        color="C0",
+        alpha=0.2,
+        label=f"{pct} HDI [{hdi_lo:.4g}, {hdi_hi:.4g}]",
+    )
+    ax.plot(
+        grid,
+        lik,
+        color="C1",
+        lw=2,
+        ls="--",
+        gid="profile likelihood",
+        label="profile likelihood, normalized to area 1",
+    )
+    ax.axvline(est, color="k", lw=1.5, gid="MLE", label=f"MLE {name} = {est:.4g}")
+    ax.axvline(map_value, color="C3", lw=1.5, ls=":", gid="MAP", label=f"MAP {name} = {map_value:.4g}")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(0.0, 1.08 * max(float(pdf.max()), float(lik.max())))
+    ax.set_xlabel(_axis_label(name, unit))
+    ax.set_ylabel("density" + (f" (1/{unit})" if unit else ""))
+    ax.set_title(f"{name}: posterior (with priors) vs profile likelihood (no priors)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0.0)
     return ax

@@ -56,6 +56,22 @@ class _Profiler:
         self.nll_hat = result.nll
         self._starts: list[tuple[float, np.ndarray]] = [(self.estimate, self.ctx.u)]
 
+    def _in_support(self, c: float) -> bool:
+        """Whether the parameter may take the value `c` (its transform maps it to a finite value)."""
+        flat = self.result._flat(self.result.params).copy()
+        flat[self.j] = c
+        params, i = {}, 0
+        for name, value in self.result.params.items():
+            size = int(np.size(value))
+            params[name] = flat[i] if np.ndim(value) == 0 else flat[i : i + size].reshape(np.shape(value))
+            i += size
+        with self.ctx.active() as engine:
+            try:
+                engine.to_unconstrained(self.ctx.free(params))
+            except ValueError:
+                return False
+        return True
+
     def _warm(self, c: float) -> np.ndarray:
         return min(self._starts, key=lambda s: abs(s[0] - c))[1]
 
@@ -63,6 +79,8 @@ class _Profiler:
         """Profile NLL at ``theta_j = c``; NaN where the constraint cannot be met (outside the support)."""
         if c == self.estimate:
             return self.nll_hat
+        if not self._in_support(c):
+            return np.nan
         with self.ctx.active() as engine:
             u, f, ok = engine.constrained_minimum(self._warm(c), [self.j], [c])
             if ok:  # the reported NLL is the likelihood's, not the objective's (equal for a flat prior)

@@ -99,8 +99,9 @@ def test_table_shows_wald_and_profile_side_by_side(normal):
 
 
 def test_profile_outside_the_support_is_nan_and_bad_names_are_refused(normal):
-    prof = pl.profile(normal, "sigma", [-1.0, 5.0])
-    assert np.isnan(prof.values[0]) and np.isfinite(prof.values[1])
+    prof = pl.profile(normal, "sigma", [-1.0, 0.0, 5.0])
+    assert np.isnan(prof.values[0]) and np.isnan(prof.values[1])
+    np.testing.assert_allclose(prof.values[2], scipy.stats.norm.logpdf(X, 168.0, 5.0).sum(), rtol=1e-10)
     with pytest.raises(
         ValueError, match=r"`name` must be one of the scalar parameters \['mu', 'sigma'\]; got 'tau'"
     ):

@@ -7,7 +7,7 @@ polished, checked), and :func:`map_estimate` for the MAP with priors kept.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pplmle import datasets, diagnostics, losses
+from pplmle import datasets, diagnostics, losses, plots
 from pplmle.bayes import BayesVsMLE, bayes_vs_mle, parameterization_effect
 from pplmle.comparison import Comparison, compare
 from pplmle.errors import (
@@ -90,6 +90,7 @@ __all__ = [
     "map_estimate",
     "mle",
     "parameterization_effect",
+    "plots",
     "profile",
     "surface",
 ]

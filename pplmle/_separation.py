@@ -57,7 +57,9 @@ class Separation:
     n_separated: int
 
     def describe(self) -> str:
-        cols = ", ".join(repr(c) for c in self.columns)
+        which = "the intercept" if self.columns == ("(intercept)",) else "column"
+        names = ", ".join(repr(c) for c in self.columns if c != "(intercept)")
+        cols = which if not names else f"{'columns' if len(self.columns) > 1 else 'column'} {names} of X"
         if self.kind == "zero-count":
             return (
                 f"the zero counts are separated by {cols}: along a direction of the coefficients the "
@@ -148,8 +150,9 @@ def find_separation(
     --------
     >>> import numpy as np
     >>> X1 = np.column_stack([np.ones(4), [1.0, 2.0, 3.0, 4.0]])
-    >>> find_separation(X1, np.array([0, 0, 1, 1]), 2, ["(intercept)", "x"]).describe()
-    "complete separation: the classes are separated by 'x' (4 observation(s) fitted with probability -> 1)"
+    >>> sep = find_separation(X1, np.array([0, 0, 1, 1]), 2, ["(intercept)", "x"])
+    >>> sep.kind, sep.columns, sep.n_separated
+    ('complete', ('x',), 4)
     >>> find_separation(X1, np.array([0, 1, 0, 1]), 2, ["(intercept)", "x"]) is None
     True
     """

@@ -104,9 +104,16 @@ class Comparison:
         )
 
     @property
-    def best(self) -> str:
-        """The method whose estimate has the lowest NLL (ties go to find_MAP)."""
+    def best(self) -> str | None:
+        """The method whose estimate has the lowest NLL (ties go to find_MAP); None when no MLE exists."""
+        if not self.exists:
+            return None
         return min(self.nll_by_method, key=lambda m: (self.nll_by_method[m], m != "find_MAP"))
+
+    def _status(self) -> str:
+        if not self.exists:
+            return "DISAGREE (no MLE exists: " + ", ".join(self.result.diagnostics) + ")"
+        return f"{'AGREE' if self.agree else 'DISAGREE'} (best: {self.best})"
 
     @property
     def worst(self) -> dict[str, Any] | None:
@@ -138,7 +145,7 @@ class Comparison:
         raise AssertionError("\n".join(lines))
 
     def __repr__(self) -> str:
-        head = f"Comparison: {'AGREE' if self.agree else 'DISAGREE'} (best: {self.best})"
+        head = f"Comparison: {self._status()}"
         body = self.table.to_string(float_format=lambda v: f"{v:.10g}", na_rep="")
         return "\n".join([head, *self.notes, "", body])
 
@@ -159,7 +166,7 @@ class Comparison:
             for label, row in self.table.iterrows()
         )
         color = "#1b5e20" if self.agree else "#b00020"
-        status = f"{'AGREE' if self.agree else 'DISAGREE'} (best: {self.best})"
+        status = self._status()
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
         return (
             f'<div><p style="color:{color}"><b>{html.escape(status)}</b></p><ul>{notes}</ul>'

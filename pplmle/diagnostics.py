@@ -70,8 +70,9 @@ class Finding:
     exists: bool = True
 
 
-def separation(description: str, labels: Sequence[str]) -> Finding:
-    """The finding for a separated logistic or softmax regression."""
+def separation(description: str, labels: Sequence[str], signs: Sequence[float] | None = None) -> Finding:
+    """The finding for a separated logistic or softmax regression (`signs`: where each label runs)."""
+    signs = list(signs) if signs is not None else [0.0] * len(labels)
     return Finding(
         code="separation",
         message=(
@@ -81,7 +82,10 @@ def separation(description: str, labels: Sequence[str]) -> Finding:
             "column(s), or use a prior (map_estimate) or a penalized fit."
         ),
         category=SeparationWarning,
-        flags={lab: "separation: -> inf" for lab in labels},
+        flags={
+            lab: f"separation: -> {'+' if sg > 0 else '-' if sg < 0 else ''}inf"
+            for lab, sg in zip(labels, signs, strict=True)
+        },
         exists=False,
     )
 

@@ -610,8 +610,10 @@ class _Regression(Family):
                 self._cached_findings = []
             else:
                 labels = np.array(self._coefficient_labels())
-                moving = [str(lab) for lab in labels[np.abs(sep.direction.ravel()) > 1e-12]]
-                self._cached_findings = [dg.separation(sep.describe(), moving)]
+                direction = sep.direction.ravel()
+                keep = np.abs(direction) > 1e-12 * np.max(np.abs(direction))
+                moving = [str(lab) for lab in labels[keep]]
+                self._cached_findings = [dg.separation(sep.describe(), moving, np.sign(direction[keep]))]
         return list(self._cached_findings)
 
     def _declare_coefficients(self, d, shape):

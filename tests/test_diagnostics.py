@@ -33,19 +33,22 @@ def test_complete_separation_in_logistic_regression_is_named_with_its_column():
     fam = pl.LogisticRegression(np.array([[1.0], [2.0], [3.0], [4.0]]), [0, 0, 1, 1])
     res, msgs = _fit_quietly(fam, pl.SeparationWarning)
     assert len(msgs) == 1
-    assert "The MLE does not exist: complete separation: the classes are separated by '0'" in msgs[0]
+    assert (
+        "The MLE does not exist: complete separation: the classes are separated by column '0' of X" in msgs[0]
+    )
     assert res.diagnostics == ("separation",)
     assert not res.converged
     assert np.isnan(res.se["beta"][0]) and np.isnan(res.se["intercept"])
     table = res.table()
-    assert table.loc["beta[0]", "flag"] == "separation: -> inf"
+    assert table.loc["beta[0]", "flag"] == "separation: -> +inf"
+    assert table.loc["intercept", "flag"] == "separation: -> -inf"
     assert "the MLE does not exist" in res.message
 
 
 def test_quasi_complete_separation_is_named():
     fam = pl.LogisticRegression(pd.DataFrame({"dose": [1.0, 2.0, 3.0, 3.0, 4.0]}), [0, 0, 0, 1, 1])
     _, msgs = _fit_quietly(fam, pl.SeparationWarning)
-    assert "quasi-complete separation: the classes are separated by 'dose'" in msgs[0]
+    assert "quasi-complete separation: the classes are separated by column 'dose' of X" in msgs[0]
 
 
 def test_overlapping_classes_near_miss_gives_a_clean_logistic_fit():
@@ -63,7 +66,7 @@ def test_overlapping_classes_near_miss_gives_a_clean_logistic_fit():
 def test_softmax_separation_and_near_miss():
     x = np.array([[1.0], [2.0], [3.0], [4.0], [5.0], [6.0]])
     _, msgs = _fit_quietly(pl.SoftmaxRegression(x, list("aabbcc")), pl.SeparationWarning)
-    assert "complete separation: the classes are separated by '0'" in msgs[0]
+    assert "complete separation: the classes are separated by column '0' of X" in msgs[0]
     res = pl.mle(pl.SoftmaxRegression(x, list("abcabc")), strict=True)
     assert res.diagnostics == ()
 
@@ -77,8 +80,8 @@ def test_separation_by_two_columns_jointly_lists_both():
 def test_poisson_regression_with_an_all_zero_group_has_no_mle_and_near_miss_does():
     x = np.array([[0.0], [0.0], [0.0], [1.0], [1.0], [1.0]])
     res, msgs = _fit_quietly(pl.PoissonRegression(x, [2, 1, 3, 0, 0, 0]), pl.SeparationWarning)
-    assert "the zero counts are separated by '0'" in msgs[0]
-    assert res.flags == {"beta[0]": "separation: -> inf"}
+    assert "the zero counts are separated by column '0' of X" in msgs[0]
+    assert res.flags == {"beta[0]": "separation: -> -inf"}
     near = pl.mle(pl.PoissonRegression(x, [2, 1, 3, 0, 1, 0]), strict=True)
     np.testing.assert_allclose(near.params["beta"][0], np.log(1 / 3) - np.log(2), rtol=1e-9)
     assert (

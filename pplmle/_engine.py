@@ -152,6 +152,18 @@ def flatten_priors(model: pm.Model, drop_imputed: Sequence[str] = ()) -> tuple[p
     return flat, shared_map
 
 
+class _LazyFunctions(dict):
+    """Compiled functions by name, each compiled by its builder the first time it is asked for."""
+
+    def __init__(self, builders: Mapping[str, Callable[[], Callable]]):
+        super().__init__()
+        self._builders = dict(builders)
+
+    def __missing__(self, name: str) -> Callable:
+        self[name] = self._builders[name]()
+        return self[name]
+
+
 class Engine:
     """Compiled objective, gradient and Hessian of one PyMC model.
 
@@ -209,28 +221,26 @@ class Engine:
         self.free_names = [rv.name for rv in free]
 
         def fn(ins, outs):
-            return pm_compile(ins, outs, on_unused_input="ignore")
+            return lambda: pm_compile(ins, outs, on_unused_input="ignore")
 
-        self._fns = {
-            "vg": fn([u], [obj_j, grad]),
-            "info": fn([u], [obj_j, ll_j, grad, hess, rep_j, jac]),
-            "forward": fn(nat_inputs, pt.concatenate(forward)),
-            "natural": fn(self.value_vars, model.replace_rvs_by_values(free)),
-        }
-        # graphs for the functions compiled only when asked for (profiles, surfaces)
-        self._graphs = {"u": u, "rep": rep_j, "jac": jac, "loglik": loglik}
+        self._graphs = {"loglik": loglik}
+        # each function is compiled on first use only: a surface needs neither the Hessian
+        # nor the optimizer's functions, and a cold compile of the Hessian takes seconds
+        self._fns = _LazyFunctions(
+            {
+                "vg": fn([u], [obj_j, grad]),
+                "info": fn([u], [obj_j, ll_j, grad, hess, rep_j, jac]),
+                "forward": fn(nat_inputs, pt.concatenate(forward)),
+                "natural": fn(self.value_vars, model.replace_rvs_by_values(free)),
+                "rep": fn([u], [rep_j, jac]),
+                "loglik_batch": self._compile_loglik_batch,
+            }
+        )
         return self._fns
 
     def _extra(self, name: str) -> Callable:
-        """Compile (once) a function needed only by profiles and surfaces."""
-        fns = self._compile()
-        if name not in fns:
-            g = self._graphs
-            if name == "rep":
-                fns[name] = pm_compile([g["u"]], [g["rep"], g["jac"]], on_unused_input="ignore")
-            elif name == "loglik_batch":
-                fns[name] = self._compile_loglik_batch()
-        return fns[name]
+        """The compiled function `name` (compiled on first use)."""
+        return self._compile()[name]
 
     def _compile_loglik_batch(self) -> Callable:
         """log-likelihood for a batch of natural-scale points: one input per free variable,

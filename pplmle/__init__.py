@@ -42,6 +42,7 @@ from pplmle.families import (
 from pplmle.model_selection import LRTest, compare_models, lr_test
 from pplmle.profiles import profile
 from pplmle.result import MLEResult
+from pplmle.simulation import BootstrapResult, SimulationResult, simulate
 from pplmle.surfaces import LikelihoodSurface, surface
 
 try:
@@ -53,6 +54,7 @@ __all__ = [
     "BayesVsMLE",
     "Bernoulli",
     "Binomial",
+    "BootstrapResult",
     "BoundaryWarning",
     "Categorical",
     "Comparison",
@@ -77,6 +79,7 @@ __all__ = [
     "Poisson",
     "PoissonRegression",
     "SeparationWarning",
+    "SimulationResult",
     "SoftmaxRegression",
     "UnboundedLikelihoodWarning",
     "__version__",
@@ -92,5 +95,6 @@ __all__ = [
     "parameterization_effect",
     "plots",
     "profile",
+    "simulate",
     "surface",
 ]

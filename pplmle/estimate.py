@@ -319,6 +319,8 @@ class FitContext:
         self, engine: Engine, data: dict[str, np.ndarray], u: np.ndarray, labels: list[str], to_free
     ):
         self.engine, self.data, self.u, self.labels, self.to_free = engine, data, np.array(u), labels, to_free
+        #: the family instance or pm.Model that was fitted (for the bootstrap)
+        self.source: Any = None
 
     @contextlib.contextmanager
     def active(self):
@@ -413,7 +415,10 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
         }
     u0 = engine.to_unconstrained(free_start)  # compiles the engine on first use
     labels = _labels_for(engine, model._labels() if isinstance(model, Family) else None)
-    return _fit(engine, method=method, start_u=u0, labels=labels, **setup, **options)
+    result = _fit(engine, method=method, start_u=u0, labels=labels, **setup, **options)
+    if result._context is not None:
+        result._context.source = model
+    return result
 
 
 def _check_start_names(start, names) -> None:

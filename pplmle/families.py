@@ -19,10 +19,12 @@ magnitude; standard errors are mapped back exactly (the map is linear).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.slinalg import solve_triangular
@@ -110,6 +112,24 @@ class Family:
         """Number of observations in the likelihood."""
         raise NotImplementedError
 
+    # -- repeated fits (pplmle.simulate, MLEResult.bootstrap) --------------------------
+    @classmethod
+    def _template(cls, n: int | None, **kwargs: Any) -> Family:
+        """An instance with `n` placeholder responses: the shapes and covariates of a simulation."""
+        raise TypeError(f"{cls.__name__} does not support simulation.")
+
+    def _with_response(self, y: np.ndarray) -> Family:
+        """The same family and covariates with the response `y` (validated)."""
+        raise TypeError(f"{self.name} does not support simulation.")
+
+    def _resample(self, rows: np.ndarray) -> Family:
+        """The family on the observations `rows` (with repeats): a nonparametric bootstrap sample."""
+        raise TypeError(f"{self.name} does not support the nonparametric bootstrap.")
+
+    def __getstate__(self) -> dict:
+        # the PyMC model is rebuilt on demand; workers of a pool need only the data
+        return {**self.__dict__, "_model": None}
+
     # -- shared machinery -------------------------------------------------------
     def _build(self, data: Mapping[str, Any]) -> pm.Model:
         with pm.Model(name="") as model:
@@ -178,6 +198,24 @@ class _Univariate(Family):
     def _data(self) -> dict[str, np.ndarray]:
         return {self._arg: self.x}
 
+    @staticmethod
+    def _placeholder(n: int) -> np.ndarray:
+        return np.arange(1.0, n + 1.0)
+
+    @classmethod
+    def _template(cls, n, **kwargs):
+        if kwargs:
+            raise TypeError(f"{cls.__name__} takes no keyword arguments besides `n`; got {sorted(kwargs)}.")
+        if n is None:
+            raise ValueError(f"`n` (the size of each dataset) is required for {cls.__name__}.")
+        return cls(cls._placeholder(n))
+
+    def _with_response(self, y):
+        return type(self)(y)
+
+    def _resample(self, rows):
+        return type(self)(self.x[rows])
+
 
 class Normal(_Univariate):
     """``x_i ~ Normal(mu, sigma)``; closed form ``mu = mean(x)``, ``sigma^2 = mean((x - mu)^2)``.
@@ -243,6 +281,10 @@ class Bernoulli(_Univariate):
     def y(self) -> np.ndarray:
         return self.x
 
+    @staticmethod
+    def _placeholder(n):
+        return np.arange(n) % 2.0
+
     def _declare(self, d):
         p = pm.Uniform("p", 0.0, 1.0)  # density 1 on (0, 1): flat
         pm.Bernoulli("obs", p=p, observed=d["y"])
@@ -264,6 +306,10 @@ class Poisson(_Univariate):
     def _check(self, x):
         check_support("x", x, "non-negative", x >= 0, "Poisson")
         check_integer("x", x, "Poisson")
+
+    @staticmethod
+    def _placeholder(n):
+        return np.arange(n) % 3.0
 
     def _declare(self, d):
         lam = pm.HalfFlat("lam")
@@ -366,9 +412,25 @@ class Binomial(Family):
     def _core_args(self):
         return (self.k, self.n), {}
 
+    @classmethod
+    def _template(cls, n, trials=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Binomial takes `trials` besides `n`; got {sorted(kwargs)}.")
+        if trials is None:
+            raise TypeError("Binomial needs `trials=`: the number of trials of each observation.")
+        if n is None:
+            raise ValueError("`n` (the size of each dataset) is required for Binomial.")
+        return cls(np.zeros(n), trials)
+
+    def _with_response(self, k):
+        return Binomial(k, self.n)
+
+    def _resample(self, rows):
+        return Binomial(self.k[rows], self.n[rows])
+
     def _declare(self, d):
         p = pm.Uniform("p", 0.0, 1.0)
-        pm.Binomial("obs", n=d["n"], p=p, observed=d["k"])
+        pm.Binomial("obs", n=pt.cast(d["n"], "int64"), p=p, observed=d["k"])  # int trials: drawable
 
     def _findings(self):
         if np.all(self.k == 0):
@@ -440,6 +502,24 @@ class Categorical(Family):
 
     def _core_args(self):
         return (self.y, self.k), {}
+
+    @classmethod
+    def _template(cls, n, k=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Categorical takes `k` besides `n`; got {sorted(kwargs)}.")
+        if k is None:
+            raise TypeError("Categorical needs `k=`: the number of classes.")
+        if n is None:
+            raise ValueError("`n` (the size of each dataset) is required for Categorical.")
+        return cls(np.arange(n) % k, k=k)
+
+    def _with_response(self, y):
+        new = Categorical(y, k=self.k)
+        new.classes = self.classes
+        return new
+
+    def _resample(self, rows):
+        return self._with_response(self.y[rows])
 
     def _declare(self, d):
         p = pm.Dirichlet("p", a=np.ones(self.k))  # constant density on the simplex: flat
@@ -603,6 +683,43 @@ class _Regression(Family):
     def _separation(self):
         return None
 
+    # -- repeated fits: the design stays, the response changes ---------------------------
+    @staticmethod
+    def _placeholder_y(n: int, **kwargs: Any) -> np.ndarray:
+        return np.arange(n, dtype=float)
+
+    @classmethod
+    def _template(cls, n, X=None, **kwargs):
+        if X is None:
+            raise TypeError(f"{cls.__name__} needs `X=`: the design, one row per observation.")
+        rows = len(X)
+        if n is not None and n != rows:
+            raise ValueError(f"`n` must be None or the number of rows of `X` ({rows}); got {n!r}.")
+        extra = {k: kwargs.pop(k) for k in cls._template_only if k in kwargs}
+        return cls(X, cls._placeholder_y(rows, **extra), **kwargs)
+
+    _template_only: tuple[str, ...] = ()
+
+    def _with_response(self, y):
+        new = copy.copy(self)
+        new._model = None
+        new._cached_findings = None
+        new._set_response(np.asarray(y, dtype=float), self._extras())
+        return new
+
+    def _extras(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _raw_y(self) -> np.ndarray:
+        return self.y
+
+    def _resample(self, rows):
+        X = pd.DataFrame(self.X[rows], columns=self.columns)
+        return self._rebuild(X, self._raw_y()[rows], rows)
+
+    def _rebuild(self, X, y, rows):
+        return type(self)(X, y, intercept=self.intercept)
+
     def _findings(self):
         if self._cached_findings is None:
             sep = self._separation()
@@ -692,6 +809,10 @@ class LogisticRegression(_Regression):
     def _separation(self):
         return find_separation(self._X1, self.y.astype(np.int64), 2, self._names)
 
+    @staticmethod
+    def _placeholder_y(n, **kwargs):
+        return np.arange(n) % 2.0
+
     def _start(self):
         return {"gamma": np.zeros(self._Q.shape[1])}
 
@@ -724,6 +845,16 @@ class PoissonRegression(_Regression):
 
     def _separation(self):
         return find_zero_separation(self._X1, self.y, self._names)
+
+    @staticmethod
+    def _placeholder_y(n, **kwargs):
+        return np.zeros(n)
+
+    def _extras(self):
+        return {"offset": self.offset}
+
+    def _rebuild(self, X, y, rows):
+        return PoissonRegression(X, y, intercept=self.intercept, offset=self.offset[rows])
 
     def _core_args(self):
         return (self.X, self.y), {"intercept": self.intercept, "offset": self.offset}
@@ -776,6 +907,37 @@ class SoftmaxRegression(_Regression):
 
     def _separation(self):
         return find_separation(self._X1, self.y, self.k, self._names)
+
+    _template_only = ("k",)
+
+    @staticmethod
+    def _placeholder_y(n, k=None):
+        if k is None:
+            raise TypeError("SoftmaxRegression needs `k=`: the number of classes.")
+        return np.arange(n) % k
+
+    def _with_response(self, y):
+        codes = as_float_array("y", y, ndim=1)
+        check_integer("y", codes, "SoftmaxRegression")
+        inside = (codes >= 0) & (codes < self.k)
+        check_support("y", codes, f"a class code in 0..{self.k - 1}", inside, "SoftmaxRegression")
+        new = copy.copy(self)
+        new._model = None
+        new._cached_findings = None
+        new.y = codes.astype(np.int64)
+        return new
+
+    def _raw_y(self):
+        return self.classes[self.y]
+
+    def _rebuild(self, X, y, rows):
+        new = SoftmaxRegression(X, y, intercept=self.intercept)
+        if new.k != self.k:
+            missing = sorted(set(plain(self.classes)) - set(plain(new.classes)))
+            raise ValueError(
+                f"`y` of the resample lacks class(es) {missing}: the model has a different number of classes."
+            )
+        return new
 
     def _core_args(self):
         return (self.X, self.y, self.k), {"intercept": self.intercept}

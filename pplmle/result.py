@@ -189,6 +189,42 @@ class MLEResult:
 
         return result_inference_data(self, draws=draws, seed=seed)
 
+    def bootstrap(
+        self,
+        reps: int = 1000,
+        kind: str = "nonparametric",
+        seed: int | None = None,
+        *,
+        executor: Any = None,
+        level: float = 0.95,
+        progressbar: bool = True,
+        chunk_size: int = 100,
+    ) -> Any:
+        """Bootstrap standard errors and percentile intervals, in the layout of :meth:`table`.
+
+        ``kind="nonparametric"`` refits the model to `reps` samples of the
+        observations drawn with replacement (for a ``pm.Model``: the rows of
+        every ``pm.Data`` container with one row per observation);
+        ``"parametric"`` refits it to `reps` datasets drawn from the fitted
+        model at this estimate.  The model is compiled once for all of them
+        (see :func:`pplmle.simulate`, which shares the machinery, `executor`
+        and the seeding).  Returns a :class:`pplmle.simulation.BootstrapResult`
+        whose ``table`` has ``estimate``, the bootstrap ``se``, the percentile
+        interval, the Hessian's ``mle se``, ``bias`` and ``used``.
+        """
+        from pplmle.simulation import bootstrap
+
+        return bootstrap(
+            self,
+            reps,
+            kind,
+            seed,
+            executor=executor,
+            level=level,
+            progressbar=progressbar,
+            chunk_size=chunk_size,
+        )
+
     def nllf(self, params: Mapping[str, Any] | None = None) -> float:
         """The NLL at `params` (natural scale, by name; default: the estimate), on the fitted data."""
         if self._nllf is None:

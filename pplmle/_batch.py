@@ -37,6 +37,9 @@ from pytensor.tensor.shape import Shape, Shape_i
 
 from pplmle._engine import Engine, _LazyFunctions
 
+#: How many batch graphs this process has compiled (a worker should compile each model once).
+COMPILED = 0
+
 #: The recession probe's distances (unconstrained units), as in Engine.probe_recession.
 _PROBE_STEPS = (1.0, 2.0, 4.0, 8.0, 16.0)
 
@@ -106,9 +109,12 @@ class BatchEngine:
         inputs = self._u_inputs + self._d_inputs
 
         def build(outs):
-            return lambda: pm_compile(
-                inputs, vectorize_graph(outs, replace=replace), on_unused_input="ignore"
-            )
+            def compile_():
+                global COMPILED
+                COMPILED += 1
+                return pm_compile(inputs, vectorize_graph(outs, replace=replace), on_unused_input="ignore")
+
+            return compile_
 
         self._fns = _LazyFunctions({"vg": build([outputs[0], outputs[2]]), "full": build(outputs)})
 
@@ -219,7 +225,7 @@ def newton(
     data: Mapping[str, np.ndarray],
     *,
     maxiter: int = 100,
-    tol: float = 1e-9,
+    tol: float = 1e-11,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Minimize B objectives side by side with damped Newton steps and a backtracking line search.
 

@@ -50,6 +50,8 @@ from pplmle.families import Family
 __all__ = ["BootstrapResult", "SimulationResult", "simulate"]
 
 _KINDS = ("parametric", "nonparametric")
+#: diagnostics meaning that the MLE does not exist (see pplmle.diagnostics)
+_NO_MLE = {"separation", "drift", "unbounded likelihood"}
 
 
 @dataclass
@@ -244,13 +246,16 @@ class _Runner:
                 to_free=fam._to_free if fam is not None else None,
                 findings=fam._findings() if fam is not None else None,
             )
+        out["diagnostics"][r] = "; ".join(result.diagnostics) or ("" if result.converged else "not converged")
+        out["warnings"][r] = tuple(sorted({w.category.__name__ for w in caught}))
+        exists = not set(result.diagnostics) & _NO_MLE
+        if not exists:  # where the optimizer stopped is not an estimate: leave the row NaN
+            return
         out["estimate"][r] = result._flat(result.params)
         out["se"][r] = result._flat(result.se)
         out["nll"][r] = result.nll
         out["converged"][r] = result.converged
-        out["diagnostics"][r] = "; ".join(result.diagnostics) or ("" if result.converged else "not converged")
-        out["warnings"][r] = tuple(sorted({w.category.__name__ for w in caught}))
-        exists = "separation" not in result.diagnostics and np.all(np.isfinite(out["estimate"][r]))
+        exists = np.all(np.isfinite(out["estimate"][r]))
         if self.study.truth is not None and self.study.profile and exists:
             for j in range(len(self.labels)):
                 out["lr"][r, j] = self._lr_single(data, result._context.u, j)
@@ -403,6 +408,12 @@ def _seed(seed: Any) -> int:
     return int(seed)
 
 
+def _dataset(study: _Study, reps: int, i: Any) -> Family | dict[str, np.ndarray]:
+    if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < reps:
+        raise ValueError(f"`i` must be a replicate number in 0..{reps - 1}; got {i!r}.")
+    return _runner(study).replicate(int(i))
+
+
 def _frame(merged: dict, labels: list[str], key: str) -> pd.DataFrame:
     return pd.DataFrame(merged[key], columns=labels, index=pd.Index(merged["index"], name="replicate"))
 
@@ -437,11 +448,9 @@ def _warn_summary(merged: dict, reps: int, what: str) -> None:
 
 def _template(model: Any, n: int | None, family_kwargs: dict) -> Family | pm.Model:
     if isinstance(model, type) and issubclass(model, Family):
-        if n is None:
-            raise ValueError(f"`n` (the size of each dataset) is required for the family {model.__name__}.")
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
             raise ValueError(f"`n` must be a whole number >= 1; got {n!r}.")
-        return model._template(int(n), **family_kwargs)
+        return model._template(None if n is None else int(n), **family_kwargs)  # regressions: n = len(X)
     if isinstance(model, Family):
         raise TypeError(
             "`model` must be a family class such as pl.Normal (not an instance) or a pm.Model; "
@@ -649,15 +658,17 @@ class SimulationResult:
         error of the bias, sd / sqrt(R)), ``sd``, ``rmse``, ``mean se``,
         ``se / sd`` (near 1 when the standard errors describe the spread),
         ``wald coverage``, ``profile coverage``, ``coverage mcse`` and ``used``
-        (replicates with an estimate).  Replicates whose MLE does not exist
-        (NaN estimates) are left out; those without a standard error are left
-        out of the Wald coverage.
+        (replicates with a converged estimate).  Replicates whose MLE does not
+        exist (NaN estimates) or whose fit did not converge are left out; those
+        without a standard error (a boundary estimate) are left out of the Wald
+        coverage.
         """
         if not 0 < level < 1:
             raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
-        est = self._merged["estimate"]
-        se = self._merged["se"]
-        lr = self._merged["lr"]
+        keep = self._merged["converged"][:, None]  # a fit that did not converge is not an estimate
+        est = np.where(keep, self._merged["estimate"], np.nan)
+        se = np.where(keep, self._merged["se"], np.nan)
+        lr = np.where(keep, self._merged["lr"], np.nan)
         truth = np.array([self.true[lab] for lab in self.labels])
         z = scipy.stats.norm.ppf(0.5 + level / 2)
         cut = scipy.stats.chi2.ppf(level, 1)
@@ -691,9 +702,7 @@ class SimulationResult:
 
     def dataset(self, i: int) -> Family | dict[str, np.ndarray]:
         """Replicate `i`'s data, drawn again from its own stream (identical to the one fitted)."""
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.reps:
-            raise ValueError(f"`i` must be a replicate number in 0..{self.reps - 1}; got {i!r}.")
-        return _runner(self._study).replicate(int(i))
+        return _dataset(self._study, self.reps, i)
 
     def __repr__(self) -> str:
         head = f"SimulationResult: {self.reps} replicates" + (f" of n = {self.n}" if self.n else "")
@@ -744,7 +753,9 @@ def bootstrap(
     study = _Study(kind, source, free, None, seed, GTOL, False)
     merged = _run(study, reps, executor, progressbar, chunk_size)
     _warn_summary(merged, reps, "bootstrap fits")
-    return BootstrapResult(result=result, kind=kind, reps=reps, seed=seed, level=level, _merged=merged)
+    return BootstrapResult(
+        result=result, kind=kind, reps=reps, seed=seed, level=level, _merged=merged, _study=study
+    )
 
 
 @dataclass(repr=False)
@@ -768,6 +779,11 @@ class BootstrapResult:
     seed: int
     level: float
     _merged: dict = field(repr=False)
+    _study: _Study = field(repr=False)
+
+    def dataset(self, i: int) -> Family | dict[str, np.ndarray]:
+        """Bootstrap sample `i`, drawn again from its own stream (identical to the one fitted)."""
+        return _dataset(self._study, self.reps, i)
 
     @property
     def estimates(self) -> pd.DataFrame:

@@ -36,7 +36,7 @@ def test_batch_values_equal_single_engine(normal):
 
 
 def test_newton_reaches_the_closed_form(normal):
-    engine, batch, X = normal
+    _, batch, X = normal
     U0 = np.zeros((B, 2))  # a poor start (mu = 0, sigma = 1) for data centred at 3 with sd 2
     U, iters = newton(batch, U0, {"x": X})
     res = assess(batch, U, {"x": X}, 1e-6)
@@ -51,7 +51,7 @@ def test_newton_reaches_the_closed_form(normal):
 
 
 def test_constrained_fit_equals_the_exact_profile(normal):
-    engine, batch, X = normal
+    _, batch, X = normal
     U, _ = newton(batch, np.zeros((B, 2)), {"x": X})
     # sigma held at 2: mu = mean(x); NLL = n log 2 + S / 8 + n/2 log(2 pi)
     _, f, ok = constrained(batch, U, {"x": X}, 1, np.full(B, 2.0))

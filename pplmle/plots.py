@@ -11,6 +11,8 @@ Every function takes ``ax=None`` (a new figure is made) and returns the Axes.
   parameters with the Wald ellipse.
 * :func:`posterior_vs_likelihood` -- a posterior beside the normalized profile
   likelihood, with the MLE and the MAP (``BayesVsMLE.plot``).
+* :func:`sampling_distribution` -- the estimates of a simulation study against the
+  truth and the normal law their standard errors claim (``SimulationResult.plot``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
     from pplmle.bayes import BayesVsMLE
     from pplmle.result import MLEResult
+    from pplmle.simulation import SimulationResult
     from pplmle.surfaces import LikelihoodSurface
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "likelihood_curve",
     "posterior_vs_likelihood",
     "profile_plot",
+    "sampling_distribution",
     "surface_plot",
 ]
 
@@ -780,4 +784,68 @@ def posterior_vs_likelihood(
     ax.set_ylabel("density" + (f" (1/{unit})" if unit else ""))
     ax.set_title(f"{name}: posterior (with priors) vs profile likelihood (no priors)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0.0)
+    return ax
+
+
+#: mathtext symbols for the usual parameter names (anything else is written out)
+_HATS = {"mu": "\\mu", "sigma": "\\sigma", "p": "p", "lam": "\\lambda", "alpha": "\\alpha", "beta": "\\beta"}
+
+
+def sampling_distribution(
+    sim: SimulationResult,
+    name: str,
+    *,
+    square: bool = False,
+    unit: str = "",
+    bins: int = 40,
+    ax: Axes | None = None,
+) -> Axes:
+    """Histogram of the estimates of `name` over the replicates of a simulation study.
+
+    Drawn with it: the true value, the mean estimate (their gap is the bias),
+    and the normal density centred at the truth with the mean standard error as
+    its sd, which is what the Wald interval assumes.  With ``square=True`` the
+    squared estimates are shown against the squared truth (sigma_hat^2 and its
+    (n - 1)/n bias).
+    """
+    if name not in sim.labels:
+        raise ValueError(f"`name` must be one of the simulated parameters {sim.labels}; got {name!r}.")
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
+        raise ValueError(f"`bins` must be a whole number >= 2; got {bins!r}.")
+    import scipy.stats
+
+    est = sim.estimates
+    keep = est["converged"].to_numpy() & np.isfinite(est[name].to_numpy(float))
+    values = est.loc[keep, name].to_numpy(float)
+    truth = sim.true[name]
+    se = sim.se.loc[keep, name].to_numpy(float)
+    symbol = _HATS.get(name)
+    label = f"$\\hat{{{symbol}}}$" if symbol else f"estimate of {name}"
+    if square:
+        values, truth, se = values**2, truth**2, 2 * np.abs(values) * se  # delta method
+        label = f"$\\hat{{{symbol}}}^2$" if symbol else f"(estimate of {name})²"
+    ax = _new_axes(ax, (6.4, 4.0))
+    ax.hist(values, bins=bins, density=True, color="0.8", edgecolor="0.55", label=f"{values.size} estimates")
+    grid = np.linspace(*ax.get_xlim(), 400)
+    mean_se = float(np.nanmean(se))
+    if np.isfinite(mean_se) and mean_se > 0:
+        ax.plot(
+            grid,
+            scipy.stats.norm.pdf(grid, truth, mean_se),
+            color="C0",
+            label=f"N(truth, mean se = {mean_se:.3g})",
+        )
+    ax.axvline(truth, color="C3", lw=2, label=f"truth {truth:.4g}")
+    ax.axvline(
+        values.mean(),
+        color="k",
+        ls="--",
+        lw=1.5,
+        label=f"mean {values.mean():.4g} (bias {values.mean() - truth:+.3g})",
+    )
+    n = f", n = {sim.n}" if sim.n else ""
+    ax.set_title(f"Sampling distribution of {label} ({sim.reps} replicates{n})")
+    ax.set_xlabel(_axis_label(label, unit))
+    ax.set_ylabel("density")
+    ax.legend(frameon=False, fontsize="small")
     return ax

@@ -700,6 +700,13 @@ class SimulationResult:
             )
         return pd.DataFrame(rows, index=pd.Index(self.labels, name="parameter"))
 
+    def plot(self, name: str, *, square: bool = False, unit: str = "", ax: Any = None) -> Any:
+        """Histogram of the estimates of `name` with the truth and the normal law the SEs claim;
+        see :func:`pplmle.plots.sampling_distribution`."""
+        from pplmle.plots import sampling_distribution
+
+        return sampling_distribution(self, name, square=square, unit=unit, ax=ax)
+
     def dataset(self, i: int) -> Family | dict[str, np.ndarray]:
         """Replicate `i`'s data, drawn again from its own stream (identical to the one fitted)."""
         return _dataset(self._study, self.reps, i)

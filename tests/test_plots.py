@@ -421,3 +421,17 @@ def test_importing_draws_nothing():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[] True"
+
+
+def test_sampling_distribution_draws_the_estimates_truth_and_claimed_normal():
+    sim = pl.simulate(pl.Normal, true={"mu": 170.0, "sigma": 5.0}, n=10, reps=300, seed=1, progressbar=False)
+    ax = sim.plot("sigma", square=True, unit="cm²")
+    heights = [p.get_height() * p.get_width() for p in ax.patches]
+    assert sum(heights) == pytest.approx(1.0, rel=1e-9)  # a density histogram
+    vlines = [line.get_xdata()[0] for line in ax.lines if len(line.get_xdata()) == 2]
+    sigma2 = sim.estimates["sigma"].to_numpy() ** 2
+    assert vlines == pytest.approx([25.0, sigma2.mean()], rel=1e-12)
+    assert ax.get_title() == r"Sampling distribution of $\hat{\sigma}^2$ (300 replicates, n = 10)"
+    with pytest.raises(ValueError, match=r"`name` must be one of the simulated parameters \['mu', 'sigma'\]"):
+        sim.plot("tau")
+    plt.close("all")

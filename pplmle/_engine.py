@@ -183,6 +183,7 @@ class Engine:
         self.value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
         self.reported = list(reported) if reported is not None else [rv.name for rv in model.free_RVs]
         self._fns: dict[str, Callable] | None = None
+        self._default_natural: dict[str, np.ndarray] | None = None  # the initial point, natural scale
 
     # -- compilation -----------------------------------------------------
     def _compile(self) -> dict[str, Callable]:
@@ -365,7 +366,9 @@ class Engine:
                 f"`start` names unknown parameter(s) {sorted(unknown)}; the model's free "
                 f"parameters are {self.free_names}."
             )
-        default = self.natural_from_u(self.u_default)
+        if self._default_natural is None:
+            self._default_natural = self.natural_from_u(self.u_default)
+        default = self._default_natural
         args = []
         for name, rv in zip(self.free_names, self.model.free_RVs, strict=True):
             value = natural.get(name, default[name])

@@ -167,12 +167,25 @@ def _vector(name: str, x: Any, nan_policy: str) -> np.ndarray:
     return arr
 
 
-def _robust_scale(x: np.ndarray) -> float:
-    """IQR / 1.349, or the standard deviation when the IQR is degenerate (tied data)."""
-    q75, q25 = np.percentile(x, [75, 25])
+def _quantiles(x: np.ndarray, qs: Sequence[float]) -> list[float]:
+    """Quantiles of `x` (linear interpolation, as np.quantile) from one sort: starts are computed
+    for every replicate of a simulation, where np.quantile's overhead would dominate."""
+    s = np.sort(x)
+    out = []
+    for q in qs:
+        pos = q * (s.size - 1)
+        lo = int(pos)
+        hi = min(lo + 1, s.size - 1)
+        out.append(float(s[lo] + (pos - lo) * (s[hi] - s[lo])))
+    return out
+
+
+def _center_scale(x: np.ndarray) -> tuple[float, float]:
+    """The median and IQR / 1.349 (the standard deviation when the IQR is degenerate: tied data)."""
+    q25, med, q75 = _quantiles(x, (0.25, 0.5, 0.75))
     sd = float(np.std(x))
-    scale = float(q75 - q25) / 1.349
-    return scale if scale > 1e-3 * sd else (sd or 1.0)
+    scale = (q75 - q25) / 1.349
+    return med, (scale if scale > 1e-3 * sd else (sd or 1.0))
 
 
 class _Univariate(Family):
@@ -243,7 +256,8 @@ class Normal(_Univariate):
         pm.Normal("obs", mu=mu, sigma=sigma, observed=d["x"])
 
     def _start(self):
-        return {"mu": float(np.median(self.x)), "sigma": _robust_scale(self.x)}
+        mu, sigma = _center_scale(self.x)
+        return {"mu": mu, "sigma": sigma}
 
 
 class LogNormal(_Univariate):
@@ -265,7 +279,8 @@ class LogNormal(_Univariate):
 
     def _start(self):
         lx = np.log(self.x)
-        return {"mu": float(np.median(lx)), "sigma": _robust_scale(lx)}
+        mu, sigma = _center_scale(lx)
+        return {"mu": mu, "sigma": sigma}
 
 
 class Bernoulli(_Univariate):
@@ -321,7 +336,7 @@ class Poisson(_Univariate):
         return []
 
     def _start(self):
-        return {"lam": float(np.median(self.x)) + 0.5}
+        return {"lam": _quantiles(self.x, (0.5,))[0] + 0.5}
 
 
 class Exponential(_Univariate):
@@ -339,7 +354,7 @@ class Exponential(_Univariate):
         pm.Exponential("obs", lam=lam, observed=d["x"])
 
     def _start(self):
-        return {"lam": 1.0 / max(float(np.median(self.x)), 1e-300)}
+        return {"lam": 1.0 / max(_quantiles(self.x, (0.5,))[0], 1e-300)}
 
 
 class Gamma(_Univariate):
@@ -360,7 +375,7 @@ class Gamma(_Univariate):
         pm.Gamma("obs", alpha=alpha, beta=beta, observed=d["x"])
 
     def _start(self):
-        m = float(np.median(self.x))
+        m = _quantiles(self.x, (0.5,))[0]
         return {"alpha": 1.0, "beta": 1.0 / m}
 
 

@@ -152,6 +152,20 @@ def flatten_priors(model: pm.Model, drop_imputed: Sequence[str] = ()) -> tuple[p
     return flat, shared_map
 
 
+def _jacobian(y, wrt, n_wrt: int, unroll: int = 16):
+    """d y / d wrt for a vector `y`: one gradient per element, unrolled, when there are few
+    (a Scan over the elements takes far longer to compile); PyTensor's Scan otherwise."""
+    n_y = y.type.shape[0]
+    if n_y is None:
+        try:
+            n_y = int(pt.get_underlying_scalar_constant_value(y.shape[0]))
+        except pt.NotScalarConstantError:
+            n_y = None
+    if n_y is not None and n_y <= unroll and n_wrt <= unroll:
+        return pt.stack([pt.grad(y[i], wrt) for i in range(n_y)]).reshape((n_y, n_wrt))
+    return pytensor.gradient.jacobian(y, wrt)
+
+
 class _LazyFunctions(dict):
     """Compiled functions by name, each compiled by its builder the first time it is asked for."""
 
@@ -197,17 +211,20 @@ class Engine:
         lik_terms = list(model.observed_RVs) + list(model.potentials)
         loglik = model.logp(vars=lik_terms, jacobian=False) if lik_terms else pt.constant(0.0)
         rep = model.replace_rvs_by_values([model[name] for name in self.reported])
-        self.reported_shapes = [
-            tuple(int(s) for s in v)
-            for v in model.compile_fn(
-                inputs=self.value_vars, outs=[r.shape for r in rep], on_unused_input="ignore"
-            )(ip)
-        ]
+        if all(None not in r.type.shape for r in rep):  # static shapes: no function to compile
+            self.reported_shapes = [tuple(int(s) for s in r.type.shape) for r in rep]
+        else:
+            self.reported_shapes = [
+                tuple(int(s) for s in v)
+                for v in model.compile_fn(
+                    inputs=self.value_vars, outs=[r.shape for r in rep], on_unused_input="ignore"
+                )(ip)
+            ]
         rep_vec = pt.concatenate([pt.cast(r, "float64").ravel() for r in rep])
         (obj_j, ll_j, rep_j), u = join_nonshared_inputs(ip, [objective, loglik, rep_vec], self.value_vars)
         grad = pt.grad(obj_j, u)
-        hess = pytensor.gradient.jacobian(grad, u)
-        jac = pytensor.gradient.jacobian(rep_j, u)
+        hess = _jacobian(grad, u, self.u_default.size)
+        jac = _jacobian(rep_j, u, self.u_default.size)
 
         # natural-scale (free variable) -> unconstrained vector, for starts and nllf
         free = list(model.free_RVs)
@@ -366,20 +383,21 @@ class Engine:
                 f"`start` names unknown parameter(s) {sorted(unknown)}; the model's free "
                 f"parameters are {self.free_names}."
             )
-        if self._default_natural is None:
-            self._default_natural = self.natural_from_u(self.u_default)
-        default = self._default_natural
         args = []
         for name, rv in zip(self.free_names, self.model.free_RVs, strict=True):
-            value = natural.get(name, default[name])
+            if name in natural and None not in rv.type.shape:
+                value, shape = natural[name], tuple(rv.type.shape)
+            else:  # the model's initial point (compiles the back-transform once)
+                if self._default_natural is None:
+                    self._default_natural = self.natural_from_u(self.u_default)
+                value = natural.get(name, self._default_natural[name])
+                shape = np.shape(self._default_natural[name])
             arr = np.asarray(value, dtype=rv.type.dtype)
-            if arr.shape != np.shape(default[name]):
+            if arr.shape != shape:
                 try:
-                    arr = np.broadcast_to(arr, np.shape(default[name])).copy()
+                    arr = np.broadcast_to(arr, shape).copy()
                 except ValueError:
-                    raise ValueError(
-                        f"`start[{name!r}]` must have shape {np.shape(default[name])}; got {arr.shape}."
-                    ) from None
+                    raise ValueError(f"`start[{name!r}]` must have shape {shape}; got {arr.shape}.") from None
             args.append(arr)
         u = np.asarray(fns["forward"](*args), dtype=float)
         if not np.all(np.isfinite(u)):

@@ -247,7 +247,9 @@ class _Runner:
                 findings=fam._findings() if fam is not None else None,
             )
         out["diagnostics"][r] = "; ".join(result.diagnostics) or ("" if result.converged else "not converged")
-        out["warnings"][r] = tuple(sorted({w.category.__name__ for w in caught}))
+        out["warnings"][r] = tuple(
+            sorted({w.category.__name__ for w in caught if issubclass(w.category, PPLMLEWarning)})
+        )
         exists = not set(result.diagnostics) & _NO_MLE
         if not exists:  # where the optimizer stopped is not an estimate: leave the row NaN
             return
@@ -754,6 +756,15 @@ def bootstrap(
             f"The estimate does not exist ({', '.join(result.diagnostics)}): there is nothing to bootstrap."
         )
     source = ctx.source
+    if isinstance(source, pm.Model):
+        from pplmle.estimate import _data_key, _model_engine
+
+        engine, _ = _model_engine(source, "MLE", "raise")
+        if _data_key(engine.model) != result.data_key:
+            raise ValueError(
+                "The model's observed data changed (pm.set_data) since this estimate was made; "
+                "bootstrap the estimate of the current data, or set the fitted data back."
+            )
     free = ctx.free(result.params) if kind == "parametric" else {}
     free = {k: np.asarray(v, dtype=float) for k, v in free.items()}
     seed = _seed(seed)

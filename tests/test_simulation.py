@@ -307,3 +307,22 @@ def test_chunks_cover_every_replicate_once():
     chunks = simulation._chunks(23, 5)
     assert [i for c in chunks for i in c] == list(range(23))
     assert [len(c) for c in chunks] == [5, 5, 5, 5, 3]
+
+
+def test_bootstrap_of_a_pm_model_and_its_data():
+    rng = np.random.default_rng(8)
+    with pm.Model() as model:
+        yd = pm.Data("y", rng.normal(2.0, 1.5, size=25))
+        mu = pm.Normal("mu", 0, 10)
+        sigma = pm.HalfNormal("sigma", 5)
+        pm.Normal("obs", mu, sigma, observed=yd)
+    res = pl.mle(model)
+    boot = res.bootstrap(reps=2000, seed=3, progressbar=False)
+    y = yd.get_value()
+    assert boot.table.loc["mu", "se"] == pytest.approx(y.std() / np.sqrt(25), rel=0.06)
+    for i in (0, 1999):
+        sample = boot.dataset(i)["y"]
+        assert boot.estimates.loc[i, "mu"] == pytest.approx(sample.mean(), rel=1e-10)
+    pm.set_data({"y": y + 1.0}, model=model)
+    with pytest.raises(ValueError, match=r"observed data changed \(pm.set_data\) since this estimate"):
+        res.bootstrap(reps=10)

@@ -151,7 +151,9 @@ def _fit(
     _, u, _, message, exhausted, u_loose = best
     info = engine.info(u)
     findings = list(findings or [])
-    if probe and not exhausted:  # a stopped-short optimizer is a ConvergenceWarning, not drift
+    # a stopped-short optimizer is a ConvergenceWarning, not drift; and when the data already show
+    # that no MLE exists (separation), a probe along the receding direction has nothing to add
+    if probe and not exhausted and all(f.exists for f in findings):
         found = _probe(engine, u, u - u_loose, info, labels, n_obs)
         flagged = {lab for f in findings for lab in f.flags}
         if found is not None and not set(found.flags) <= flagged:

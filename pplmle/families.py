@@ -156,6 +156,21 @@ class Family:
 # helpers
 
 
+def _template_args(cls: type, n: int | None, kwargs: dict, **required: str) -> dict[str, Any]:
+    """Check a simulation template's arguments: `n` and exactly the keywords in `required`
+    (name -> what it is); return those keywords."""
+    unknown = sorted(set(kwargs) - set(required))
+    if unknown:
+        allowed = ", ".join(f"`{k}`" for k in required) or "no keyword arguments"
+        raise TypeError(f"{cls.__name__} takes {allowed} besides `n`; got {unknown}.")
+    for name, what in required.items():
+        if kwargs.get(name) is None:
+            raise TypeError(f"{cls.__name__} needs `{name}=`: {what}.")
+    if n is None:
+        raise ValueError(f"`n` (the size of each dataset) is required for {cls.__name__}.")
+    return kwargs
+
+
 def _vector(name: str, x: Any, nan_policy: str) -> np.ndarray:
     check_nan_policy(nan_policy)
     arr = as_float_array(name, x, ndim=1)
@@ -217,10 +232,7 @@ class _Univariate(Family):
 
     @classmethod
     def _template(cls, n, **kwargs):
-        if kwargs:
-            raise TypeError(f"{cls.__name__} takes no keyword arguments besides `n`; got {sorted(kwargs)}.")
-        if n is None:
-            raise ValueError(f"`n` (the size of each dataset) is required for {cls.__name__}.")
+        _template_args(cls, n, kwargs)
         return cls(cls._placeholder(n))
 
     def _with_response(self, y):
@@ -428,13 +440,8 @@ class Binomial(Family):
         return (self.k, self.n), {}
 
     @classmethod
-    def _template(cls, n, trials=None, **kwargs):
-        if kwargs:
-            raise TypeError(f"Binomial takes `trials` besides `n`; got {sorted(kwargs)}.")
-        if trials is None:
-            raise TypeError("Binomial needs `trials=`: the number of trials of each observation.")
-        if n is None:
-            raise ValueError("`n` (the size of each dataset) is required for Binomial.")
+    def _template(cls, n, **kwargs):
+        trials = _template_args(cls, n, kwargs, trials="the number of trials of each observation")["trials"]
         return cls(np.zeros(n), trials)
 
     def _with_response(self, k):
@@ -519,13 +526,8 @@ class Categorical(Family):
         return (self.y, self.k), {}
 
     @classmethod
-    def _template(cls, n, k=None, **kwargs):
-        if kwargs:
-            raise TypeError(f"Categorical takes `k` besides `n`; got {sorted(kwargs)}.")
-        if k is None:
-            raise TypeError("Categorical needs `k=`: the number of classes.")
-        if n is None:
-            raise ValueError("`n` (the size of each dataset) is required for Categorical.")
+    def _template(cls, n, **kwargs):
+        k = _template_args(cls, n, kwargs, k="the number of classes")["k"]
         return cls(np.arange(n) % k, k=k)
 
     def _with_response(self, y):

@@ -230,6 +230,18 @@ def test_bad_input_is_refused():
         pl.simulate(pl.Normal, true={"mu": 0.0, "sigma": 1.0}, n=10, reps=1)
     with pytest.raises(ValueError, match=r"`n` \(the size of each dataset\) is required"):
         pl.simulate(pl.Normal, true={"mu": 0.0, "sigma": 1.0}, reps=10)
+    with pytest.raises(TypeError, match=r"Normal takes no keyword arguments besides `n`; got \['k'\]"):
+        pl.simulate(pl.Normal, true={"mu": 0.0, "sigma": 1.0}, n=10, reps=10, k=3)
+    with pytest.raises(TypeError, match=r"Categorical needs `k=`: the number of classes"):
+        pl.simulate(pl.Categorical, true={"p": [0.5, 0.5]}, n=10, reps=10)
+    with pytest.raises(ValueError, match=r"`n` must be a whole number >= 1; got 0"):
+        pl.simulate(pl.Normal, true={"mu": 0.0, "sigma": 1.0}, n=0, reps=10)
+    with pytest.raises(ValueError, match=r"`seed` must be a non-negative whole number or None; got -1"):
+        pl.simulate(pl.Normal, true={"mu": 0.0, "sigma": 1.0}, n=10, reps=10, seed=-1)
+    with pytest.raises(ValueError, match=r"`chunk_size` must be a whole number >= 1; got 0"):
+        pl.simulate(pl.Normal, true={"mu": 0.0, "sigma": 1.0}, n=10, reps=10, chunk_size=0)
+    with pytest.raises(ValueError, match=r"`n` must be None or the number of rows of `X` \(5\); got 6"):
+        pl.simulate(pl.LinearRegression, true={}, n=6, reps=10, X=np.arange(5.0))
     with pytest.raises(TypeError, match=r"Binomial needs `trials=`"):
         pl.simulate(pl.Binomial, true={"p": 0.5}, n=10, reps=10)
     with pytest.raises(TypeError, match=r"`executor` must be a concurrent.futures.Executor"):
@@ -292,6 +304,8 @@ def test_nonparametric_rows_are_refits_of_resamples():
 def test_bootstrap_refuses_what_it_cannot_do(heights_fit):
     with pytest.raises(ValueError, match=r"`kind` must be one of \('parametric', 'nonparametric'\)"):
         heights_fit.bootstrap(reps=10, kind="jackknife")
+    with pytest.raises(ValueError, match=r"`level` must be strictly between 0 and 1; got 95"):
+        heights_fit.bootstrap(reps=10, level=95)
     with pm.Model() as model:
         mu = pm.Normal("mu", 0, 1)
         pm.Normal("y", mu, 1.0, observed=np.array([1.0, 2.0]))

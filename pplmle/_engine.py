@@ -17,14 +17,13 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
-import scipy.linalg
-import scipy.optimize
 from pymc.logprob.abstract import _logprob
 from pymc.model.fgraph import (
     ModelDeterministic,
@@ -36,12 +35,8 @@ from pymc.pytensorf import compile as pm_compile
 from pymc.pytensorf import join_nonshared_inputs
 from pytensor.graph.replace import graph_replace, vectorize_graph
 
+from pplmle import _kernel as kernel
 from pplmle._validate import check_nan_policy
-
-#: Default convergence tolerance: the natural-scale gradient times the standard
-#: error, i.e. (for a locally quadratic NLL) the distance to the optimum in
-#: standard errors.
-GTOL = 1e-6
 
 _FLAT_CLASSES: dict[type, type] = {}
 
@@ -152,18 +147,21 @@ def flatten_priors(model: pm.Model, drop_imputed: Sequence[str] = ()) -> tuple[p
     return flat, shared_map
 
 
-def _jacobian(y, wrt, n_wrt: int, unroll: int = 16):
-    """d y / d wrt for a vector `y`: one gradient per element, unrolled, when there are few
-    (a Scan over the elements takes far longer to compile); PyTensor's Scan otherwise."""
-    n_y = y.type.shape[0]
-    if n_y is None:
-        try:
-            n_y = int(pt.get_underlying_scalar_constant_value(y.shape[0]))
-        except pt.NotScalarConstantError:
-            n_y = None
-    if n_y is not None and n_y <= unroll and n_wrt <= unroll:
+def _jacobian(y, wrt, n_y: int, n_wrt: int, unroll: int = 16):
+    """d y / d wrt for a vector `y` of `n_y` elements and a vector `wrt` of `n_wrt`.
+
+    Few elements: one gradient per element, unrolled (compiles fastest). Otherwise PyTensor's
+    vectorized Jacobian (``vectorize=True``: the reverse-mode pass of the graph run over a batch of
+    basis vectors), never a Scan, which is slow to compile and to run with many parameters. The
+    sizes are passed in because a model with ``dims=`` has symbolic shapes.
+    """
+    if n_y <= unroll and n_wrt <= unroll:
+        if n_y == 0:
+            return pt.zeros((0, n_wrt), dtype="float64")
         return pt.stack([pt.grad(y[i], wrt) for i in range(n_y)]).reshape((n_y, n_wrt))
-    return pytensor.gradient.jacobian(y, wrt)
+    return pytensor.gradient.jacobian(y, wrt, vectorize=True, disconnected_inputs="ignore").reshape(
+        (n_y, n_wrt)
+    )
 
 
 class _LazyFunctions(dict):
@@ -198,6 +196,7 @@ class Engine:
         self.reported = list(reported) if reported is not None else [rv.name for rv in model.free_RVs]
         self._fns: dict[str, Callable] | None = None
         self._default_natural: dict[str, np.ndarray] | None = None  # the initial point, natural scale
+        self._single: _Single | None = None
 
     # -- compilation -----------------------------------------------------
     def _compile(self) -> dict[str, Callable]:
@@ -222,9 +221,12 @@ class Engine:
             ]
         rep_vec = pt.concatenate([pt.cast(r, "float64").ravel() for r in rep])
         (obj_j, ll_j, rep_j), u = join_nonshared_inputs(ip, [objective, loglik, rep_vec], self.value_vars)
+        k, m = self.u_default.size, sum(int(np.prod(s)) for s in self.reported_shapes)
         grad = pt.grad(obj_j, u)
-        hess = _jacobian(grad, u, self.u_default.size)
-        jac = _jacobian(rep_j, u, self.u_default.size)
+        hess = _jacobian(grad, u, k, k)
+        jac = _jacobian(rep_j, u, m, k)
+        # what pplmle adds is computed in float64, whatever floatX the model was built with
+        obj_j, ll_j, grad, hess, jac = (pt.cast(v, "float64") for v in (obj_j, ll_j, grad, hess, jac))
 
         # natural-scale (free variable) -> unconstrained vector, for starts and nllf
         free = list(model.free_RVs)
@@ -239,7 +241,8 @@ class Engine:
         self.free_names = [rv.name for rv in free]
 
         def fn(ins, outs):
-            return lambda: pm_compile(ins, outs, on_unused_input="ignore")
+            # float64 points are accepted by a float32 model (floatX=float32)
+            return lambda: pm_compile(ins, outs, on_unused_input="ignore", allow_input_downcast=True)
 
         self._graphs = {"loglik": loglik}
         # each function is compiled on first use only: a surface needs neither the Hessian
@@ -251,6 +254,7 @@ class Engine:
                 "forward": fn(nat_inputs, pt.concatenate(forward)),
                 "natural": fn(self.value_vars, model.replace_rvs_by_values(free)),
                 "rep": fn([u], [rep_j, jac]),
+                "ll": fn([u], ll_j),
                 "loglik_batch": self._compile_loglik_batch,
             }
         )
@@ -295,61 +299,16 @@ class Engine:
     def constrained_minimum(
         self, u0: np.ndarray, index: Sequence[int], values: Sequence[float]
     ) -> tuple[np.ndarray, float, bool]:
-        """Minimize the objective with reported parameters `index` held at `values` (SLSQP).
+        """Minimize the objective with reported parameter ``index[0]`` held at ``values[0]``.
 
-        Returns (u, objective, success); success requires the constraints met to
-        1e-9 (relative) and a finite objective.
+        The kernel's SQP (:func:`pplmle._kernel.constrained`) on a batch of one. Returns
+        (u, objective, success).
         """
-        rep = self._extra("rep")
-        index, target = list(index), np.asarray(values, dtype=float)
-
-        def cons(u):
-            return np.asarray(rep(u)[0], dtype=float)[index] - target
-
-        def cons_jac(u):
-            return np.atleast_2d(np.asarray(rep(u)[1], dtype=float))[index]
-
-        res = scipy.optimize.minimize(
-            self._value_grad,
-            u0,
-            jac=True,
-            method="SLSQP",
-            constraints=[{"type": "eq", "fun": cons, "jac": cons_jac}],
-            options={"ftol": 1e-12, "maxiter": 300},
+        (j,), (c,) = list(index), list(values)
+        U, f, ok = kernel.constrained(
+            self.single, np.asarray(u0, dtype=float)[None, :], int(j), np.array([c])
         )
-        u = res.x
-        # SLSQP stalls near rounding level: finish with Newton steps on the KKT system
-        # [[H, A^T], [A, 0]] [du, lam] = -[g, c(u)], kept while the KKT residual shrinks
-        k = len(index)
-
-        def kkt(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            _, g = self._value_grad(u)
-            A = cons_jac(u)
-            if not (np.all(np.isfinite(g)) and np.all(np.isfinite(A))):
-                return np.full(u.size + k, np.inf), A
-            lam = np.linalg.lstsq(A.T, g, rcond=None)[0]
-            return np.concatenate([g - A.T @ lam, cons(u)]), A
-
-        if not np.all(np.isfinite(u)):
-            return u, np.inf, False
-        resid, A = kkt(u)
-        for _ in range(5):
-            H = self._hessian_raw(u)
-            if not (np.all(np.isfinite(H)) and np.all(np.isfinite(resid))):
-                break
-            _, g = self._value_grad(u)
-            K = np.block([[H, A.T], [A, np.zeros((k, k))]])
-            try:
-                step = np.linalg.solve(K, -np.concatenate([g, cons(u)]))[: u.size]
-            except np.linalg.LinAlgError:
-                break
-            new_resid, new_A = kkt(u + step)
-            if not np.linalg.norm(new_resid) < np.linalg.norm(resid):
-                break
-            u, resid, A = u + step, new_resid, new_A
-        f = self.objective(u)
-        met = np.all(np.abs(cons(u)) <= 1e-9 * np.maximum(1.0, np.abs(target)))
-        return u, f, bool(np.isfinite(f) and met)
+        return U[0], float(f[0]), bool(ok[0] and np.isfinite(f[0]))
 
     @property
     def n_free(self) -> int:
@@ -434,25 +393,27 @@ class Engine:
         return out
 
     # -- evaluation and optimization ----------------------------------------
+    @property
+    def single(self) -> _Single:
+        """This engine as a :class:`pplmle._kernel.Objective` batch of one."""
+        self._compile()
+        if self._single is None:
+            self._single = _Single(self)
+        return self._single
+
     def objective(self, u: np.ndarray) -> float:
         return float(self._compile()["vg"](u)[0])
 
+    def loglik(self, u: np.ndarray) -> float:
+        """The log-likelihood at `u` (no derivatives)."""
+        return float(self._compile()["ll"](u))
+
     def _value_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
-        f, g = self._fns["vg"](u)
+        f, g = self._compile()["vg"](u)
         f, g = float(f), np.asarray(g, dtype=float)
         if not (np.isfinite(f) and np.all(np.isfinite(g))):
-            return np.inf, np.zeros_like(u)  # scipy's line searches back off from here
+            return (-np.inf if f == -np.inf else np.inf), np.zeros_like(u)
         return f, g
-
-    def _hessian_raw(self, u: np.ndarray) -> np.ndarray:
-        return np.asarray(self._fns["info"](u)[3], dtype=float)
-
-    def _hessian(self, u: np.ndarray) -> np.ndarray:
-        """The Hessian for scipy's polish; a ValueError (caught there) when it is not finite."""
-        hess = self._hessian_raw(u)
-        if not np.all(np.isfinite(hess)):
-            raise ValueError("the Hessian is not finite")
-        return hess
 
     def optimize(
         self,
@@ -461,14 +422,16 @@ class Engine:
         use_find_map: bool,
         maxeval: int = 5000,
         progressbar: bool = False,
-    ) -> tuple[np.ndarray, int, str, bool, np.ndarray]:
-        """Minimize the objective from `u0`.
+        gtol: float = kernel.GTOL,
+    ) -> Run:
+        """Minimize the objective from `u0`: find_MAP (or scipy's L-BFGS-B), then the kernel's Newton.
 
-        Returns (u, n_eval, message, budget_exhausted, u_loose), where `u_loose` is
-        where the first optimizer stopped under its own (looser) tolerance.
+        find_MAP is the first optimizer; wherever it stops (L-BFGS-B stops when the gradient is
+        small in absolute terms, which depends on the units of the data), the kernel's
+        scale-invariant Newton method (:func:`pplmle._kernel.newton`) goes on to the optimum.
         """
         self._compile()
-        n_eval, message, exhausted = 0, "", False
+        n_eval, message = 0, ""
         u = np.asarray(u0, dtype=float)
         if use_find_map:
             # natural-scale values by RV name: PyMC cannot invert a transform whose bounds
@@ -478,181 +441,107 @@ class Engine:
             level = logger.level
             logger.setLevel(logging.ERROR)
             try:
-                point, raw = pm.find_MAP(
-                    start=start,
-                    model=self.model,
-                    method="L-BFGS-B",
-                    maxeval=maxeval,
-                    progressbar=progressbar,
-                    return_raw=True,
-                    include_transformed=True,
-                )
+                with np.errstate(all="ignore"):
+                    point, raw = pm.find_MAP(
+                        start=start,
+                        model=self.model,
+                        method="L-BFGS-B",
+                        maxeval=maxeval,
+                        progressbar=progressbar,
+                        return_raw=True,
+                        include_transformed=True,
+                    )
             finally:
                 logger.setLevel(level)
-            u = np.concatenate([np.ravel(point[name]) for name, _, _ in self.point_map]).astype(float)
-            if not (np.all(np.isfinite(u)) and np.isfinite(self.objective(u))):
-                # find_MAP walked into a non-finite point (an unbounded likelihood does this);
-                # scipy on our objective treats non-finite values as +inf and stays finite
-                u, n_fb, _, exhausted, _ = self.optimize(u0, use_find_map=False, maxeval=maxeval)
-                return u, n_fb, "find_MAP ended at a non-finite point; L-BFGS-B restarted", exhausted, u
-            if raw is None:
-                exhausted = True
-                message = f"find_MAP stopped: the evaluation budget maxeval={maxeval} was used up"
-            else:
+            u_map = np.concatenate([np.ravel(point[name]) for name, _, _ in self.point_map]).astype(float)
+            if raw is not None:
                 n_eval += int(raw.get("nfev", 0))
-                message = f"find_MAP (L-BFGS-B): {raw.get('message', '')}"
+            if np.all(np.isfinite(u_map)) and np.isfinite(self.objective(u_map)):
+                u = u_map
+                message = "find_MAP (L-BFGS-B) then Newton"
+            else:  # find_MAP walked into a non-finite point (an unbounded likelihood does this)
+                message = "find_MAP ended at a non-finite point; Newton from the start"
         else:
-            res = scipy.optimize.minimize(
-                self._value_grad,
-                u,
-                jac=True,
-                method="L-BFGS-B",
-                options={"maxfun": maxeval, "maxiter": maxeval},
-            )
-            u, n_eval = res.x, n_eval + int(res.nfev)
-            exhausted = res.nfev >= maxeval
-            message = f"L-BFGS-B: {res.message}"
-        u_loose = u.copy()
-        if np.all(np.isfinite(u)) and np.isfinite(self.objective(u)):
-            try:
-                polish = scipy.optimize.minimize(
-                    self._value_grad,
-                    u,
-                    jac=True,
-                    hess=self._hessian,
-                    method="trust-exact",
-                    options={"gtol": 1e-10, "maxiter": 200},
-                )
-            except (ValueError, np.linalg.LinAlgError) as exc:  # a non-finite Hessian on the way
-                message += f"; trust-exact polish skipped ({exc})"
-            else:
-                if np.isfinite(polish.fun) and polish.fun <= self.objective(u) + 1e-12 * max(
-                    1.0, abs(polish.fun)
-                ):
-                    u = polish.x
-                n_eval += int(polish.nfev)
-                message += f"; polished with trust-exact ({polish.nit} iterations)"
-            u, steps = self._newton_on_gradient(u)
-            message += f" and {steps} Newton step(s)"
-        return u, n_eval, message, exhausted, u_loose
+            message = "Newton"
+        u_first = u.copy()
+        fit = kernel.newton(self.single, u[None, :], tol=min(gtol, kernel.GTOL))
+        u = fit.U[0]
+        return Run(
+            u=u,
+            u_first=u_first,
+            status=int(fit.status[0]),
+            iters=int(fit.iters[0]),
+            n_eval=n_eval,
+            message=f"{message} ({int(fit.iters[0])} iterations, {kernel.STATUS[int(fit.status[0])]})",
+            minus_inf=bool(fit.minus_inf[0]),
+        )
 
-    def _newton_on_gradient(self, u: np.ndarray, max_steps: int = 8) -> tuple[np.ndarray, int]:
-        """Newton steps that drive the gradient to zero.
-
-        Close to the optimum the NLL changes by less than its rounding error, so
-        methods that judge progress by the NLL (trust regions, line searches)
-        stop there; the gradient is still accurate, and a step is kept while it
-        shrinks the gradient without raising the NLL beyond rounding.
-        """
-        f, g = self._value_grad(u)
-        for step in range(max_steps):
-            if not np.all(np.isfinite(g)) or not np.any(g):
-                return u, step
-            try:
-                chol = scipy.linalg.cho_factor(self._hessian(u), check_finite=True)
-            except (np.linalg.LinAlgError, ValueError):
-                return u, step
-            u_new = u - scipy.linalg.cho_solve(chol, g)
-            f_new, g_new = self._value_grad(u_new)
-            if not (
-                np.isfinite(f_new)
-                and f_new <= f + 1e-12 * max(1.0, abs(f))
-                and np.linalg.norm(g_new) < np.linalg.norm(g)
-            ):
-                return u, step
-            u, f, g = u_new, f_new, g_new
-        return u, max_steps
-
-    def probe_recession(self, u: np.ndarray, path: np.ndarray | None = None) -> dict[str, Any] | None:
-        """Look for a direction from `u` along which the NLL keeps falling: a drifting estimate.
-
-        A tighter stopping rule would move the estimate along such a direction
-        for ever.  The directions tried are the flattest one (the eigenvector of
-        the smallest Hessian eigenvalue, pointed downhill) and the path the
-        polish took from the first optimizer's stopping point.  Along each, the
-        NLL is evaluated 1, 2, 4, 8 and 16 units out on the unconstrained scale;
-        at a proper minimum it rises (quadratically), so a drop at every
-        distance, beyond rounding, means the likelihood is still increasing.
-
-        Returns None, or a dict with the direction, the unconstrained points at
-        4, 8 and 16 units and the NLL there.
-        """
-        f0, g = self._value_grad(u)
-        if not np.isfinite(f0) or u.size == 0:
-            return None
-        directions = []
-        hess = self._hessian_raw(u)
-        if np.all(np.isfinite(hess)):
-            v = np.linalg.eigh(hess)[1][:, 0]
-            slope = float(g @ v)
-            if abs(slope) > 0:
-                directions.append(-np.sign(slope) * v)
-            else:
-                directions.extend([v, -v])
-        if path is not None and np.all(np.isfinite(path)) and np.linalg.norm(path) > 0.5:
-            directions.append(path / np.linalg.norm(path))
-        if not directions and np.all(np.isfinite(g)) and np.any(g):  # no usable Hessian
-            directions.append(-g / np.linalg.norm(g))
-        noise = 1e-13 * abs(f0)
-        ts = (1.0, 2.0, 4.0, 8.0, 16.0)
-        for d in directions:
-            vals = np.array([self.objective(u + t * d) for t in ts])
-            drops = vals - f0
-            if (
-                np.all(np.isfinite(vals))
-                and np.all(drops < -noise)
-                and np.all(np.diff(vals) <= noise)
-                and f0 - vals[-1] > 0
-            ):
-                return {"direction": d, "points": [u + t * d for t in ts[2:]], "nll": vals[2:], "nll0": f0}
-        return None
-
-    def info(self, u: np.ndarray) -> dict[str, Any]:
-        """Objective, log-likelihood, natural-scale gradient and covariance at `u`."""
-        obj, ll, grad, hess, rep, jac = self._compile()["info"](u)
-        grad = np.asarray(grad, dtype=float)
-        hess = np.asarray(hess, dtype=float)
-        jac = np.atleast_2d(np.asarray(jac, dtype=float))
-        rep = np.asarray(rep, dtype=float)
-        # gradient w.r.t. the reported parameters: grad_u = J^T grad_r (min-norm solution,
-        # which for a simplex is the gradient along the simplex)
-        cov = np.full((rep.size, rep.size), np.nan)
-        ok, why = False, ""
-        if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(jac))):
-            grad_r = np.full(rep.size, np.nan)
-        else:
-            grad_r = np.linalg.lstsq(jac.T, grad, rcond=None)[0] if jac.size else np.zeros(0)
-        if not (np.all(np.isfinite(hess)) and np.all(np.isfinite(jac))):
-            why = "the Hessian of the NLL is not finite at the estimate"
-        else:
-            try:
-                chol = np.linalg.cholesky(hess)
-            except np.linalg.LinAlgError:
-                eig = np.linalg.eigvalsh(hess)
-                why = (
-                    "the Hessian of the NLL is not positive definite at the estimate "
-                    f"(smallest eigenvalue {eig[0]:.3g}): the optimum is not a strict "
-                    "minimum, or some parameters are not identified"
-                )
-            else:
-                cond = np.linalg.cond(hess)
-                if cond > 1e14:
-                    why = (
-                        f"the Hessian of the NLL is numerically singular (condition number "
-                        f"{cond:.3g}): some parameters are not identified"
-                    )
-                else:
-                    a = scipy.linalg.solve_triangular(chol, jac.T, lower=True)
-                    cov = a.T @ a
-                    ok = True
+    def info(self, u: np.ndarray, gtol: float = kernel.GTOL) -> dict[str, Any]:
+        """Objective, log-likelihood, gradients, Hessian, covariance and the verdict at `u`."""
+        res = kernel.assess(self.single, np.asarray(u, dtype=float)[None, :], gtol)
+        c = res["curv"]
         return {
-            "objective": float(obj),
-            "loglik": float(ll),
-            "grad_natural": grad_r,
-            "reported": rep,
-            "cov": cov,
-            "hessian_ok": ok,
-            "grad_u": grad,
-            "hess_u": hess,
-            "hessian_message": why,
+            "objective": float(res["objective"][0]),
+            "loglik": float(res["loglik"][0]),
+            "grad_natural": res["grad_natural"][0],
+            "reported": res["reported"][0],
+            "cov": res["cov"][0],
+            "se": res["se"][0],
+            "hessian_ok": bool(np.all(np.isfinite(res["se"][0])) and c.pd[0]),
+            "grad_u": res["grad"][0],
+            "hess_u": res["hess"][0],
+            "jac": res["jac"][0],
+            "hessian_message": kernel.hessian_problem(c, 0),
+            "decrement": float(res["decrement"][0]),
+            "ok": bool(res["ok"][0]),
+            "curv": c,
+        }
+
+
+@dataclass(frozen=True)
+class Run:
+    """Where one optimization from one start ended."""
+
+    u: np.ndarray
+    u_first: np.ndarray  # where the first optimizer (find_MAP) stopped
+    status: int  # a kernel status: CONVERGED, STALLED, EXHAUSTED or NONFINITE
+    iters: int
+    n_eval: int
+    message: str
+    minus_inf: bool  # a trial point had an NLL of -inf
+
+    @property
+    def exhausted(self) -> bool:
+        return self.status == kernel.EXHAUSTED
+
+
+class _Single:
+    """An :class:`Engine` seen by the kernel: a batch of one problem (the engine's current data)."""
+
+    def __init__(self, engine: Engine):
+        self._vg = engine._compile()["vg"]
+        self._info = engine._compile()["info"]
+
+    def value_grad(self, U: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        f = np.empty(U.shape[0])
+        g = np.empty(U.shape)
+        for i, u in enumerate(U):
+            fi, gi = self._vg(u)
+            f[i], g[i] = float(fi), np.asarray(gi, dtype=float)
+        bad = ~(np.isfinite(f) & np.all(np.isfinite(g), axis=1))
+        f[bad & ~np.isneginf(f)] = np.inf
+        return f, g
+
+    def full(self, U: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+        outs = [self._info(u) for u in U]
+        k = U.shape[1]
+        return {
+            "objective": np.array([float(o[0]) for o in outs]),
+            "loglik": np.array([float(o[1]) for o in outs]),
+            "grad": np.stack([np.asarray(o[2], dtype=float) for o in outs]).reshape(U.shape),
+            "hess": np.stack([np.asarray(o[3], dtype=float) for o in outs]).reshape(len(outs), k, k),
+            "reported": np.stack([np.asarray(o[4], dtype=float) for o in outs]).reshape(len(outs), -1),
+            "jac": np.stack([np.atleast_2d(np.asarray(o[5], dtype=float)) for o in outs]).reshape(
+                len(outs), -1, k
+            ),
         }

@@ -38,7 +38,7 @@ from pplmle.errors import (
     UnboundedLikelihoodWarning,
 )
 
-__all__ = ["Finding", "boundary", "classify_recession", "separation"]
+__all__ = ["Finding", "boundary", "classify_recession", "separation", "unbounded"]
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,27 @@ def _limit(v: float) -> str:
     return _num(v)
 
 
+def unbounded(names: Sequence[str], detail: str = "an NLL of -inf was reached") -> Finding:
+    """The finding for a likelihood that grows without bound as the parameters `names` move."""
+    names = list(names)
+    return Finding(
+        code="unbounded likelihood",
+        message=(
+            f"The likelihood is unbounded: the NLL keeps falling without limit as {names} move "
+            f"({detail}). No MLE exists; typical causes are constant data or a single observation "
+            "for a scale parameter."
+        ),
+        category=UnboundedLikelihoodWarning,
+        flags={lab: "unbounded likelihood" for lab in names},
+        exists=False,
+    )
+
+
 def classify_recession(
     labels: Sequence[str],
     reported: Sequence[np.ndarray],
     nll: Sequence[float],
+    se: np.ndarray | None = None,
 ) -> Finding | None:
     """Turn a falling-NLL probe into a finding.
 
@@ -129,7 +146,7 @@ def classify_recession(
     labels
         Labels of the flattened reported parameters.
     reported
-        Reported values at the estimate and at 4, 8 and 16 units out along the
+        Reported values at the estimate and at three points further and further out along the
         direction where the NLL kept falling.
     nll
         The NLL at those four points.
@@ -156,24 +173,20 @@ def classify_recession(
     step = np.abs(r16 - r0)
     # moved: by 0.1% of its size, or by 10% of its distance to the nearest whole number (the
     # usual bounds 0 and +-1: p = 1 - 1e-15 moving to 1 - 1e-17 is a big move towards p = 1)
-    moved = (step > 1e-3 * size) | ((step > 0) & (step >= 0.1 * np.abs(r0 - np.round(r0))))
+    near_bound = (step > 0) & (step >= 0.1 * np.abs(r0 - np.round(r0)))
+    if se is not None and np.all(np.isfinite(se)):
+        # scale-free: moved by a tenth of its own standard error
+        moved = (step >= 0.1 * np.asarray(se, dtype=float)) | near_bound
+    else:
+        moved = (step > 1e-3 * size) | near_bound
     if not np.any(moved):
         return None
     with np.errstate(invalid="ignore", over="ignore"):
         diverging = moved & (np.abs(r16 - r8) > 0.5 * np.abs(r8 - r4))
-        unbounded = f16 == -np.inf or (f16 - f8) <= (f8 - f4) < 0
-    if unbounded:
-        names = [labels[i] for i in np.flatnonzero(moved)]
-        return Finding(
-            code="unbounded likelihood",
-            message=(
-                f"The likelihood is unbounded: the NLL keeps falling without limit as {names} move "
-                f"(it fell by {f0 - f16:.3g} over the last probe). No MLE exists; typical causes are "
-                "constant data or a single observation for a scale parameter."
-            ),
-            category=UnboundedLikelihoodWarning,
-            flags={lab: "unbounded likelihood" for lab in names},
-            exists=False,
+        is_unbounded = f16 == -np.inf or (f16 - f8) <= (f8 - f4) < 0
+    if is_unbounded:
+        return unbounded(
+            [labels[i] for i in np.flatnonzero(moved)], f"it fell by {f0 - f16:.3g} over the probe"
         )
     if np.any(diverging):
         flags = {

@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+from pplmle import _kernel as kernel
 from pplmle import diagnostics as dg
-from pplmle._engine import GTOL, Engine, check_model, flatten_priors
+from pplmle._engine import Engine, Run, check_model, flatten_priors
+from pplmle._kernel import GTOL
 from pplmle.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarning, warn_or_raise
 from pplmle.families import Family
 from pplmle.result import MLEResult
@@ -140,46 +142,42 @@ def _fit(
 
     rng = np.random.default_rng(seed)
     starts = [start_u] + [start_u + rng.uniform(-1.0, 1.0, size=start_u.size) for _ in range(n_starts - 1)]
-    runs = []
-    for u0 in starts:
-        u, n_eval, message, exhausted, u_loose = engine.optimize(
-            u0, use_find_map=optimizer == "find_MAP", maxeval=maxeval, progressbar=progressbar
+    runs = [
+        engine.optimize(
+            u0, use_find_map=optimizer == "find_MAP", maxeval=maxeval, progressbar=progressbar, gtol=gtol
         )
-        runs.append((engine.objective(u), u, n_eval, message, exhausted, u_loose))
-    finite = [r for r in runs if np.isfinite(r[0])]
-    best = min(finite, key=lambda r: r[0]) if finite else runs[0]
-    _, u, _, message, exhausted, u_loose = best
-    info = engine.info(u)
+        for u0 in starts
+    ]
+    values = [engine.objective(r.u) for r in runs]
+    finite = [i for i, v in enumerate(values) if np.isfinite(v)]
+    best = runs[min(finite, key=lambda i: values[i])] if finite else runs[0]
+    u = best.u
+    info = engine.info(u, gtol)
     findings = list(findings or [])
-    # a stopped-short optimizer is a ConvergenceWarning, not drift; and when the data already show
-    # that no MLE exists (separation), a probe along the receding direction has nothing to add
-    if probe and not exhausted and all(f.exists for f in findings):
-        found = _probe(engine, u, u - u_loose, info, labels, n_obs)
+    verified = info["ok"]  # finite, positive-definite Hessian, Newton decrement <= gtol
+    # the existence checks: from a verified optimum, the recession probe (drift, boundary);
+    # from an unfinished point, only an infinite likelihood reached or a NLL that falls without
+    # limit; and nothing when the data already show that no MLE exists (separation)
+    if probe and all(f.exists for f in findings):
+        found = _probe(engine, best, info, labels) if verified else _unbounded(engine, best, info, labels)
         flagged = {lab for f in findings for lab in f.flags}
         if found is not None and not set(found.flags) <= flagged:
             findings.append(found)
-    se_flat = np.sqrt(np.diag(info["cov"]))
     grad = info["grad_natural"]
-    scaled = np.abs(grad) * np.where(np.isfinite(se_flat), se_flat, 1.0)
-    if any(f.code == "boundary" for f in findings) and np.all(np.isfinite(info["hess_u"])):
-        # at an active bound the natural-scale gradient does not vanish (KKT, not a stationary
-        # point); judge the stopping point on the unconstrained scale, where it does
-        se_u = np.sqrt(np.abs(np.diag(np.linalg.pinv(info["hess_u"], hermitian=True))))
-        scaled = np.abs(info["grad_u"]) * se_u
     grad_norm = float(np.max(np.abs(grad))) if grad.size else 0.0
     diagnostics: list[str] = []
-    converged = bool(np.isfinite(info["objective"]) and np.all(np.isfinite(info["reported"])))
-    converged = converged and not exhausted and bool(np.all(scaled <= gtol))
+    converged = bool(verified and np.all(np.isfinite(info["reported"])))
 
     same = None
     if n_starts > 1:
-        ests = np.array([engine.info(r[1])["reported"] for r in finite])
+        ests = np.array([engine.info(runs[i].u)["reported"] for i in finite])
+        se_flat = info["se"]
         spread = np.max(np.abs(ests - info["reported"]), axis=0)
-        tol = 1e-4 * np.where(np.isfinite(se_flat), se_flat, 1.0) + 1e-8 * np.abs(info["reported"])
+        tol = 1e-4 * np.where(np.isfinite(se_flat), se_flat, 0.0) + 1e-8 * np.abs(info["reported"])
         same = bool(len(finite) == n_starts and np.all(spread <= tol))
         if not same:
             diagnostics.append("multiple optima")
-            nlls = ", ".join(f"{r[0]:.8g}" for r in runs)
+            nlls = ", ".join(f"{v:.8g}" for v in values)
             warn_or_raise(
                 f"The {n_starts} starts reached different optima (objective values {nlls}); "
                 "the best one is reported.",
@@ -193,26 +191,31 @@ def _fit(
         flags.update(finding.flags)
         warn_or_raise(finding.message, finding.category, strict, stacklevel=4)
     info = _apply_findings(info, findings, labels)
+    dec = info["decrement"]
     if not all(f.exists for f in findings):
         converged = False
-        message = "the MLE does not exist; " + message
-    elif not info["hessian_ok"] and not findings:
+        message = "the MLE does not exist; " + best.message
+    elif converged and any(f.code == "boundary" for f in findings):
+        message = f"converged: on the boundary of the parameter space (see the flags). {best.message}"
+    elif converged:
+        message = (
+            f"converged: the distance to the optimum is {dec:.2g} standard errors (Newton decrement "
+            f"<= gtol={gtol:g}) and the Hessian is positive definite. {best.message}"
+        )
+    elif not info["hessian_ok"] and dec <= gtol and not findings:
+        # stationary, but the Hessian is singular there: not a verified optimum, and no SEs
         diagnostics.append("singular Hessian")
+        message = f"not converged: a stationary point, but {info['hessian_message']}. {best.message}"
         warn_or_raise(
             f"Standard errors are NaN: {info['hessian_message']}.", HessianWarning, strict, stacklevel=4
         )
-    if not converged and all(f.exists for f in findings):
-        worst = labels[int(np.argmax(scaled))] if scaled.size else "?"
-        why = (
-            f"the evaluation budget maxeval={maxeval} was used up"
-            if exhausted
-            else f"the natural-scale gradient is {float(np.max(scaled)):.3g} standard errors "
-            f"(at {worst}), above gtol={gtol:g}"
-        )
-        message = f"not converged: {why}. {message}"
+    elif any(f.code == "boundary" for f in findings):
+        converged = True  # an exact boundary value reported by the existence checks
+        message = f"converged: on the boundary of the parameter space. {best.message}"
+    else:
+        why = _why_not(best, info, gtol)
+        message = f"not converged: {why}. {best.message}"
         warn_or_raise(f"The {method} did not converge: {why}.", ConvergenceWarning, strict, stacklevel=4)
-    elif converged:
-        message = f"converged: |gradient| x se <= {gtol:g} for every parameter. {message}"
 
     return _result(
         engine,
@@ -227,40 +230,74 @@ def _fit(
         diagnostics=tuple(diagnostics),
         n_starts=n_starts,
         same=same,
-        n_eval=sum(r[2] for r in runs),
+        n_eval=sum(r.n_eval for r in runs) + sum(r.iters for r in runs),
         to_free=to_free,
         flags=flags,
         u=u,
     )
 
 
-def _probe(engine: Engine, u, path, info, labels, n_obs) -> dg.Finding | None:
-    """Run the engine's recession probe and classify what it found (None when nothing)."""
-    found = engine.probe_recession(u, path)
-    if found is None and np.linalg.norm(path) > 0.5 and _flat_beyond(engine, u, path, n_obs):
-        # the polish went on along `path` until the NLL stopped changing within rounding
-        # (a supremum at infinity, not a minimum): look where find_MAP stopped
-        u = u - path
-        found = engine.probe_recession(u, path)
-        info = engine.info(u)
-    if found is None:
+def _why_not(run: Run, info: dict, gtol: float) -> str:
+    """Why the point is not a verified optimum, in words."""
+    dec = info["decrement"]
+    far = f"the distance to the optimum of the local quadratic is {dec:.3g} standard errors"
+    if not np.isfinite(info["objective"]):
+        return "the NLL is not finite at the last point"
+    if run.status == kernel.EXHAUSTED:
+        return f"Newton's method used all its {kernel.MAXITER} iterations; {far} (gtol={gtol:g})"
+    if not info["hessian_ok"]:
+        return (
+            f"{info['hessian_message'] or 'the Hessian gives no standard errors'}, and no step lowers "
+            "the NLL: the last point is not a verified optimum"
+        )
+    return f"no step lowers the NLL any more (the rounding floor), but {far}, above gtol={gtol:g}"
+
+
+def _probe(engine: Engine, run: Run, info: dict, labels: list[str]) -> dg.Finding | None:
+    """The recession probe from a verified optimum, classified (None when nothing recedes)."""
+    u = run.u
+    path = (u - run.u_first)[None, :]
+    found, points = kernel.recession(
+        engine.single,
+        u[None, :],
+        np.zeros(1, dtype=int),
+        np.array([info["objective"]]),
+        info["grad_u"][None, :],
+        info["curv"],
+        extra=path if np.any(path) else None,
+    )
+    if not found[0]:
         return None
-    reported = [info["reported"]] + [engine.info(p)["reported"] for p in found["points"]]
-    return dg.classify_recession(labels, reported, [found["nll0"], *found["nll"]])
+    pts = points[0][2:]  # the three farthest probe points (1/16, 1/4 and 1 standard error)
+    reported = [info["reported"]] + [engine.info(p)["reported"] for p in pts]
+    nll = [info["objective"]] + [engine.objective(p) for p in pts]
+    return dg.classify_recession(labels, reported, nll, se=info["se"])
 
 
-def _flat_beyond(engine: Engine, u: np.ndarray, path: np.ndarray, n_obs: int) -> bool:
-    """True when the NLL stays within rounding of its value at `u` up to 16 units further along `path`.
-
-    At a proper minimum it rises there; a polish that ran into the rounding floor
-    of a likelihood still increasing towards infinity leaves it flat.
-    """
-    f0 = engine.objective(u)
-    d = path / np.linalg.norm(path)
-    vals = np.array([engine.objective(u + t * d) for t in (1.0, 4.0, 16.0)])
-    # rounding: relative to the NLL, and absolute (each term's log p is off by ~eps near p = 1)
-    noise = 1e-12 * abs(f0) + 1e-14 * max(n_obs, 1)
-    return bool(np.all(np.abs(vals - f0) <= noise))
+def _unbounded(engine: Engine, run: Run, info: dict, labels: list[str]) -> dg.Finding | None:
+    """From an unfinished point: is the likelihood unbounded (an NLL of -inf was met, or the NLL
+    falls at least linearly over twelve doublings along the Newton direction)?"""
+    u = run.u
+    if not np.isfinite(info["objective"]) or not np.all(np.isfinite(info["grad_u"])):
+        return None
+    g = info["grad_u"][None, :]
+    step, _ = kernel.newton_step(info["curv"], g)
+    if not np.all(np.isfinite(step)) or not np.any(step):
+        return None
+    step = step / max(float(np.linalg.norm(step / info["curv"].D)), 1e-300)  # one scaled unit
+    found, points = kernel.unbounded(
+        engine.single, u[None, :], np.zeros(1, dtype=int), np.array([info["objective"]]), step
+    )
+    if not (found[0] or run.minus_inf):
+        return None
+    if points[0] is None:
+        return dg.unbounded([lab for lab, d in zip(labels, info["jac"] @ step[0], strict=True) if d != 0])
+    reported = [info["reported"]] + [engine.info(p)["reported"] for p in points[0]]
+    nll = [info["objective"]] + [engine.objective(p) for p in points[0]]
+    finding = dg.classify_recession(labels, reported, nll, se=None)
+    if finding is None or finding.exists:
+        return dg.unbounded([lab for lab, d in zip(labels, info["jac"] @ step[0], strict=True) if d != 0])
+    return finding
 
 
 def _apply_findings(info: dict, findings: list[dg.Finding], labels: list[str]) -> dict:
@@ -270,16 +307,19 @@ def _apply_findings(info: dict, findings: list[dg.Finding], labels: list[str]) -
     info = dict(info)
     rep = np.array(info["reported"], dtype=float, copy=True)
     cov = np.array(info["cov"], dtype=float, copy=True)
+    se = np.array(info.get("se", np.sqrt(np.diag(cov))), dtype=float, copy=True)
     index = {lab: i for i, lab in enumerate(labels)}
     for finding in findings:
         for lab, value in finding.values.items():
             rep[index[lab]] = value
         if not finding.exists:
             cov[:] = np.nan
+            se[:] = np.nan
         for lab in finding.flags:
             cov[index[lab], :] = np.nan
             cov[:, index[lab]] = np.nan
-    info["reported"], info["cov"] = rep, cov
+            se[index[lab]] = np.nan
+    info["reported"], info["cov"], info["se"] = rep, cov, se
     return info
 
 
@@ -358,7 +398,8 @@ def _result(
     u,
 ) -> MLEResult:
     cov = pd.DataFrame(info["cov"], index=labels, columns=labels)
-    se = np.sqrt(np.diag(info["cov"]))
+    # the kernel's standard errors (formed without squaring: right where cov under/overflows)
+    se = np.asarray(info["se"], dtype=float) if "se" in info else np.sqrt(np.diag(info["cov"]))
     snapshot = {k: np.array(v, copy=True) for k, v in engine.data_snapshot().items()}
     context = FitContext(engine, snapshot, u, labels, to_free)
 

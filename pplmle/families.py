@@ -242,7 +242,72 @@ class _Univariate(Family):
         return type(self)(self.x[rows])
 
 
-class Normal(_Univariate):
+def _power_of_two(x: np.ndarray) -> float:
+    """The power of two nearest above max |x| (1 for all-zero data): dividing by it is exact."""
+    top = float(np.max(np.abs(x)))
+    return float(np.ldexp(1.0, np.frexp(top)[1])) if top > 0 and np.isfinite(top) else 1.0
+
+
+class _UnitScaled(_Univariate):
+    """A univariate family fitted on ``x / unit``, `unit` a power of two near max |x|.
+
+    The model's free variables are the parameters in those units (``mu_std``, ...), so every
+    derivative the optimizer and the covariance need is of order one whatever the units of `x`
+    (a Normal on data near 1e300 has d^2 NLL / d mu^2 = n / sigma^2 = 1e-600, which float64 cannot
+    hold). The reported parameters are Deterministics ``unit**power * free``, exact (a power of
+    two), and a Potential restores the log-likelihood of `x` itself (``-n log unit`` for a
+    density).
+    """
+
+    #: the power of `unit` by which each reported parameter scales (mu: 1, a rate: -1)
+    _powers: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, x: Any, *, nan_policy: str = "raise"):
+        super().__init__(x, nan_policy=nan_policy)
+        self.unit = _power_of_two(self.x)
+
+    def _data(self) -> dict[str, np.ndarray]:
+        return {self._arg: self.x / self.unit, "unit": np.asarray(self.unit)}
+
+    def _factor(self, name: str) -> float:
+        return float(self.unit) ** self._powers[name]
+
+    def _declare_scaled(self, d, **free) -> dict[str, Any]:
+        """Declare the free variables `free` (name -> pm distribution class) in the scaled units,
+        their reported Deterministics and the Jacobian Potential; return the free variables."""
+        out = {}
+        for name, dist in free.items():
+            out[name] = dist(f"{name}_std")
+            pm.Deterministic(name, out[name] * d["unit"] ** self._powers[name])
+        pm.Potential("unit_jacobian", -pt.cast(d[self._arg].shape[0], "float64") * pt.log(d["unit"]))
+        return out
+
+    def _to_free(self, params):
+        return {
+            f"{k}_std": np.asarray(params[k], dtype=float) / self._factor(k)
+            for k in self.param_names
+            if k in params
+        }
+
+    def _free_batch(self, params):
+        return {f"{k}_std": np.asarray(params[k], dtype=float) / self._factor(k) for k in self.param_names}
+
+    def _scaled_start(self, params: Mapping[str, float]) -> dict[str, Any]:
+        return self._to_free(params)
+
+    def _with_response(self, y):
+        # a simulation draws the container, that is x / unit: keep this instance's unit
+        new = type(self)(np.asarray(y, dtype=float) * self.unit)
+        new.unit = self.unit
+        return new
+
+    def _resample(self, rows):
+        new = type(self)(self.x[rows])
+        new.unit = self.unit
+        return new
+
+
+class Normal(_UnitScaled):
     """``x_i ~ Normal(mu, sigma)``; closed form ``mu = mean(x)``, ``sigma^2 = mean((x - mu)^2)``.
 
     Examples
@@ -262,14 +327,15 @@ class Normal(_Univariate):
                 f"value(s), all equal to {plain(x[0])!r}: sigma_hat would be 0 and the likelihood unbounded."
             )
 
+    _powers: ClassVar[dict[str, int]] = {"mu": 1, "sigma": 1}
+
     def _declare(self, d):
-        mu = pm.Flat("mu")
-        sigma = pm.HalfFlat("sigma")
-        pm.Normal("obs", mu=mu, sigma=sigma, observed=d["x"])
+        v = self._declare_scaled(d, mu=pm.Flat, sigma=pm.HalfFlat)
+        pm.Normal("obs", mu=v["mu"], sigma=v["sigma"], observed=d["x"])
 
     def _start(self):
-        mu, sigma = _center_scale(self.x)
-        return {"mu": mu, "sigma": sigma}
+        mu, sigma = _center_scale(self.x / self.unit)  # in units: np.std(x) overflows for x ~ 1e200
+        return self._scaled_start({"mu": mu * self.unit, "sigma": sigma * self.unit})
 
 
 class LogNormal(_Univariate):
@@ -348,10 +414,11 @@ class Poisson(_Univariate):
         return []
 
     def _start(self):
-        return {"lam": _quantiles(self.x, (0.5,))[0] + 0.5}
+        m = float(np.mean(self.x))  # the closed form (0.5 when every count is 0: a boundary)
+        return {"lam": m if m > 0 else 0.5}
 
 
-class Exponential(_Univariate):
+class Exponential(_UnitScaled):
     """``x_i ~ Exponential(lam)`` with rate `lam`, x >= 0; closed form ``lam = 1 / mean(x)``."""
 
     param_names = ("lam",)
@@ -361,15 +428,17 @@ class Exponential(_Univariate):
         if np.all(x == 0):
             raise ValueError("`x` must not be all zero for Exponential: the likelihood is unbounded in lam.")
 
+    _powers: ClassVar[dict[str, int]] = {"lam": -1}
+
     def _declare(self, d):
-        lam = pm.HalfFlat("lam")
-        pm.Exponential("obs", lam=lam, observed=d["x"])
+        v = self._declare_scaled(d, lam=pm.HalfFlat)
+        pm.Exponential("obs", lam=v["lam"], observed=d["x"])
 
     def _start(self):
-        return {"lam": 1.0 / max(_quantiles(self.x, (0.5,))[0], 1e-300)}
+        return self._scaled_start({"lam": 1.0 / float(np.mean(self.x))})  # the closed form
 
 
-class Gamma(_Univariate):
+class Gamma(_UnitScaled):
     """``x_i ~ Gamma(alpha, beta)`` with shape `alpha` and rate `beta`, x > 0 (no closed form)."""
 
     param_names = ("alpha", "beta")
@@ -381,14 +450,20 @@ class Gamma(_Univariate):
                 f"`x` must contain at least two different values for Gamma; all equal {plain(x[0])!r}."
             )
 
+    _powers: ClassVar[dict[str, int]] = {"alpha": 0, "beta": -1}
+
     def _declare(self, d):
-        alpha = pm.HalfFlat("alpha")
-        beta = pm.HalfFlat("beta")
-        pm.Gamma("obs", alpha=alpha, beta=beta, observed=d["x"])
+        v = self._declare_scaled(d, alpha=pm.HalfFlat, beta=pm.HalfFlat)
+        pm.Gamma("obs", alpha=v["alpha"], beta=v["beta"], observed=d["x"])
 
     def _start(self):
-        m = _quantiles(self.x, (0.5,))[0]
-        return {"alpha": 1.0, "beta": 1.0 / m}
+        # moment estimates: alpha = mean^2 / var, beta = mean / var (computed on a scaled copy,
+        # so that neither squares overflow nor underflow at any scale of x)
+        s = float(np.max(self.x))
+        m, v = float(np.mean(self.x / s)), float(np.var(self.x / s))
+        if not v > 0:
+            return self._scaled_start({"alpha": 1.0, "beta": 1.0 / (m * s)})
+        return self._scaled_start({"alpha": m * m / v, "beta": m / v / s})
 
 
 class Binomial(Family):
@@ -805,7 +880,10 @@ class LinearRegression(_Regression):
         pm.Normal("obs", mu=mu, sigma=sigma, observed=d["y"])
 
     def _start(self):
-        return {"gamma": np.zeros(self._Q.shape[1]), "sigma": float(np.std(self.y)) or 1.0}
+        # the closed form: least squares on the orthonormal basis, and the RMS residual
+        gamma = self._Q.T @ self.y
+        rms = float(np.sqrt(np.mean((self.y - self._Q @ gamma) ** 2)))
+        return {"gamma": gamma, "sigma": rms if rms > 0 else (float(np.std(self.y)) or 1.0)}
 
     def _labels(self):
         return {**super()._labels(), "sigma": ["sigma"]}

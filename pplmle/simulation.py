@@ -43,7 +43,7 @@ import pandas as pd
 import pymc as pm
 import scipy.stats
 
-from pplmle._engine import GTOL
+from pplmle._kernel import GTOL
 from pplmle.errors import PPLMLEWarning
 from pplmle.families import Family
 

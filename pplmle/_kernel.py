@@ -1,0 +1,547 @@
+"""The numerical kernel: Newton's method, the convergence rule, covariances, the recession probe
+and constrained (KKT) fits, for one fit and for a batch of fits alike.
+
+Every routine works on a batch of B problems of the same size k, given as an object with two
+methods (the :class:`Objective` protocol):
+
+- ``value_grad(U, rows)``: objective values (b,) and gradients (b, k) at the points ``U`` (b, k)
+  for the problems ``rows`` (b indices into the batch); ``+inf`` where either is not finite;
+- ``full(U, rows)``: a dict with ``objective``, ``loglik``, ``grad``, ``hess`` (b, k, k),
+  ``reported`` (b, m) and ``jac`` (b, m, k), the Jacobian of the reported values.
+
+A single fit is a batch of one (:class:`pplmle._engine.Engine`); a simulation study or a
+bootstrap is a batch of many (:class:`pplmle._batch.BatchEngine`). Both run this code, with one
+set of constants.
+
+Why it does not depend on the units of the data. Newton's method is invariant under affine
+changes of the parameters; what is not are the safeguards around it. Here every safeguard is
+expressed in a scaled space ``z = u / D`` with ``D = 1 / sqrt(|diag H|)`` (Jacobi scaling, taken
+afresh at every iterate), where the Hessian has a unit diagonal:
+
+- the eigenvalue floor of the modified Newton step and the positive-definite and singularity
+  tests use the scaled Hessian ``D H D`` (a correlation-like matrix), never raw eigenvalues;
+- the convergence rule is the Newton decrement ``sqrt(g' H^-1 g)``: the distance to the optimum
+  of the local quadratic in standard errors, which bounds the distance of every parameter, and
+  of every smooth function of them, in its own standard errors;
+- the covariance is formed as ``(J D) (D H D)^-1 (J D)'`` and the standard errors as norms of
+  ``L^-1 (J D)'`` (``L`` the Cholesky factor of ``D H D``), so they neither underflow nor
+  overflow wherever the values themselves are representable;
+- the recession probe measures its distances in standard errors (the Hessian metric).
+
+A step far from the optimum is extended (doubled while the objective keeps falling), so a
+start that is many orders of magnitude off (a log-scale parameter 300 units away) is reached in
+a few iterations rather than hundreds.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+#: Default convergence tolerance: the Newton decrement (distance to the optimum, in standard
+#: errors) at which a point with a positive-definite Hessian counts as the optimum.
+GTOL = 1e-6
+#: Eigenvalues of the scaled Hessian are floored at this fraction of the largest (modified Newton).
+EIG_FLOOR = 1e-10
+#: A scaled Hessian whose condition number exceeds this is numerically singular.
+COND_MAX = 1e14
+#: A change of the objective below this fraction of its size is rounding.
+ROUNDING = 1e-12
+#: Iterations of Newton's method before a fit counts as exhausted.
+MAXITER = 200
+#: Halvings of a step before the line search gives up.
+HALVINGS = 50
+#: The recession probe's distances along a direction, in standard errors: from far inside the
+#: quadratic region (where a direction that is only nearly the receding one still recedes) out to
+#: one standard error, where an interior optimum has risen by 1/2.
+PROBE_STEPS = (1 / 256, 1 / 64, 1 / 16, 1 / 4, 1.0)
+#: Doublings of the unboundedness probe (distances 1, 2, 4, ..., 2**UNBOUNDED_DOUBLINGS).
+UNBOUNDED_DOUBLINGS = 12
+
+# how a row of newton() ended
+CONVERGED, STALLED, EXHAUSTED, NONFINITE = 0, 1, 2, 3
+STATUS = {CONVERGED: "converged", STALLED: "stalled", EXHAUSTED: "exhausted", NONFINITE: "not finite"}
+
+
+class Objective(Protocol):
+    def value_grad(self, U: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def full(self, U: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+def quiet(func):
+    """Run `func` with NumPy's floating-point warnings off: trial points may overflow, and every
+    non-finite result is detected and handled explicitly."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+# -- curvature ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """The Hessians of a batch in the scaled space: ``D`` (b, k), eigenvalues ``w`` (b, k) and
+    eigenvectors ``V`` (b, k, k) of ``D H D``, which rows are finite and which positive definite."""
+
+    D: np.ndarray
+    w: np.ndarray
+    V: np.ndarray
+    finite: np.ndarray
+    pd: np.ndarray
+
+    @property
+    def cond(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.w[:, 0] > 0, self.w[:, -1] / self.w[:, 0], np.inf)
+
+
+def scales(H: np.ndarray) -> np.ndarray:
+    """Jacobi scales ``1 / sqrt(|H_ii|)``; 1 where the diagonal is zero or not finite."""
+    d = np.abs(np.diagonal(H, axis1=1, axis2=2))
+    ok = np.isfinite(d) & (d > 0)
+    return np.where(ok, 1.0 / np.sqrt(np.where(ok, d, 1.0)), 1.0)
+
+
+@quiet
+def curvature(H: np.ndarray) -> Curvature:
+    b, k = H.shape[0], H.shape[-1]
+    finite = np.all(np.isfinite(H.reshape(b, -1)), axis=1)
+    D = np.ones((b, k))
+    w = np.full((b, k), np.nan)
+    V = np.broadcast_to(np.eye(k), (b, k, k)).copy()
+    if finite.any() and k:
+        D[finite] = scales(H[finite])
+        Hs = D[finite][:, :, None] * H[finite] * D[finite][:, None, :]
+        Hs = 0.5 * (Hs + np.swapaxes(Hs, 1, 2))
+        w[finite], V[finite] = np.linalg.eigh(Hs)
+    if k:
+        pd = finite & (w[:, 0] > 0) & (w[:, -1] <= COND_MAX * np.where(w[:, 0] > 0, w[:, 0], np.inf))
+    else:
+        pd = finite.copy()
+    return Curvature(D, w, V, finite, pd)
+
+
+def newton_step(c: Curvature, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Modified Newton steps (eigenvalues of the scaled Hessian made positive and floored) and
+    Newton decrements ``sqrt(g' |H|^-1 g)``, which equal ``sqrt(g' H^-1 g)`` where H is positive
+    definite."""
+    gs = c.D * g
+    w = np.nan_to_num(c.w, nan=1.0)
+    top = np.max(np.abs(w), axis=1, keepdims=True)
+    wm = np.maximum(np.abs(w), EIG_FLOOR * np.maximum(top, 1e-300))
+    proj = np.einsum("bji,bj->bi", c.V, gs) / wm
+    step_s = -np.einsum("bij,bj->bi", c.V, proj)
+    decrement = np.sqrt(np.maximum(-np.einsum("bi,bi->b", gs, step_s), 0.0))
+    return c.D * step_s, decrement
+
+
+def hessian_problem(c: Curvature, i: int = 0) -> str:
+    """Why row `i`'s Hessian gives no standard errors ("" when it does)."""
+    if not c.finite[i]:
+        return "the Hessian of the NLL is not finite at the estimate"
+    if c.w.shape[1] and c.w[i, 0] <= 0:
+        return (
+            "the Hessian of the NLL is not positive definite at the estimate (smallest eigenvalue "
+            f"{c.w[i, 0]:.3g} of the scaled Hessian, whose diagonal is 1): the point is not a strict "
+            "minimum, or some parameters are not identified"
+        )
+    if not c.pd[i]:
+        return (
+            f"the Hessian of the NLL is numerically singular (condition number {c.cond[i]:.3g} "
+            "after scaling to a unit diagonal): some parameters are not identified"
+        )
+    return ""
+
+
+# -- Newton's method ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewtonResult:
+    U: np.ndarray
+    status: np.ndarray
+    iters: np.ndarray
+    decrement: np.ndarray
+    #: rows where a trial point had an NLL of -inf (an infinite likelihood was reached)
+    minus_inf: np.ndarray
+
+
+@quiet
+def newton(fun: Objective, U0: np.ndarray, *, tol: float = GTOL, maxiter: int = MAXITER) -> NewtonResult:
+    """Minimize every row from `U0` by a line-search Newton method on the modified Hessian.
+
+    A row stops as CONVERGED when its Hessian is positive definite and its Newton decrement is
+    at most `tol`; as STALLED when no step along the Newton direction (nor, failing that, along
+    the scaled steepest-descent direction) lowers the objective, or shortens the scaled gradient
+    at the rounding floor; as NONFINITE when the objective or Hessian is not finite at the
+    iterate; and as EXHAUSTED after `maxiter` iterations.
+    """
+    U = np.array(U0, dtype=float, copy=True)
+    B = U.shape[0]
+    status = np.full(B, -1)
+    iters = np.zeros(B, dtype=int)
+    dec = np.full(B, np.inf)
+    minus_inf = np.zeros(B, dtype=bool)
+    everything = np.arange(B)
+    info = fun.full(U, everything)
+    f, g, H = info["objective"].copy(), info["grad"].copy(), info["hess"].copy()
+    f[~np.isfinite(f)] = np.inf
+    status[~(np.isfinite(f) & np.all(np.isfinite(H.reshape(B, -1)), axis=1))] = NONFINITE
+    for _ in range(maxiter):
+        rows = np.flatnonzero(status < 0)
+        if rows.size == 0:
+            break
+        c = curvature(H[rows])
+        step, lam = newton_step(c, g[rows])
+        dec[rows] = lam
+        done = c.pd & (lam <= tol)
+        status[rows[done]] = CONVERGED
+        if done.any():  # one last Newton step: at quadratic convergence it costs nothing and
+            # takes the error from tol to about tol**2 standard errors
+            fin = rows[done]
+            f_new, _ = fun.value_grad(U[fin] + step[done], fin)
+            take = np.isfinite(f_new) & (f_new <= f[fin] + ROUNDING * np.maximum(1.0, np.abs(f[fin])))
+            U[fin[take]] = U[fin[take]] + step[done][take]
+        keep = ~done
+        rows, step, lam, D = rows[keep], step[keep], lam[keep], c.D[keep]
+        w0, v0 = c.w[keep, 0], c.V[keep][:, :, 0]
+        if rows.size == 0:
+            break
+        # at (or near) a saddle point the modified step is tiny: add the direction of most
+        # negative curvature, one scaled unit long, pointed downhill
+        saddle = (w0 < 0) & (lam < 1e-3)
+        extra = np.zeros_like(step)
+        if saddle.any():
+            sgn = -np.sign(np.einsum("bi,bi->b", D[saddle] * g[rows[saddle]], v0[saddle]))
+            sgn[sgn == 0] = 1.0
+            extra[saddle] = D[saddle] * v0[saddle] * sgn[:, None]
+        step = step + extra
+        slope = np.einsum("bi,bi->b", g[rows], step) + np.where(saddle, 0.5 * np.minimum(w0, 0), 0.0)
+        t, ok, f_new, hit = _line_search(fun, U, rows, f[rows], g[rows], step, slope, D, extend=lam > 1.0)
+        minus_inf[rows[hit]] = True
+        failed = ~ok
+        if failed.any():  # fall back on the scaled steepest-descent direction
+            fr = rows[failed]
+            gs = D[failed] * g[fr]
+            sd = -D[failed] * gs / np.maximum(np.linalg.norm(gs, axis=1, keepdims=True), 1e-300)
+            slope_sd = np.einsum("bi,bi->b", g[fr], sd)
+            t2, ok2, f2, hit2 = _line_search(fun, U, fr, f[fr], g[fr], sd, slope_sd, D[failed], extend=True)
+            minus_inf[fr[hit2]] = True
+            step[failed], t[failed], ok[failed], f_new[failed] = sd, t2, ok2, f2
+        status[rows[~ok]] = STALLED
+        moved = rows[ok]
+        if moved.size == 0:
+            continue
+        U[moved] = U[moved] + t[ok, None] * step[ok]
+        iters[moved] += 1
+        new = fun.full(U[moved], moved)
+        f[moved], g[moved], H[moved] = new["objective"], new["grad"], new["hess"]
+        bad = ~(np.isfinite(f[moved]) & np.all(np.isfinite(H[moved].reshape(moved.size, -1)), axis=1))
+        f[moved[bad]] = np.inf
+        status[moved[bad]] = NONFINITE
+    status[status < 0] = EXHAUSTED
+    return NewtonResult(U, status, iters, dec, minus_inf)
+
+
+def _line_search(fun, U, rows, f0, g0, step, slope, D, *, extend):
+    """Backtracking (Armijo, or a shorter scaled gradient within rounding of the objective) with
+    an extension phase for the rows in `extend`: doubled while the objective keeps falling.
+
+    Returns (t, accepted, objective at the accepted point, rows that met an objective of -inf).
+    """
+    b = rows.size
+    t = np.ones(b)
+    ok = np.zeros(b, dtype=bool)
+    f_acc = np.full(b, np.inf)
+    hit = np.zeros(b, dtype=bool)
+    gnorm = np.linalg.norm(D * g0, axis=1)
+    noise = ROUNDING * np.maximum(1.0, np.abs(f0))
+    for _ in range(HALVINGS):
+        todo = np.flatnonzero(~ok)
+        if todo.size == 0:
+            break
+        f_new, g_new = fun.value_grad(U[rows[todo]] + t[todo, None] * step[todo], rows[todo])
+        hit[todo] |= np.isneginf(f_new)
+        armijo = f_new <= f0[todo] + 1e-4 * t[todo] * slope[todo]
+        strict_drop = f_new < f0[todo]
+        # within rounding of the minimum the objective cannot fall; a shorter gradient still counts
+        rounding = (f_new <= f0[todo] + noise[todo]) & (np.linalg.norm(D[todo] * g_new, axis=1) < gnorm[todo])
+        good = np.isfinite(f_new) & ((armijo & strict_drop) | rounding)
+        ok[todo[good]] = True
+        f_acc[todo[good]] = f_new[good]
+        t[todo[~good]] *= 0.5
+    grow = np.flatnonzero(ok & np.asarray(extend) & (t == 1.0))
+    for _ in range(60):
+        if grow.size == 0:
+            break
+        f_new, _ = fun.value_grad(U[rows[grow]] + 2.0 * t[grow, None] * step[grow], rows[grow])
+        hit[grow] |= np.isneginf(f_new)
+        better = np.isfinite(f_new) & (f_new < f_acc[grow] - noise[grow])
+        t[grow[better]] *= 2.0
+        f_acc[grow[better]] = f_new[better]
+        grow = grow[better]
+    return t, ok, f_acc, hit
+
+
+# -- the verdict at a point --------------------------------------------------------------------
+
+
+@quiet
+def assess(fun: Objective, U: np.ndarray, tol: float = GTOL) -> dict[str, Any]:
+    """Everything :func:`pplmle.mle` reports about the points `U`, and whether each is the optimum.
+
+    Returns the entries of ``fun.full`` plus ``curv`` (:class:`Curvature`), ``decrement``,
+    ``cov`` (b, m, m) and ``se`` (b, m) of the reported values (NaN where the Hessian is not
+    positive definite), ``grad_natural`` (the gradient with respect to the reported values,
+    least squares through the Jacobian) and ``ok``: finite, positive definite and a Newton
+    decrement of at most `tol`.
+    """
+    B, k = U.shape
+    info = dict(fun.full(U, np.arange(B)))
+    H, J, g = info["hess"], info["jac"], info["grad"]
+    m = J.shape[1]
+    c = curvature(H)
+    _, dec = newton_step(c, np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0))
+    finite = (
+        c.finite
+        & np.isfinite(info["objective"])
+        & np.all(np.isfinite(g), axis=1)
+        & np.all(np.isfinite(J.reshape(B, -1)), axis=1)
+        & np.all(np.isfinite(info["reported"]), axis=1)
+    )
+    dec = np.where(finite, dec, np.inf)
+    cov = np.full((B, m, m), np.nan)
+    se = np.full((B, m), np.nan)
+    pd = c.pd & finite
+    if pd.any() and k:
+        Hs = c.D[pd][:, :, None] * H[pd] * c.D[pd][:, None, :]
+        Hs = 0.5 * (Hs + np.swapaxes(Hs, 1, 2))
+        try:
+            L = np.linalg.cholesky(Hs)
+        except np.linalg.LinAlgError:  # positive by eigenvalues, not by Cholesky: row by row
+            L = np.stack([_chol_or_nan(h) for h in Hs])
+        A = J[pd] * c.D[pd][:, None, :]  # (b, m, k)
+        Z = np.linalg.solve(L, np.swapaxes(A, 1, 2))  # (b, k, m)
+        cov[pd] = np.einsum("bki,bkj->bij", Z, Z)
+        se[pd] = _norm(Z, axis=1)
+    grad_r = np.full((B, m), np.nan)
+    good = finite & (m > 0)
+    for i in np.flatnonzero(good):
+        grad_r[i] = np.linalg.lstsq(J[i].T, g[i], rcond=None)[0]
+    ok = pd & np.all(np.isfinite(se), axis=1) & (dec <= tol)
+    return {**info, "curv": c, "decrement": dec, "cov": cov, "se": se, "grad_natural": grad_r, "ok": ok}
+
+
+def _norm(Z: np.ndarray, axis: int) -> np.ndarray:
+    """Euclidean norms that neither overflow nor underflow (scaled by the largest entry)."""
+    top = np.max(np.abs(Z), axis=axis, keepdims=True)
+    safe = np.where(top > 0, top, 1.0)
+    return np.squeeze(top, axis=axis) * np.sqrt(np.sum((Z / safe) ** 2, axis=axis))
+
+
+def _chol_or_nan(h: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.cholesky(h)
+    except np.linalg.LinAlgError:
+        return np.full_like(h, np.nan)
+
+
+# -- the recession probe -----------------------------------------------------------------------
+
+
+def _metric_directions(c: Curvature, g: np.ndarray, extra: np.ndarray | None) -> list[np.ndarray]:
+    """Unit directions in the Hessian metric (one standard error long), pointed downhill: the
+    flattest direction of the scaled Hessian, and the rows of `extra` (b, k) where given."""
+    out = []
+    w0 = np.where(c.w[:, 0] > 0, c.w[:, 0], 1.0)
+    v = c.D * c.V[:, :, 0] / np.sqrt(w0)[:, None]
+    out.append(v)
+    if extra is not None:
+        Hs_norm = np.einsum("bi,bij,bj->b", extra / c.D, _scaled(c), extra / c.D)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            e = extra / np.sqrt(np.where(Hs_norm > 0, Hs_norm, np.nan))[:, None]
+        out.append(np.nan_to_num(e))
+    signed = []
+    for d in out:
+        s = np.sign(np.einsum("bi,bi->b", g, d))
+        signed.append(np.where((s > 0)[:, None], -d, d))
+    return signed
+
+
+def _scaled(c: Curvature) -> np.ndarray:
+    """The scaled Hessians ``D H D`` again, from their eigen-decomposition."""
+    w = np.nan_to_num(c.w, nan=0.0)
+    return np.einsum("bij,bj,bkj->bik", c.V, w, c.V)
+
+
+@quiet
+def recession(
+    fun: Objective,
+    U: np.ndarray,
+    rows: np.ndarray,
+    f0: np.ndarray,
+    g: np.ndarray,
+    c: Curvature,
+    extra: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Directions from the minima `U` along which the objective keeps falling (a drifting estimate).
+
+    The probe runs from points that the convergence rule accepted: there a quadratic predicts
+    that the NLL rises by t**2 / 2 at t standard errors in any direction, 1/2 at one standard
+    error. A drop at every one of 1/256, 1/64, 1/16, 1/4 and 1 standard error along the flattest
+    direction (or along `extra`, such as the path the polish took), monotone and beyond rounding,
+    means the likelihood is still increasing towards the edge of the parameter space or towards
+    infinity: the point is not an interior optimum, and it cannot happen at one.
+
+    Returns a mask over the rows and, per row, None or the array (len(PROBE_STEPS), k) of the
+    probe points along the receding direction.
+    """
+    b = U.shape[0]
+    found = np.zeros(b, dtype=bool)
+    points: list[np.ndarray | None] = [None] * b
+    # relative rounding only: near a bound of the support the NLL itself may be 1e-13
+    noise = ROUNDING * np.abs(f0)
+    for d in _metric_directions(c, g, extra):
+        todo = np.flatnonzero(~found & np.all(np.isfinite(d), axis=1) & np.any(d != 0, axis=1))
+        if todo.size == 0:
+            continue
+        vals = np.column_stack([fun.value_grad(U[todo] + t * d[todo], rows[todo])[0] for t in PROBE_STEPS])
+        drops = vals - f0[todo, None]
+        hit = (
+            np.all(np.isfinite(vals), axis=1)
+            & np.all(drops < -noise[todo, None], axis=1)
+            & np.all(np.diff(vals, axis=1) <= noise[todo, None], axis=1)
+        )
+        for i in todo[hit]:
+            points[i] = np.stack([U[i] + t * d[i] for t in PROBE_STEPS])
+        found[todo[hit]] = True
+    return found, points
+
+
+@quiet
+def unbounded(
+    fun: Objective, U: np.ndarray, rows: np.ndarray, f0: np.ndarray, direction: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Whether the objective falls without limit along `direction` from the unfinished points `U`.
+
+    Used where Newton's method did not converge. Along the ray, at 1, 2, 4, ..., 2**12 times the
+    direction, the values up to the first non-finite one (where the parameters leave what float64
+    can represent, say sigma = exp(u) underflowing to 0) must be at least six, and each
+    decrement at least as large as the one before (the NLL falls at least linearly in the
+    distance); a value of -inf on the way counts as the limit reached. A function bounded below
+    turns or levels off within such a range.
+
+    Returns a mask and, per row, None or the last three probe points before the end.
+    """
+    ts = 2.0 ** np.arange(UNBOUNDED_DOUBLINGS + 1)
+    vals = np.column_stack([fun.value_grad(U + t * direction, rows)[0] for t in ts])
+    b = U.shape[0]
+    found = np.zeros(b, dtype=bool)
+    points: list[np.ndarray | None] = [None] * b
+    for i in range(b):
+        v = vals[i]
+        bad = ~np.isfinite(v)
+        end = int(np.argmax(bad)) if bad.any() else v.size
+        reached = bad.any() and np.isneginf(v[end])
+        if end < 6 and not (reached and end >= 3):
+            continue
+        seq = np.concatenate([[f0[i]], v[:end]])
+        steps = np.diff(seq)
+        noise = ROUNDING * max(1.0, abs(f0[i]))
+        if np.all(steps < -noise) and np.all(np.diff(steps[1:]) <= noise):
+            found[i] = True
+            points[i] = np.stack([U[i] + t * direction[i] for t in ts[end - 3 : end]])
+    return found, points
+
+
+# -- constrained fits --------------------------------------------------------------------------
+
+
+@quiet
+def constrained(
+    fun: Objective,
+    U0: np.ndarray,
+    index: int,
+    target: np.ndarray,
+    *,
+    maxiter: int = 60,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Minimize each row's objective with reported value `index` held at `target` (b,).
+
+    Sequential quadratic programming in the scaled space: Newton steps on the KKT system
+    ``[[|D H D|, D a], [(D a)', 0]] [dz, lam] = -[D g, c]`` with ``c = r_index(u) - target`` and
+    ``a`` its gradient, halved while the objective is not finite. Returns (U, objective, ok);
+    ``ok`` requires the constraint met to 1e-10 of its size and the scaled gradient orthogonal
+    to the constraint to 1e-8 of its size (both scale-free).
+    """
+    U = np.array(U0, dtype=float, copy=True)
+    B, k = U.shape
+    ok = np.zeros(B, dtype=bool)
+    f = np.full(B, np.inf)
+    active = np.ones(B, dtype=bool)
+    target = np.asarray(target, dtype=float)
+    for _ in range(maxiter):
+        rows = np.flatnonzero(active)
+        if rows.size == 0:
+            break
+        info = fun.full(U[rows], rows)
+        g, H = info["grad"], info["hess"]
+        a = info["jac"][:, index, :]
+        cval = info["reported"][:, index] - target[rows]
+        f[rows] = info["objective"]
+        curv = curvature(H)
+        finite = curv.finite & np.isfinite(info["objective"]) & np.all(np.isfinite(a), axis=1)
+        D = curv.D
+        gs, as_ = D * g, D * a
+        lam = np.einsum("bi,bi->b", gs, as_) / np.maximum(np.einsum("bi,bi->b", as_, as_), 1e-300)
+        resid = np.linalg.norm(gs - lam[:, None] * as_, axis=1)
+        # the constraint's size: the target, or the change one scaled unit makes in r_index
+        size = np.maximum(np.abs(target[rows]), np.linalg.norm(as_, axis=1))
+        met = np.abs(cval) <= 1e-10 * np.maximum(size, 1e-300)
+        stationary = resid <= 1e-8 * np.maximum(1.0, np.linalg.norm(gs, axis=1))
+        good = finite & met & stationary
+        ok[rows[good]] = True
+        active[rows[good | ~finite]] = False
+        keep = ~(good | ~finite)
+        rows, gs, as_, cval, D, w, V = (
+            rows[keep],
+            gs[keep],
+            as_[keep],
+            cval[keep],
+            D[keep],
+            curv.w[keep],
+            curv.V[keep],
+        )
+        if rows.size == 0:
+            break
+        top = np.max(np.abs(w), axis=1, keepdims=True)
+        wm = np.maximum(np.abs(w), EIG_FLOOR * np.maximum(top, 1e-300))
+        K = np.zeros((rows.size, k + 1, k + 1))
+        K[:, :k, :k] = np.einsum("bij,bj,bkj->bik", V, wm, V)
+        K[:, :k, k] = as_
+        K[:, k, :k] = as_
+        rhs = -np.concatenate([gs, cval[:, None]], axis=1)
+        try:
+            dz = np.linalg.solve(K, rhs[..., None])[..., 0][:, :k]
+        except np.linalg.LinAlgError:
+            active[rows] = False
+            break
+        du = D * dz
+        t = np.ones(rows.size)
+        for _ in range(30):
+            f_new, _ = fun.value_grad(U[rows] + t[:, None] * du, rows)
+            bad = ~np.isfinite(f_new)
+            if not bad.any():
+                break
+            t[bad] *= 0.5
+        U[rows] = U[rows] + t[:, None] * du
+    return U, f, ok

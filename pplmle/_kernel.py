@@ -177,12 +177,12 @@ class NewtonResult:
 
 @quiet
 def newton(fun: Objective, U0: np.ndarray, *, tol: float = GTOL, maxiter: int = MAXITER) -> NewtonResult:
-    """Minimize every row from `U0` by a line-search Newton method on the modified Hessian.
+    """Minimize every row from `U0` by a Levenberg-damped Newton method on the modified Hessian
+    (:func:`_damped_search`), in the Jacobi-scaled space.
 
     A row stops as CONVERGED when its Hessian is positive definite and its Newton decrement is
-    at most `tol`; as STALLED when no step along the Newton direction (nor, failing that, along
-    the scaled steepest-descent direction) lowers the objective, or shortens the scaled gradient
-    at the rounding floor; as NONFINITE when the objective or Hessian is not finite at the
+    at most `tol`; as STALLED when no damping gives a step that lowers the objective, or shortens
+    the scaled gradient at the rounding floor; as NONFINITE when the objective or Hessian is not finite at the
     iterate; and as EXHAUSTED after `maxiter` iterations.
     """
     U = np.array(U0, dtype=float, copy=True)
@@ -196,6 +196,7 @@ def newton(fun: Objective, U0: np.ndarray, *, tol: float = GTOL, maxiter: int = 
     f, g, H = info["objective"].copy(), info["grad"].copy(), info["hess"].copy()
     f[~np.isfinite(f)] = np.inf
     status[~(np.isfinite(f) & np.all(np.isfinite(H.reshape(B, -1)), axis=1))] = NONFINITE
+    mu = np.zeros(B)  # Levenberg damping of each row, relative to its largest scaled eigenvalue
     for _ in range(maxiter):
         rows = np.flatnonzero(status < 0)
         if rows.size == 0:
@@ -224,19 +225,10 @@ def newton(fun: Objective, U0: np.ndarray, *, tol: float = GTOL, maxiter: int = 
             sgn = -np.sign(np.einsum("bi,bi->b", D[saddle] * g[rows[saddle]], v0[saddle]))
             sgn[sgn == 0] = 1.0
             extra[saddle] = D[saddle] * v0[saddle] * sgn[:, None]
-        step = step + extra
-        slope = np.einsum("bi,bi->b", g[rows], step) + np.where(saddle, 0.5 * np.minimum(w0, 0), 0.0)
-        t, ok, f_new, hit = _line_search(fun, U, rows, f[rows], g[rows], step, slope, D, extend=lam > 1.0)
+        t, step, ok, hit, mu[rows] = _damped_search(
+            fun, U, rows, f[rows], g[rows], D, c.w[keep], c.V[keep], mu[rows], extra, extend=lam > 1.0
+        )
         minus_inf[rows[hit]] = True
-        failed = ~ok
-        if failed.any():  # fall back on the scaled steepest-descent direction
-            fr = rows[failed]
-            gs = D[failed] * g[fr]
-            sd = -D[failed] * gs / np.maximum(np.linalg.norm(gs, axis=1, keepdims=True), 1e-300)
-            slope_sd = np.einsum("bi,bi->b", g[fr], sd)
-            t2, ok2, f2, hit2 = _line_search(fun, U, fr, f[fr], g[fr], sd, slope_sd, D[failed], extend=True)
-            minus_inf[fr[hit2]] = True
-            step[failed], t[failed], ok[failed], f_new[failed] = sd, t2, ok2, f2
         status[rows[~ok]] = STALLED
         moved = rows[ok]
         if moved.size == 0:
@@ -252,44 +244,72 @@ def newton(fun: Objective, U0: np.ndarray, *, tol: float = GTOL, maxiter: int = 
     return NewtonResult(U, status, iters, dec, minus_inf)
 
 
-def _line_search(fun, U, rows, f0, g0, step, slope, D, *, extend):
-    """Backtracking (Armijo, or a shorter scaled gradient within rounding of the objective) with
-    an extension phase for the rows in `extend`: doubled while the objective keeps falling.
+def _damped_search(fun, U, rows, f0, g0, D, w, V, mu0, extra, *, extend):
+    """Levenberg-damped Newton steps in the scaled space, with a trust-region acceptance test.
 
-    Returns (t, accepted, objective at the accepted point, rows that met an objective of -inf).
+    The step is ``-(|D H D| + mu * top) ^-1 D g`` (eigenvalues made positive and floored, then
+    shifted by `mu` times the largest): the Newton step at ``mu = 0``, a short scaled
+    steepest-descent step as `mu` grows. A step is taken when the objective falls by at least
+    1e-4 of what the (modified) quadratic model predicts, or, within rounding of the minimum,
+    when it shortens the scaled gradient; otherwise `mu` grows fourfold and the step is tried
+    again. An accepted undamped step from far away (Newton decrement above 1, the rows in
+    `extend`) is doubled while the objective keeps falling.
+
+    Returns (t, step, accepted, rows that met an objective of -inf, the new damping).
     """
-    b = rows.size
-    t = np.ones(b)
+    b, k = g0.shape
+    gs = D * g0
+    proj = np.einsum("bji,bj->bi", V, gs)
+    wv = np.nan_to_num(w, nan=1.0)
+    top = np.maximum(np.max(np.abs(wv), axis=1), 1e-300)
+    base = np.maximum(np.abs(wv), EIG_FLOOR * top[:, None])
+    mu = np.asarray(mu0, dtype=float).copy()
     ok = np.zeros(b, dtype=bool)
-    f_acc = np.full(b, np.inf)
     hit = np.zeros(b, dtype=bool)
-    gnorm = np.linalg.norm(D * g0, axis=1)
+    step = np.zeros((b, k))
+    f_acc = np.full(b, np.inf)
+    gnorm = np.linalg.norm(gs, axis=1)
     noise = ROUNDING * np.maximum(1.0, np.abs(f0))
     for _ in range(HALVINGS):
         todo = np.flatnonzero(~ok)
         if todo.size == 0:
             break
-        f_new, g_new = fun.value_grad(U[rows[todo]] + t[todo, None] * step[todo], rows[todo])
+        wm = base[todo] + mu[todo, None] * top[todo, None]
+        z = -proj[todo] / wm
+        st = D[todo] * np.einsum("bij,bj->bi", V[todo], z) + extra[todo] / (1.0 + mu[todo, None])
+        pred = -np.sum(proj[todo] * z + 0.5 * base[todo] * z * z, axis=1)
+        f_new, g_new = fun.value_grad(U[rows[todo]] + st, rows[todo])
         hit[todo] |= np.isneginf(f_new)
-        armijo = f_new <= f0[todo] + 1e-4 * t[todo] * slope[todo]
-        strict_drop = f_new < f0[todo]
-        # within rounding of the minimum the objective cannot fall; a shorter gradient still counts
-        rounding = (f_new <= f0[todo] + noise[todo]) & (np.linalg.norm(D[todo] * g_new, axis=1) < gnorm[todo])
-        good = np.isfinite(f_new) & ((armijo & strict_drop) | rounding)
+        drop = f0[todo] - f_new
+        model_ok = np.isfinite(f_new) & (drop > 0) & (drop >= 1e-4 * pred)
+        rounding = (
+            np.isfinite(f_new)
+            & (f_new <= f0[todo] + noise[todo])
+            & (np.linalg.norm(D[todo] * g_new, axis=1) < gnorm[todo])
+        )
+        good = model_ok | rounding
         ok[todo[good]] = True
+        step[todo[good]] = st[good]
         f_acc[todo[good]] = f_new[good]
-        t[todo[~good]] *= 0.5
-    grow = np.flatnonzero(ok & np.asarray(extend) & (t == 1.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = np.where(pred > 0, drop / pred, 0.0)
+        shrink = good & (rho > 0.75)
+        mu[todo[shrink]] = np.where(mu[todo[shrink]] > 1e-6, mu[todo[shrink]] / 4.0, 0.0)
+        grow = good & (rho < 0.25)
+        mu[todo[grow]] = np.maximum(2.0 * mu[todo[grow]], 1e-6)
+        mu[todo[~good]] = np.maximum(4.0 * mu[todo[~good]], 1e-6)
+    t = np.ones(b)
+    ext = np.flatnonzero(ok & np.asarray(extend) & (mu == 0))
     for _ in range(60):
-        if grow.size == 0:
+        if ext.size == 0:
             break
-        f_new, _ = fun.value_grad(U[rows[grow]] + 2.0 * t[grow, None] * step[grow], rows[grow])
-        hit[grow] |= np.isneginf(f_new)
-        better = np.isfinite(f_new) & (f_new < f_acc[grow] - noise[grow])
-        t[grow[better]] *= 2.0
-        f_acc[grow[better]] = f_new[better]
-        grow = grow[better]
-    return t, ok, f_acc, hit
+        f_new, _ = fun.value_grad(U[rows[ext]] + 2.0 * t[ext, None] * step[ext], rows[ext])
+        hit[ext] |= np.isneginf(f_new)
+        better = np.isfinite(f_new) & (f_new < f_acc[ext] - noise[ext])
+        t[ext[better]] *= 2.0
+        f_acc[ext[better]] = f_new[better]
+        ext = ext[better]
+    return t, step, ok, hit, mu
 
 
 # -- the verdict at a point --------------------------------------------------------------------

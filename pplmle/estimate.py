@@ -100,8 +100,11 @@ def _n_obs(model: pm.Model) -> int:
 def _data_key(model: pm.Model) -> str:
     """A fingerprint of the observed data (values and shapes, not names): equal for fits to the same data."""
     digest = hashlib.sha1()
+    # a family fitted in units observes data / unit (a power of two): fingerprint the data itself
+    names = {p.name for p in model.potentials}
+    unit = float(model["unit"].get_value()) if "unit_jacobian" in names else 1.0
     for data in _observed(model).values():
-        arr = np.ascontiguousarray(data, dtype=float)
+        arr = np.ascontiguousarray(np.asarray(data, dtype=float) * unit)
         digest.update(str(arr.shape).encode())
         digest.update(arr.tobytes())
     return digest.hexdigest()
@@ -125,6 +128,7 @@ def _fit(
     to_free,
     findings: list[dg.Finding] | None = None,
     probe: bool = True,
+    second_route: bool = False,
 ) -> MLEResult:
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"`optimizer` must be one of {_OPTIMIZERS}; got {optimizer!r}.")
@@ -142,19 +146,27 @@ def _fit(
 
     rng = np.random.default_rng(seed)
     starts = [start_u] + [start_u + rng.uniform(-1.0, 1.0, size=start_u.size) for _ in range(n_starts - 1)]
-    runs = [
-        engine.optimize(
+    # each start: find_MAP then the kernel's Newton method; for a user model also Newton from
+    # the start itself, a second route whose end point checks the first
+    runs, notes = [], []
+    for u0 in starts:
+        route = engine.optimize(
             u0, use_find_map=optimizer == "find_MAP", maxeval=maxeval, progressbar=progressbar, gtol=gtol
         )
-        for u0 in starts
-    ]
+        if second_route and optimizer == "find_MAP":
+            other = engine.optimize(u0, use_find_map=False, gtol=gtol)
+            route, note = _choose(engine, route, other, gtol)
+            notes.append(note)
+        runs.append(route)
     values = [engine.objective(r.u) for r in runs]
     finite = [i for i, v in enumerate(values) if np.isfinite(v)]
-    best = runs[min(finite, key=lambda i: values[i])] if finite else runs[0]
+    pick = min(finite, key=lambda i: values[i]) if finite else 0
+    best = runs[pick]
+    note = notes[pick] if notes else ""
     u = best.u
     info = engine.info(u, gtol)
     findings = list(findings or [])
-    verified = info["ok"]  # finite, positive-definite Hessian, Newton decrement <= gtol
+    verified = info["ok"] and not note  # finite, positive-definite Hessian, Newton decrement <= gtol
     # the existence checks: from a verified optimum, the recession probe (drift, boundary);
     # from an unfinished point, only an infinite likelihood reached or a NLL that falls without
     # limit; and nothing when the data already show that no MLE exists (separation)
@@ -213,7 +225,7 @@ def _fit(
         converged = True  # an exact boundary value reported by the existence checks
         message = f"converged: on the boundary of the parameter space. {best.message}"
     else:
-        why = _why_not(best, info, gtol)
+        why = note or _why_not(best, info, gtol)
         message = f"not converged: {why}. {best.message}"
         warn_or_raise(f"The {method} did not converge: {why}.", ConvergenceWarning, strict, stacklevel=4)
 
@@ -235,6 +247,38 @@ def _fit(
         flags=flags,
         u=u,
     )
+
+
+def _choose(engine: Engine, first: Run, second: Run, gtol: float) -> tuple[Run, str]:
+    """The better of two routes from one start, and "" or why the better one cannot be trusted.
+
+    A verified optimum beats an unverified point, and a lower NLL a higher one. When the better
+    point is a verified optimum but the other route stopped, unverified, at a point far from it
+    (more than 3 standard errors) with an NLL within 1 of it, the likelihood is nearly flat
+    between two distant regions: which one the optimizer stops in depends on the route, and
+    the better point is not reported as converged.
+    """
+    a, b = engine.info(first.u, gtol), engine.info(second.u, gtol)
+
+    def key(item):
+        info = item[1]
+        f = info["objective"]
+        return (not info["ok"], f if np.isfinite(f) else np.inf)
+
+    (run, info), (_, other) = sorted([(first, a), (second, b)], key=key)
+    if not info["ok"] or other["ok"] or not np.isfinite(other["objective"]):
+        return run, ""
+    delta = other["objective"] - info["objective"]
+    step = np.nan_to_num(second.u - first.u if run is first else first.u - second.u)
+    dist = float(np.sqrt(max(step @ info["hess_u"] @ step, 0.0)))
+    if delta < 1.0 and dist > 3.0:
+        return run, (
+            f"Newton's method from the start stopped {dist:.3g} standard errors away, at an NLL only "
+            f"{delta:.3g} higher, without reaching an optimum: the likelihood is nearly flat between "
+            "distant regions, so the optimum found depends on the route (try other starts, "
+            "n_starts=, or reparameterize)"
+        )
+    return run, ""
 
 
 def _why_not(run: Run, info: dict, gtol: float) -> str:
@@ -455,6 +499,7 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
             "n_obs": _n_obs(engine.model),
             "model_name": model.name or "pm.Model",
             "to_free": None,
+            "second_route": True,
         }
     u0 = engine.to_unconstrained(free_start)  # compiles the engine on first use
     labels = _labels_for(engine, model._labels() if isinstance(model, Family) else None)

@@ -825,11 +825,13 @@ class _Regression(Family):
                 self._cached_findings = [dg.separation(sep.describe(), moving, np.sign(direction[keep]))]
         return list(self._cached_findings)
 
-    def _declare_coefficients(self, d, shape):
-        """gamma on the orthonormal basis; reported coefficients D^-1 R^-1 gamma."""
+    def _declare_coefficients(self, d, shape, unit=None):
+        """gamma on the orthonormal basis; reported coefficients D^-1 R^-1 gamma (times `unit`)."""
         gamma = pm.Flat("gamma", shape=shape)
         coef = solve_triangular(d["R"], gamma, lower=False)
         coef = coef / (d["scale"][:, None] if len(shape) == 2 else d["scale"])
+        if unit is not None:
+            coef = coef * unit
         if self.intercept:
             pm.Deterministic("intercept", coef[0])
             pm.Deterministic("beta", coef[1:])
@@ -870,20 +872,60 @@ class _Regression(Family):
 
 
 class LinearRegression(_Regression):
-    """``y_i ~ Normal(intercept + X_i beta, sigma)``; closed form by QR least squares, sigma^2 = RSS/n."""
+    """``y_i ~ Normal(intercept + X_i beta, sigma)``; closed form by QR least squares, sigma^2 = RSS/n.
+
+    The model is fitted on ``y / unit`` (`unit` a power of two near max |y|, so the division is
+    exact) and reports the coefficients and sigma times `unit`: the optimizer sees numbers of
+    order one whatever the units of the response.
+    """
 
     _extra_params = ("sigma",)
 
+    def _set_response(self, y, extras):
+        super()._set_response(y, extras)
+        self.unit = _power_of_two(self.y)
+
+    def _data(self):
+        return {**super()._data(), "y": self.y / self.unit, "unit": np.asarray(self.unit)}
+
     def _declare(self, d):
-        mu = self._declare_coefficients(d, (self._Q.shape[1],))
-        sigma = pm.HalfFlat("sigma")
+        mu = self._declare_coefficients(d, (self._Q.shape[1],), unit=d["unit"])
+        sigma = pm.HalfFlat("sigma_std")
+        pm.Deterministic("sigma", sigma * d["unit"])
         pm.Normal("obs", mu=mu, sigma=sigma, observed=d["y"])
+        pm.Potential("unit_jacobian", -pt.cast(d["y"].shape[0], "float64") * pt.log(d["unit"]))
+
+    def _to_free(self, params):
+        out = {}
+        if "sigma" in params:
+            out["sigma_std"] = np.asarray(params["sigma"], dtype=float) / self.unit
+        if "beta" in params:
+            out["gamma"] = self._gamma_from(params) / self.unit
+        return out
+
+    def _free_batch(self, params):
+        out = super()._free_batch(params)
+        out["gamma"] = out["gamma"] / self.unit
+        out["sigma_std"] = np.asarray(out.pop("sigma"), dtype=float) / self.unit
+        return out
 
     def _start(self):
         # the closed form: least squares on the orthonormal basis, and the RMS residual
-        gamma = self._Q.T @ self.y
-        rms = float(np.sqrt(np.mean((self.y - self._Q @ gamma) ** 2)))
-        return {"gamma": gamma, "sigma": rms if rms > 0 else (float(np.std(self.y)) or 1.0)}
+        y = self.y / self.unit
+        gamma = self._Q.T @ y
+        rms = float(np.sqrt(np.mean((y - self._Q @ gamma) ** 2)))
+        return {"gamma": gamma, "sigma_std": rms if rms > 0 else (float(np.std(y)) or 1.0)}
+
+    def _with_response(self, y):
+        # a simulation draws the container, that is y / unit: keep this instance's unit
+        new = super()._with_response(np.asarray(y, dtype=float) * self.unit)
+        new.unit = self.unit
+        return new
+
+    def _rebuild(self, X, y, rows):
+        new = super()._rebuild(X, y, rows)
+        new.unit = self.unit
+        return new
 
     def _labels(self):
         return {**super()._labels(), "sigma": ["sigma"]}

@@ -239,14 +239,17 @@ _LOG_SPAN = 20.0  # log-likelihood units shown by the filled contours of loglik 
 
 def _fill_levels(z: np.ma.MaskedArray, kind: str) -> tuple[np.ndarray, str]:
     """Round contour levels and the colorbar `extend`: at most `_LOG_SPAN` log units below the best."""
-    from matplotlib.ticker import MaxNLocator
-
     if kind == "likelihood":
         return np.linspace(0.0, 1.0, 11), "neither"
     ll = z if kind == "loglik" else -z
     top, bottom = float(ll.max()), float(ll.min())
     low = max(top - _LOG_SPAN, bottom)
-    levels = MaxNLocator(nbins=20).tick_values(low, top)
+    # whole log units (half units for a shallow surface): round levels chosen here, not by a
+    # tick locator, whose choices change between matplotlib versions
+    step = 1.0 if top - low > 5.0 else 0.5
+    levels = np.arange(np.floor(low / step) * step, np.ceil(top / step) * step + step / 2, step)
+    if levels.size < 2:
+        levels = np.array([levels[0] - step, levels[0]]) if levels.size else np.array([low, top])
     clipped = bottom < levels[0]
     if kind == "loglik":
         return levels, "min" if clipped else "neither"
@@ -426,8 +429,8 @@ def contour(
     >>> from pplmle.plots import contour
     >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
     >>> ax = contour(res, "mu", "sigma")
-    >>> [line.get_xydata()[0].tolist() for line in ax.lines if line.get_gid() == "MLE"]
-    [[168.0, 4.732863826479693]]
+    >>> [line.get_xydata()[0].round(10).tolist() for line in ax.lines if line.get_gid() == "MLE"]
+    [[168.0, 4.7328638265]]
     >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     import warnings

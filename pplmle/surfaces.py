@@ -314,10 +314,12 @@ def _fixed_points(engine, points, names_shapes, by_name, to_free_batch, chunk) -
     ok = np.ones(points.shape[0], dtype=bool)
     # support: every distinct value of every coordinate maps to a finite unconstrained value
     transforms = {rv.name: engine.model.rvs_to_transforms.get(rv) for rv in engine.model.free_RVs}
-    for name, shape in names_shapes:
+    # (by free variable: a family's reported parameter may be a Deterministic of one)
+    for name, value in free.items():
         if transforms.get(name) is None:  # unbounded (or not a free variable): nothing to check
             continue
-        values = free[name].reshape(points.shape[0], -1)
+        shape = np.shape(value)[1:]
+        values = np.asarray(value).reshape(points.shape[0], -1)
         for col in range(values.shape[1]):
             for v in np.unique(values[:, col]):
                 point = {name: np.full(shape, v) if shape else v}

@@ -1,6 +1,7 @@
 """MLEResult: table, intervals, information criteria, nllf and display."""
 
 import numpy as np
+import pymc as pm
 import pytest
 import scipy.stats
 
@@ -74,7 +75,11 @@ def test_repr_and_html(res):
 
 
 def test_unconverged_result_is_marked_in_display():
-    with pytest.warns(pl.ConvergenceWarning):
-        bad = pl.mle(pl.Normal(X), maxeval=2, start={"mu": 0.0, "sigma": 1.0})
-    assert repr(bad).splitlines()[0] == "MLE of Normal: NOT CONVERGED"
+    with pm.Model() as ridge:  # y ~ Normal(a + b, 1): a flat ridge, never a verified optimum
+        a = pm.Normal("a", 0.0, 1.0)
+        b = pm.Normal("b", 0.0, 1.0)
+        pm.Normal("y", a + b, 1.0, observed=X)
+    with pytest.warns(pl.HessianWarning):
+        bad = pl.mle(ridge)
+    assert repr(bad).splitlines()[0] == "MLE of pm.Model: NOT CONVERGED, singular Hessian"
     assert "color:#b00020" in bad._repr_html_()

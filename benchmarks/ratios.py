@@ -362,7 +362,11 @@ Machine: {machine()}
 
 What limits each ratio is discussed in [`README.md`](README.md).
 """
-    (HERE / "RESULTS.md").write_text(text)
+    # keep the sections other scripts write (for example "## Many parameters" of many_params.py)
+    path = HERE / "RESULTS.md"
+    old = path.read_text() if path.exists() else ""
+    kept = old[old.index("\n## ") :] if "\n## " in old else ""
+    path.write_text(text + kept)
 
 
 if __name__ == "__main__":

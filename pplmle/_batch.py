@@ -35,7 +35,7 @@ from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.shape import Shape, Shape_i
 
 from pplmle import _kernel as kernel
-from pplmle._engine import Engine, _LazyFunctions
+from pplmle._engine import Engine, _LazyFunctions, require_float64
 
 #: How many batch graphs this process has compiled (a worker should compile each model once).
 COMPILED = 0
@@ -55,6 +55,7 @@ class BatchEngine:
 
     def __init__(self, engine: Engine, batched: Sequence[str]):
         engine._compile()
+        require_float64(engine.model, "Fitting many datasets at once (simulate, bootstrap)")
         self.engine = engine
         model = engine.model
         shared = {v.name: v for v in model.data_vars if isinstance(v, pytensor.compile.SharedVariable)}

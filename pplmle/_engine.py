@@ -164,6 +164,19 @@ def _jacobian(y, wrt, n_y: int, n_wrt: int, unroll: int = 16):
     )
 
 
+def require_float64(model: pm.Model, what: str) -> None:
+    """Refuse `what` for a model built with floatX=float32: its constrained fits and batched draws
+    need float64 arithmetic inside the model's own graph, which pplmle cannot change."""
+    low = sorted({rv.name for rv in model.free_RVs if rv.type.dtype == "float32"})
+    if low:
+        raise ValueError(
+            f"{what} needs a model built in float64; the free variable(s) {low} of this model are "
+            "float32 (pytensor.config.floatX='float32'). Point estimates, standard errors and "
+            "surfaces work in float32 (pplmle computes its own part in float64); for this, rebuild "
+            "the model under pytensor.config.floatX='float64'."
+        )
+
+
 class _LazyFunctions(dict):
     """Compiled functions by name, each compiled by its builder the first time it is asked for."""
 
@@ -304,6 +317,7 @@ class Engine:
         The kernel's SQP (:func:`pplmle._kernel.constrained`) on a batch of one. Returns
         (u, objective, success).
         """
+        require_float64(self.model, "A constrained fit (profile likelihood, lr_test, profile surface)")
         (j,), (c,) = list(index), list(values)
         U, f, ok = kernel.constrained(
             self.single, np.asarray(u0, dtype=float)[None, :], int(j), np.array([c])

@@ -178,6 +178,27 @@ def test_float32_models_fit_and_report_in_float64():
     np.testing.assert_allclose(res.se["mu"], x.std() / np.sqrt(30), rtol=1e-3)
 
 
+def test_float32_entry_points_that_need_float64_say_so():
+    x = np.random.default_rng(4).normal(50.0, 3.0, size=30)
+    with pytensor.config.change_flags(floatX="float32"):
+        with pm.Model() as model:
+            data = pm.Data("x", x)
+            mu = pm.Normal("mu", 0.0, 100.0)
+            sigma = pm.HalfNormal("sigma", 10.0)
+            pm.Normal("y", mu, sigma, observed=data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pl.ConvergenceWarning)
+            res = pl.mle(model)
+            surf = pl.surface(model, {"mu": np.linspace(48.0, 52.0, 5)}, {"sigma": 3.0})
+        assert np.all(np.isfinite(surf.loglik.values))
+        with pytest.raises(
+            ValueError, match=r"constrained fit .* float64; the free variable\(s\) \['mu', 'sigma'\]"
+        ):
+            res.conf_int(method="profile")
+        with pytest.raises(ValueError, match=r"\(simulate, bootstrap\) needs a model built in float64"):
+            pl.simulate(model, true={"mu": 50.0, "sigma": 3.0}, reps=5, seed=1, progressbar=False)
+
+
 # -- regressions at any scale and conditioning ------------------------------------------------------
 
 

@@ -206,6 +206,8 @@ def test_flat_ridge_is_a_singular_hessian():
     with pytest.warns(pl.HessianWarning, match="not positive definite at the estimate .* not identified"):
         res = pl.mle(model)
     assert res.diagnostics == ("singular Hessian",)
+    # a stationary point, but not a verified optimum: never converged (the old rule passed vacuously)
+    assert not res.converged and res.message.startswith("not converged: a stationary point")
     np.testing.assert_allclose(res.params["a"] + res.params["b"], 2.0, rtol=1e-9)
     assert np.isnan(res.se["a"])
 

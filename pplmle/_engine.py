@@ -33,7 +33,9 @@ from pymc.model.fgraph import (
 )
 from pymc.pytensorf import compile as pm_compile
 from pymc.pytensorf import join_nonshared_inputs
+from pytensor.gradient import disconnected_grad
 from pytensor.graph.replace import graph_replace, vectorize_graph
+from pytensor.tensor.random.basic import NormalRV
 
 from pplmle import _kernel as kernel
 from pplmle._validate import check_nan_policy
@@ -164,6 +166,33 @@ def _jacobian(y, wrt, n_y: int, n_wrt: int, unroll: int = 16):
     )
 
 
+#: the Gauss-Newton route is offered to Normal-response models with at most this many parameters
+#: (nonlinear least squares problems are small; its k gradients are unrolled like the Hessian's)
+GAUSS_NEWTON_MAX_PARAMS = 16
+#: the Gauss-Newton phase hands over to Newton's method this close to its optimum (in SEs)
+GAUSS_NEWTON_TOL = 1e-3
+
+
+def _gauss_newton_residuals(model: pm.Model):
+    """The whitened residual vector of a model whose every likelihood term is a ``pm.Normal``
+    observation, or None for any other model.
+
+    Its Jacobian ``J`` gives the Gauss-Newton curvature ``J^T J`` (the Fisher information of the
+    Normal observations): ``(y - mu) / sigma`` (with sigma held fixed in the derivative) and
+    ``sqrt(2) log sigma`` for each observation.
+    """
+    if model.potentials or not model.observed_RVs:
+        return None
+    parts = []
+    for rv in model.observed_RVs:
+        if not isinstance(rv.owner.op, NormalRV):
+            return None
+        mu, sigma = rv.owner.inputs[-2:]
+        mu, sigma = pt.broadcast_to(mu, rv.shape).ravel(), pt.broadcast_to(sigma, rv.shape).ravel()
+        parts += [mu / disconnected_grad(sigma), np.sqrt(2.0) * pt.log(sigma)]
+    return model.replace_rvs_by_values([pt.concatenate(parts)])[0]
+
+
 def require_float64(model: pm.Model, what: str) -> None:
     """Refuse `what` for a model built with floatX=float32: its constrained fits and batched draws
     need float64 arithmetic inside the model's own graph, which pplmle cannot change."""
@@ -233,13 +262,24 @@ class Engine:
                 )(ip)
             ]
         rep_vec = pt.concatenate([pt.cast(r, "float64").ravel() for r in rep])
-        (obj_j, ll_j, rep_j), u = join_nonshared_inputs(ip, [objective, loglik, rep_vec], self.value_vars)
         k, m = self.u_default.size, sum(int(np.prod(s)) for s in self.reported_shapes)
+        # a Normal-response model with few parameters also gets the Gauss-Newton curvature, the
+        # curvature of a Levenberg-Marquardt route (see `optimize`)
+        resid = _gauss_newton_residuals(model) if k <= GAUSS_NEWTON_MAX_PARAMS else None
+        outs = [objective, loglik, rep_vec] + ([] if resid is None else [resid])
+        (obj_j, ll_j, rep_j, *res_j), u = join_nonshared_inputs(ip, outs, self.value_vars)
         grad = pt.grad(obj_j, u)
         hess = _jacobian(grad, u, k, k)
         jac = _jacobian(rep_j, u, m, k)
         # what pplmle adds is computed in float64, whatever floatX the model was built with
         obj_j, ll_j, grad, hess, jac = (pt.cast(v, "float64") for v in (obj_j, ll_j, grad, hess, jac))
+        self._has_gauss_newton = bool(res_j)
+        if res_j:
+            # J^T J as the Hessian of 1/2 |r - r0|^2 at r0 = r, with r0 held constant: k gradients
+            # of a scalar instead of an n x k Jacobian
+            r = pt.cast(res_j[0], "float64")
+            half = 0.5 * pt.sum((r - disconnected_grad(r)) ** 2)
+            fisher = _jacobian(pt.grad(half, u), u, k, k)
 
         # natural-scale (free variable) -> unconstrained vector, for starts and nllf
         free = list(model.free_RVs)
@@ -264,6 +304,7 @@ class Engine:
             {
                 "vg": fn([u], [obj_j, grad]),
                 "info": fn([u], [obj_j, ll_j, grad, hess, rep_j, jac]),
+                **({"gauss_newton": fn([u], [obj_j, grad, fisher])} if res_j else {}),
                 "forward": fn(nat_inputs, pt.concatenate(forward)),
                 "natural": fn(self.value_vars, model.replace_rvs_by_values(free)),
                 "rep": fn([u], [rep_j, jac]),
@@ -408,6 +449,13 @@ class Engine:
 
     # -- evaluation and optimization ----------------------------------------
     @property
+    def has_gauss_newton(self) -> bool:
+        """Whether the model offers a Gauss-Newton route: every likelihood term a ``pm.Normal``
+        observation, and at most :data:`GAUSS_NEWTON_MAX_PARAMS` parameters."""
+        self._compile()
+        return self._has_gauss_newton
+
+    @property
     def single(self) -> _Single:
         """This engine as a :class:`pplmle._kernel.Objective` batch of one."""
         self._compile()
@@ -437,12 +485,19 @@ class Engine:
         maxeval: int = 5000,
         progressbar: bool = False,
         gtol: float = kernel.GTOL,
+        gauss_newton: bool = False,
     ) -> Run:
         """Minimize the objective from `u0`: find_MAP (or scipy's L-BFGS-B), then the kernel's Newton.
 
         find_MAP is the first optimizer; wherever it stops (L-BFGS-B stops when the gradient is
         small in absolute terms, which depends on the units of the data), the kernel's
         scale-invariant Newton method (:func:`pplmle._kernel.newton`) goes on to the optimum.
+
+        With `gauss_newton` (only for an engine that :attr:`has_gauss_newton`), the same damped
+        method first runs on the Gauss-Newton curvature ``J^T J`` instead of the Hessian, which
+        is Levenberg-Marquardt: its curvature is never indefinite, so it follows the data's fit
+        rather than the local shape of the likelihood, and leaves basins (a Gaussian peak fitted
+        as flat noise, say) where Newton's method stays. Newton's method then finishes.
         """
         self._compile()
         n_eval, message = 0, ""
@@ -475,6 +530,14 @@ class Engine:
                 message = "find_MAP (L-BFGS-B) then Newton"
             else:  # find_MAP walked into a non-finite point (an unbounded likelihood does this)
                 message = "find_MAP ended at a non-finite point; Newton from the start"
+        elif gauss_newton:
+            if not self.has_gauss_newton:
+                raise ValueError("`gauss_newton=True` needs a model whose likelihood is Normal observations.")
+            lm = kernel.newton(_GaussNewton(self), u[None, :], tol=GAUSS_NEWTON_TOL, extend=False)
+            if np.isfinite(self.objective(lm.U[0])):
+                u = lm.U[0]
+            lm_status = kernel.STATUS[int(lm.status[0])]
+            message = f"Gauss-Newton ({int(lm.iters[0])} iterations, {lm_status}), then Newton"
         else:
             message = "Newton"
         u_first = u.copy()
@@ -509,6 +572,26 @@ class Engine:
             "decrement": float(res["decrement"][0]),
             "ok": bool(res["ok"][0]),
             "curv": c,
+        }
+
+
+class _GaussNewton:
+    """An :class:`Engine` seen by the kernel with the Gauss-Newton curvature in place of its Hessian."""
+
+    def __init__(self, engine: Engine):
+        self._single = engine.single
+        self._fn = engine._compile()["gauss_newton"]
+
+    def value_grad(self, U: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._single.value_grad(U, rows)
+
+    def full(self, U: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+        outs = [self._fn(u) for u in U]
+        k = U.shape[1]
+        return {
+            "objective": np.array([float(o[0]) for o in outs]),
+            "grad": np.stack([np.asarray(o[1], dtype=float) for o in outs]).reshape(U.shape),
+            "hess": np.stack([np.asarray(o[2], dtype=float) for o in outs]).reshape(len(outs), k, k),
         }
 
 

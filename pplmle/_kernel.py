@@ -176,14 +176,19 @@ class NewtonResult:
 
 
 @quiet
-def newton(fun: Objective, U0: np.ndarray, *, tol: float = GTOL, maxiter: int = MAXITER) -> NewtonResult:
+def newton(
+    fun: Objective, U0: np.ndarray, *, tol: float = GTOL, maxiter: int = MAXITER, extend: bool = True
+) -> NewtonResult:
     """Minimize every row from `U0` by a Levenberg-damped Newton method on the modified Hessian
     (:func:`_damped_search`), in the Jacobi-scaled space.
 
     A row stops as CONVERGED when its Hessian is positive definite and its Newton decrement is
     at most `tol`; as STALLED when no damping gives a step that lowers the objective, or shortens
     the scaled gradient at the rounding floor; as NONFINITE when the objective or Hessian is not finite at the
-    iterate; and as EXHAUSTED after `maxiter` iterations.
+    iterate; and as EXHAUSTED after `maxiter` iterations. With `extend`, an undamped step from
+    far away is doubled while the objective keeps falling (a start many SEs away then takes a few
+    iterations); without it, each step is at most twice as long as the last accepted one (a
+    trust radius, as in MINPACK's Levenberg-Marquardt).
     """
     U = np.array(U0, dtype=float, copy=True)
     B = U.shape[0]
@@ -197,6 +202,7 @@ def newton(fun: Objective, U0: np.ndarray, *, tol: float = GTOL, maxiter: int = 
     f[~np.isfinite(f)] = np.inf
     status[~(np.isfinite(f) & np.all(np.isfinite(H.reshape(B, -1)), axis=1))] = NONFINITE
     mu = np.zeros(B)  # Levenberg damping of each row, relative to its largest scaled eigenvalue
+    radius = None if extend else np.full(B, np.inf)  # without extension: a trust radius
     for _ in range(maxiter):
         rows = np.flatnonzero(status < 0)
         if rows.size == 0:
@@ -225,9 +231,22 @@ def newton(fun: Objective, U0: np.ndarray, *, tol: float = GTOL, maxiter: int = 
             sgn = -np.sign(np.einsum("bi,bi->b", D[saddle] * g[rows[saddle]], v0[saddle]))
             sgn[sgn == 0] = 1.0
             extra[saddle] = D[saddle] * v0[saddle] * sgn[:, None]
-        t, step, ok, hit, mu[rows] = _damped_search(
-            fun, U, rows, f[rows], g[rows], D, c.w[keep], c.V[keep], mu[rows], extra, extend=lam > 1.0
+        t, step, ok, hit, mu[rows], r_new = _damped_search(
+            fun,
+            U,
+            rows,
+            f[rows],
+            g[rows],
+            D,
+            c.w[keep],
+            c.V[keep],
+            mu[rows],
+            extra,
+            extend=extend & (lam > 1.0),
+            radius=None if radius is None else radius[rows],
         )
+        if radius is not None:
+            radius[rows] = r_new
         minus_inf[rows[hit]] = True
         status[rows[~ok]] = STALLED
         moved = rows[ok]
@@ -244,7 +263,7 @@ def newton(fun: Objective, U0: np.ndarray, *, tol: float = GTOL, maxiter: int = 
     return NewtonResult(U, status, iters, dec, minus_inf)
 
 
-def _damped_search(fun, U, rows, f0, g0, D, w, V, mu0, extra, *, extend):
+def _damped_search(fun, U, rows, f0, g0, D, w, V, mu0, extra, *, extend, radius=None):
     """Levenberg-damped Newton steps in the scaled space, with a trust-region acceptance test.
 
     The step is ``-(|D H D| + mu * top) ^-1 D g`` (eigenvalues made positive and floored, then
@@ -255,7 +274,14 @@ def _damped_search(fun, U, rows, f0, g0, D, w, V, mu0, extra, *, extend):
     again. An accepted undamped step from far away (Newton decrement above 1, the rows in
     `extend`) is doubled while the objective keeps falling.
 
-    Returns (t, step, accepted, rows that met an objective of -inf, the new damping).
+    With `radius` (per row, in the scaled space), `mu` starts at 0 and is raised until the step
+    is no longer than the radius; the next radius is twice the accepted step when the quadratic
+    model predicted the fall well (or the step was undamped), half of it when badly, and is kept
+    otherwise (MINPACK's rule). The steps of a Levenberg-Marquardt route then grow at most twofold
+    per iteration, so one long Gauss-Newton step cannot carry it into a distant, flat region.
+
+    Returns (t, step, accepted, rows that met an objective of -inf, the new damping, the new
+    radius).
     """
     b, k = g0.shape
     gs = D * g0
@@ -270,12 +296,23 @@ def _damped_search(fun, U, rows, f0, g0, D, w, V, mu0, extra, *, extend):
     f_acc = np.full(b, np.inf)
     gnorm = np.linalg.norm(gs, axis=1)
     noise = ROUNDING * np.maximum(1.0, np.abs(f0))
+    new_radius = None if radius is None else np.array(radius, dtype=float, copy=True)
+    if radius is not None:
+        mu[:] = 0.0  # the radius sets the damping afresh each iteration
     for _ in range(HALVINGS):
         todo = np.flatnonzero(~ok)
         if todo.size == 0:
             break
         wm = base[todo] + mu[todo, None] * top[todo, None]
         z = -proj[todo] / wm
+        if radius is not None:
+            for _ in range(200):
+                far = np.linalg.norm(z, axis=1) > radius[todo]
+                if not far.any():
+                    break
+                mu[todo[far]] = np.maximum(4.0 * mu[todo[far]], 1e-6)
+                wm = base[todo] + mu[todo, None] * top[todo, None]
+                z = -proj[todo] / wm
         st = D[todo] * np.einsum("bij,bj->bi", V[todo], z) + extra[todo] / (1.0 + mu[todo, None])
         pred = -np.sum(proj[todo] * z + 0.5 * base[todo] * z * z, axis=1)
         f_new, g_new = fun.value_grad(U[rows[todo]] + st, rows[todo])
@@ -289,6 +326,15 @@ def _damped_search(fun, U, rows, f0, g0, D, w, V, mu0, extra, *, extend):
         )
         good = model_ok | rounding
         ok[todo[good]] = True
+        if new_radius is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(pred[good] > 0, drop[good] / pred[good], 0.0)
+            zn = np.linalg.norm(z[good], axis=1)
+            new_radius[todo[good]] = np.where(
+                (ratio > 0.75) | (mu[todo[good]] == 0),
+                2.0 * zn,
+                np.where(ratio < 0.25, 0.5 * zn, np.minimum(radius[todo[good]], 2.0 * zn)),
+            )
         step[todo[good]] = st[good]
         f_acc[todo[good]] = f_new[good]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -309,7 +355,7 @@ def _damped_search(fun, U, rows, f0, g0, D, w, V, mu0, extra, *, extend):
         t[ext[better]] *= 2.0
         f_acc[ext[better]] = f_new[better]
         ext = ext[better]
-    return t, step, ok, hit, mu
+    return t, step, ok, hit, mu, new_radius
 
 
 # -- the verdict at a point --------------------------------------------------------------------

@@ -156,6 +156,12 @@ def _fit(
         if second_route and optimizer == "find_MAP":
             other = engine.optimize(u0, use_find_map=False, gtol=gtol)
             route, note = _choose(engine, route, other, gtol)
+            if engine.has_gauss_newton:
+                # a third route for a Normal-response model: Levenberg-Marquardt (Gauss-Newton
+                # curvature) then Newton, which leaves basins that Newton's method stays in
+                lm = engine.optimize(u0, use_find_map=False, gtol=gtol, gauss_newton=True)
+                route, also = _choose(engine, route, lm, gtol)
+                note = note or also
             notes.append(note)
         runs.append(route)
     values = [engine.objective(r.u) for r in runs]

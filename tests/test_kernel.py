@@ -223,3 +223,52 @@ def test_linear_regression_matches_qr_least_squares(optimizer, cond, magnitude):
     if cond <= 1e8:
         np.testing.assert_allclose(est, coef, rtol=1e-9)
     np.testing.assert_allclose(res.params["sigma"], sigma, rtol=1e-9)  # well conditioned at any cond
+
+
+def _gn_model(kind: str) -> pm.Model:
+    x = np.linspace(0.0, 4.0, 30)
+    y = 2.0 * np.exp(-0.7 * x) + 0.01 * np.random.default_rng(3).normal(size=x.size)
+    with pm.Model() as model:
+        a, k = pm.Flat("a"), pm.Flat("k")
+        if kind == "normal":
+            pm.Normal("y", a * pm.math.exp(-k * x), pm.HalfFlat("sigma"), observed=y)
+        elif kind == "student":
+            pm.StudentT("y", nu=4, mu=a * pm.math.exp(-k * x), sigma=pm.HalfFlat("sigma"), observed=y)
+        elif kind == "potential":
+            pm.Normal("y", a * pm.math.exp(-k * x), pm.HalfFlat("sigma"), observed=y)
+            pm.Potential("pull", -0.5 * a**2)
+        elif kind == "wide":
+            c = pm.Flat("c", shape=15)
+            pm.Normal("y", a * pm.math.exp(-k * x) + c.sum(), pm.HalfFlat("sigma"), observed=y)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("kind", "offered"), [("normal", True), ("student", False), ("potential", False), ("wide", False)]
+)
+def test_gauss_newton_route_only_for_small_normal_response_models(kind, offered):
+    from pplmle._engine import Engine, flatten_priors
+
+    engine = Engine(flatten_priors(_gn_model(kind))[0])
+    assert engine.has_gauss_newton is offered
+    if not offered:
+        with pytest.raises(ValueError, match="gauss_newton=True` needs a model whose likelihood is Normal"):
+            engine.optimize(engine.u_default, use_find_map=False, gauss_newton=True)
+
+
+def test_gauss_newton_curvature_is_the_fisher_information_of_the_normal_observations():
+    from pplmle._engine import Engine, _GaussNewton, flatten_priors
+
+    model = _gn_model("normal")
+    engine = Engine(flatten_priors(model)[0])
+    u = engine.to_unconstrained({"a": 1.5, "k": 0.5, "sigma": 0.2})
+    F = _GaussNewton(engine).full(u[None], np.arange(1))["hess"][0]
+    # by hand: d mu / d(a, k) and d log sigma / d(sigma_log__) = 1, per observation
+    x = np.linspace(0.0, 4.0, 30)
+    J = np.stack([np.exp(-0.5 * x), -1.5 * x * np.exp(-0.5 * x)], axis=1) / 0.2
+    order = [name for name, _, _ in engine.point_map]
+    expected = np.zeros((3, 3))
+    ia, ik, isg = order.index("a"), order.index("k"), order.index("sigma_log__")
+    expected[np.ix_([ia, ik], [ia, ik])] = J.T @ J
+    expected[isg, isg] = 2.0 * x.size
+    np.testing.assert_allclose(F, expected, rtol=1e-12, atol=1e-9)

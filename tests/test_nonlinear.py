@@ -468,22 +468,11 @@ def _unconverged_failures(res, caught) -> list[str]:
     return out
 
 
-# Eckerle4 from NIST's start 1: find_MAP and Newton's method (from the start too) end in a genuine
-# local minimum, a Gaussian peak of height b1 = -0.009 +- 0.011 far from the data's peak, with a
-# positive-definite Hessian (LM's Gauss-Newton curvature steers past it). A local method cannot
-# tell it from the global minimum; it is reported as converged. Open: a global check.
-KNOWN_LOCAL = {"eckerle4"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="a verified local minimum"))
-        if n in KNOWN_LOCAL
-        else n
-        for n in PROBLEMS
-    ],
-)
+# Eckerle4 from NIST's start 1 is the case for the Gauss-Newton route: find_MAP and Newton's
+# method (from the start too) end in a genuine local minimum, a Gaussian peak of height
+# b1 = -0.009 +- 0.011 far from the data's peak, with a positive-definite Hessian. Only the
+# Levenberg-Marquardt route (Gauss-Newton curvature, MINPACK's trust radius) leaves it.
+@pytest.mark.parametrize("name", list(PROBLEMS))
 def test_converged_fit_is_the_least_squares_solution(fits, name):
     p = PROBLEMS[name]
     res, caught = fits(name)
@@ -504,3 +493,9 @@ def test_most_fits_converge(fits):
         elif _mismatches(p, res):
             failed[name] = "converged=True away from the reference"
     assert len(PROBLEMS) - len(failed) >= MIN_SUCCESSES, failed
+
+
+def test_eckerle4_is_reached_by_the_levenberg_marquardt_route(fits):
+    res, _ = fits("eckerle4")
+    assert res.converged, res.message
+    assert "Gauss-Newton" in res.message

@@ -189,12 +189,13 @@ def notes(rows: list[dict]) -> list[str]:
     return out
 
 
-def write_section(text: str) -> None:
+def write_section(text: str, heading: str = HEADING) -> None:
+    """Replace the section under `heading` of RESULTS.md by `text` (or append it)."""
     path = HERE / "RESULTS.md"
     old = path.read_text() if path.exists() else "# Benchmark results\n"
     lines = old.splitlines()
-    if HEADING in lines:
-        start = lines.index(HEADING)
+    if heading in lines:
+        start = lines.index(heading)
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
         before, after = lines[:start], lines[end:]
     else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -239,11 +240,21 @@ class Engine:
         self._fns: dict[str, Callable] | None = None
         self._default_natural: dict[str, np.ndarray] | None = None  # the initial point, natural scale
         self._single: _Single | None = None
+        #: held by whoever sets this engine's data and evaluates it (a fit, a profile, nllf):
+        #: PyTensor functions and pm.Data containers are not safe to share between threads
+        self.lock = threading.RLock()
 
     # -- compilation -----------------------------------------------------
     def _compile(self) -> dict[str, Callable]:
         if self._fns is not None:
             return self._fns
+        with self.lock:
+            if self._fns is None:
+                self._build()
+            assert self._fns is not None
+            return self._fns
+
+    def _build(self) -> None:
         model = self.model
         ip = model.initial_point()
         self.point_map = [(v.name, np.shape(ip[v.name]), int(np.size(ip[v.name]))) for v in self.value_vars]
@@ -312,7 +323,7 @@ class Engine:
                 "loglik_batch": self._compile_loglik_batch,
             }
         )
-        return self._fns
+        return None
 
     def _extra(self, name: str) -> Callable:
         """The compiled function `name` (compiled on first use)."""

@@ -38,7 +38,9 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
+from pplmle import _values
 from pplmle import closed_form as cf
+from pplmle import diagnostics as dg
 from pplmle import handwritten as hw
 from pplmle.errors import LikelihoodMismatchWarning, warn_or_raise
 from pplmle.families import Family
@@ -49,7 +51,7 @@ __all__ = ["Comparison", "compare"]
 _CHECKED = ("closed_form", "scipy")
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class Comparison:
     """The outcome of :func:`compare`.
 
@@ -96,12 +98,17 @@ class Comparison:
     notes: tuple[str, ...] = ()
     nll_by_method: dict[str, float] = field(default_factory=dict)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Comparison):
+            return NotImplemented
+        return _values.fields_equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
     @property
     def exists(self) -> bool:
         """False when the diagnostics say the MLE does not exist."""
-        return not any(
-            code in self.result.diagnostics for code in ("separation", "drift", "unbounded likelihood")
-        )
+        return not any(code in self.result.diagnostics for code in dg.NO_MLE)
 
     @property
     def best(self) -> str | None:
@@ -286,7 +293,6 @@ def compare(
             cf_fn = None
             notes.append(f"No closed form for {model.name}: {cf.NO_CLOSED_FORM[model.name]}")
         engine = _family_engine(model)
-        engine.set_data(model._data())
         u0 = engine.to_unconstrained(model._start())
     else:
         engine, _ = _model_engine(model, "MLE", "raise")
@@ -301,29 +307,32 @@ def compare(
             notes.append("No closed form given (closed_form=...).")
         u0 = engine.to_unconstrained({})
 
-    # 1. likelihood equivalence, before any fitting
+    # 1. likelihood equivalence, before any fitting (the engine is shared: hold its lock)
     equivalent, mismatch = None, None
-    if nll_fn is not None and n_check > 0:
-        equivalent = True
-        rng = np.random.default_rng(seed)
-        for _ in range(n_check):
-            u = u0 + rng.uniform(-0.5, 0.5, size=u0.size)
-            info = engine.info(u)
-            point = engine.unflatten(info["reported"])
-            ll, hand_value = info["loglik"], -float(nll_fn(point))
-            if not np.isclose(ll, hand_value, rtol=1e-9, atol=1e-9):
-                equivalent = False
-                shown = {k: np.round(v, 6).tolist() for k, v in point.items()}
-                mismatch = {"point": shown, "pymc_loglik": float(ll), "minus_hand_nll": hand_value}
-                warn_or_raise(
-                    f"The hand-written NLL is not minus PyMC's log-likelihood: at {shown} PyMC gives "
-                    f"loglik = {ll:.12g} but -nll = {hand_value:.12g} (difference {hand_value - ll:.6g}). "
-                    "A dropped constant or another parameterization does this.",
-                    LikelihoodMismatchWarning,
-                    strict,
-                    stacklevel=2,
-                )
-                break
+    with engine.lock:
+        if isinstance(model, Family):
+            engine.set_data(model._data())
+        if nll_fn is not None and n_check > 0:
+            equivalent = True
+            rng = np.random.default_rng(seed)
+            for _ in range(n_check):
+                u = u0 + rng.uniform(-0.5, 0.5, size=u0.size)
+                info = engine.info(u)
+                point = engine.unflatten(info["reported"])
+                ll, hand_value = info["loglik"], -float(nll_fn(point))
+                if not np.isclose(ll, hand_value, rtol=1e-9, atol=1e-9):
+                    equivalent = False
+                    shown = {k: np.round(v, 6).tolist() for k, v in point.items()}
+                    mismatch = {"point": shown, "pymc_loglik": float(ll), "minus_hand_nll": hand_value}
+                    warn_or_raise(
+                        f"The hand-written NLL is not minus PyMC's log-likelihood: at {shown} PyMC "
+                        f"gives loglik = {ll:.12g} but -nll = {hand_value:.12g} (difference "
+                        f"{hand_value - ll:.6g}). A dropped constant or another parameterization does this.",
+                        LikelihoodMismatchWarning,
+                        strict,
+                        stacklevel=2,
+                    )
+                    break
 
     # 2. the three (or four) routes
     res = mle(model, strict=strict)
@@ -342,12 +351,13 @@ def compare(
             notes.append("The scipy route minimized the given nll with finite-difference gradients.")
             estimates["scipy"] = scipy_fit["params"]
         else:  # the model's own transforms (log for sigma, logit for p, ...)
-            scipy_fit = _minimize_user_nll(nll_fn, engine.natural_from_u, u0, names)
+            with engine.lock:
+                scipy_fit = _minimize_user_nll(nll_fn, engine.natural_from_u, u0, names)
             estimates["scipy"] = scipy_fit["params"]
     if (
         gradient_descent is not False
         and isinstance(hand, (hw.LogisticRegressionNLL, hw.SoftmaxRegressionNLL))
-        and "separation" not in res.diagnostics
+        and dg.Diagnostic.SEPARATION not in res.diagnostics
     ):
         options = dict(gradient_descent) if isinstance(gradient_descent, Mapping) else {}
         gd = hw.gradient_descent(hand, **options)
@@ -422,7 +432,7 @@ def compare(
         disagreements = disagreements.reset_index(drop=True)
     if res.diagnostics:
         notes.append(f"Diagnostics of the find_MAP fit: {', '.join(res.diagnostics)}. {res.message}")
-    exists = not any(c in res.diagnostics for c in ("separation", "drift", "unbounded likelihood"))
+    exists = res.mle_exists
     agree = bool(disagreements.empty and equivalent is not False and exists and res.converged)
     return Comparison(
         table=table,

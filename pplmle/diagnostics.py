@@ -25,6 +25,7 @@ This module is NumPy-only: the PyMC layer supplies the numbers.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -38,7 +39,31 @@ from pplmle.errors import (
     UnboundedLikelihoodWarning,
 )
 
-__all__ = ["Finding", "boundary", "classify_recession", "separation", "unbounded"]
+__all__ = ["NO_MLE", "Diagnostic", "Finding", "boundary", "classify_recession", "separation", "unbounded"]
+
+
+class Diagnostic(enum.StrEnum):
+    """The problems pplmle detects, as listed in ``result.diagnostics`` (see the table above).
+
+    Members are strings (``Diagnostic.DRIFT == "drift"``), so ``"drift" in res.diagnostics``
+    works as well as ``Diagnostic.DRIFT in res.diagnostics``.
+    """
+
+    SEPARATION = "separation"
+    BOUNDARY = "boundary"
+    DRIFT = "drift"
+    UNBOUNDED = "unbounded likelihood"
+    SINGULAR_HESSIAN = "singular Hessian"
+    MULTIPLE_OPTIMA = "multiple optima"
+
+    @property
+    def no_mle(self) -> bool:
+        """Whether this finding means that no MLE exists."""
+        return self in NO_MLE
+
+
+#: the diagnostics that say no MLE exists
+NO_MLE = frozenset({Diagnostic.SEPARATION, Diagnostic.DRIFT, Diagnostic.UNBOUNDED})
 
 
 @dataclass(frozen=True)
@@ -62,7 +87,7 @@ class Finding:
         False when the MLE does not exist (the estimate cannot have converged).
     """
 
-    code: str
+    code: Diagnostic
     message: str
     category: type[PPLMLEWarning]
     flags: dict[str, str] = field(default_factory=dict)
@@ -74,7 +99,7 @@ def separation(description: str, labels: Sequence[str], signs: Sequence[float] |
     """The finding for a separated logistic or softmax regression (`signs`: where each label runs)."""
     signs = list(signs) if signs is not None else [0.0] * len(labels)
     return Finding(
-        code="separation",
+        code=Diagnostic.SEPARATION,
         message=(
             f"The MLE does not exist: {description}. The likelihood keeps increasing as the "
             "coefficients run off to infinity, so the reported values are only where the optimizer "
@@ -94,7 +119,7 @@ def boundary(values: dict[str, float], why: str) -> Finding:
     """The finding for an MLE on the boundary of the parameter space, known from the data."""
     where = ", ".join(f"{k} = {_num(v)}" for k, v in values.items())
     return Finding(
-        code="boundary",
+        code=Diagnostic.BOUNDARY,
         message=(
             f"The MLE is on the boundary of the parameter space ({where}) because {why}. "
             "Wald standard errors and intervals assume an interior optimum and are not reported; "
@@ -121,7 +146,7 @@ def unbounded(names: Sequence[str], detail: str = "an NLL of -inf was reached") 
     """The finding for a likelihood that grows without bound as the parameters `names` move."""
     names = list(names)
     return Finding(
-        code="unbounded likelihood",
+        code=Diagnostic.UNBOUNDED,
         message=(
             f"The likelihood is unbounded: the NLL keeps falling without limit as {names} move "
             f"({detail}). No MLE exists; typical causes are constant data or a single observation "
@@ -193,7 +218,7 @@ def classify_recession(
             labels[i]: f"drift: -> {'+' if r16[i] > r8[i] else '-'}inf" for i in np.flatnonzero(diverging)
         }
         return Finding(
-            code="drift",
+            code=Diagnostic.DRIFT,
             message=(
                 f"The estimate keeps moving when the optimization is continued: {list(flags)} run off "
                 "to infinity while the likelihood still increases. The MLE does not exist (for a "
@@ -207,7 +232,7 @@ def classify_recession(
     flags = {labels[i]: f"boundary: -> {_limit(r16[i])}" for i in np.flatnonzero(moved)}
     where = ", ".join(f"{k} {v.split(': ')[1]}" for k, v in flags.items())
     return Finding(
-        code="boundary",
+        code=Diagnostic.BOUNDARY,
         message=(
             f"The MLE is on the boundary of the parameter space ({where}): the likelihood keeps "
             "increasing towards the edge of the support. Wald standard errors and intervals are "

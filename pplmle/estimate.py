@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,7 @@ import pandas as pd
 import pymc as pm
 
 from pplmle import _kernel as kernel
+from pplmle import _values
 from pplmle import diagnostics as dg
 from pplmle._engine import Engine, Run, check_model, flatten_priors
 from pplmle._kernel import GTOL
@@ -34,17 +36,31 @@ _OPTIMIZERS = ("find_MAP", "compiled")
 # Compiled engines: families share one per structure; user models one per model object.
 _FAMILY_ENGINES: dict[tuple, Engine] = {}
 _MODEL_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# guards the two registries (an engine's own lock guards its data and compiled functions)
+_REGISTRY_LOCK = threading.RLock()
 
 
 def _family_engine(family: Family) -> Engine:
     key = family._key()
-    if key not in _FAMILY_ENGINES:
-        model = family._build(family._data())
-        _FAMILY_ENGINES[key] = Engine(model, reported=list(family._labels()))
-    return _FAMILY_ENGINES[key]
+    with _REGISTRY_LOCK:
+        if key not in _FAMILY_ENGINES:
+            model = family._build(family._data())
+            _FAMILY_ENGINES[key] = Engine(model, reported=list(family._labels()))
+        return _FAMILY_ENGINES[key]
 
 
 def _model_engine(model: pm.Model, method: str, nan_policy: str) -> tuple[Engine, dict]:
+    with _REGISTRY_LOCK:
+        engine, shared_map = _model_engine_locked(model, method, nan_policy)
+    # carry over data the user changed with pm.set_data since the copy was made (under the
+    # engine's lock, taken after the registry's is released: no thread waits for one holding both)
+    with engine.lock:
+        for orig, new in shared_map.items():
+            new.set_value(orig.get_value(borrow=True))
+    return engine, shared_map
+
+
+def _model_engine_locked(model: pm.Model, method: str, nan_policy: str) -> tuple[Engine, dict]:
     imputed = check_model(model, nan_policy)
     per_model = _MODEL_ENGINES.setdefault(model, {})
     key = (method, tuple(sorted(imputed)), tuple(model.named_vars))
@@ -56,11 +72,7 @@ def _model_engine(model: pm.Model, method: str, nan_policy: str) -> tuple[Engine
             per_model[key] = (Engine(flat, reported=order), shared_map)
         else:  # the MAP optimizes the user's model itself (check_model refused NaN)
             per_model[key] = (Engine(model), {})
-    engine, shared_map = per_model[key]
-    # carry over data the user changed with pm.set_data since the copy was made
-    for orig, new in shared_map.items():
-        new.set_value(orig.get_value(borrow=True))
-    return engine, shared_map
+    return per_model[key]
 
 
 def _labels_for(engine: Engine, labels: Mapping[str, list[str]] | None) -> list[str]:
@@ -194,7 +206,7 @@ def _fit(
         tol = 1e-4 * np.where(np.isfinite(se_flat), se_flat, 0.0) + 1e-8 * np.abs(info["reported"])
         same = bool(len(finite) == n_starts and np.all(spread <= tol))
         if not same:
-            diagnostics.append("multiple optima")
+            diagnostics.append(dg.Diagnostic.MULTIPLE_OPTIMA)
             nlls = ", ".join(f"{v:.8g}" for v in values)
             warn_or_raise(
                 f"The {n_starts} starts reached different optima (objective values {nlls}); "
@@ -213,7 +225,7 @@ def _fit(
     if not all(f.exists for f in findings):
         converged = False
         message = "the MLE does not exist; " + best.message
-    elif converged and any(f.code == "boundary" for f in findings):
+    elif converged and any(f.code == dg.Diagnostic.BOUNDARY for f in findings):
         message = f"converged: on the boundary of the parameter space (see the flags). {best.message}"
     elif converged:
         message = (
@@ -222,12 +234,12 @@ def _fit(
         )
     elif not info["hessian_ok"] and dec <= gtol and not findings:
         # stationary, but the Hessian is singular there: not a verified optimum, and no SEs
-        diagnostics.append("singular Hessian")
+        diagnostics.append(dg.Diagnostic.SINGULAR_HESSIAN)
         message = f"not converged: a stationary point, but {info['hessian_message']}. {best.message}"
         warn_or_raise(
             f"Standard errors are NaN: {info['hessian_message']}.", HessianWarning, strict, stacklevel=4
         )
-    elif any(f.code == "boundary" for f in findings):
+    elif any(f.code == dg.Diagnostic.BOUNDARY for f in findings):
         converged = True  # an exact boundary value reported by the existence checks
         message = f"converged: on the boundary of the parameter space. {best.message}"
     else:
@@ -245,7 +257,7 @@ def _fit(
         converged=converged,
         message=message,
         grad_norm=grad_norm,
-        diagnostics=tuple(diagnostics),
+        diagnostics=tuple(dg.Diagnostic(d) for d in diagnostics),
         n_starts=n_starts,
         same=same,
         n_eval=sum(r.n_eval for r in runs) + sum(r.iters for r in runs),
@@ -401,31 +413,75 @@ def _failed(engine, u, msg, method, n_obs, labels, model_name) -> MLEResult:
 
 
 class FitContext:
-    """What a result needs to go back to its likelihood: the engine, the data and the optimum.
+    """What a result needs to go back to its likelihood: the model, its data and the optimum.
 
-    Profiles, surfaces and ``nllf`` run the shared engine on the result's own
-    data (the engine may have moved on to other data since) and restore it.
+    Profiles, surfaces and ``nllf`` run the engine on the result's own data (an engine is shared
+    by every fit of the same structure, and may have moved on to other data since) and restore
+    it, holding the engine's lock meanwhile: two threads may use two results at once. The
+    context pickles without its engine (compiled functions stay in their process); the engine is
+    found again, or compiled, from `source` on first use after unpickling.
     """
 
     def __init__(
-        self, engine: Engine, data: dict[str, np.ndarray], u: np.ndarray, labels: list[str], to_free
+        self,
+        engine: Engine | None,
+        data: dict[str, np.ndarray],
+        u: np.ndarray,
+        labels: list[str],
+        to_free,
+        source: Any = None,
+        method: str = "MLE",
+        nan_policy: str = "raise",
     ):
-        self.engine, self.data, self.u, self.labels, self.to_free = engine, data, np.array(u), labels, to_free
-        #: the family instance or pm.Model that was fitted (for the bootstrap)
-        self.source: Any = None
+        self._engine = engine
+        self.data = {k: np.array(v, copy=True) for k, v in data.items()}
+        self.u, self.labels, self.to_free = np.array(u), list(labels), to_free
+        #: the family instance or pm.Model that was fitted (for the bootstrap and unpickling)
+        self.source = source
+        self.method, self.nan_policy = method, nan_policy
+        #: derived quantities computed on first use (profile intervals by label and level)
+        self.cache: dict[Any, Any] = {}
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            if self.source is None:
+                raise ValueError("This result carries no model to recompute its likelihood from.")
+            if isinstance(self.source, Family):
+                self._engine = _family_engine(self.source)
+            else:
+                self._engine = _model_engine(self.source, self.method, self.nan_policy)[0]
+        return self._engine
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_engine"] = None
+        state["source"] = _values.portable(self.source)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["source"] = _values.restore(state["source"])
+        self.__dict__.update(state)
 
     @contextlib.contextmanager
     def active(self):
-        current = {k: np.array(v, copy=True) for k, v in self.engine.data_snapshot().items()}
-        self.engine.set_data(self.data)
-        try:
-            yield self.engine
-        finally:
-            self.engine.set_data(current)
+        engine = self.engine
+        with engine.lock:
+            current = {k: np.array(v, copy=True) for k, v in engine.data_snapshot().items()}
+            engine.set_data(self.data)
+            try:
+                yield engine
+            finally:
+                engine.set_data(current)
 
     def free(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Free-variable values (natural scale) for reported parameter values."""
         return self.to_free(params) if self.to_free is not None else dict(params)
+
+    def nll(self, params: Mapping[str, Any]) -> float:
+        """The NLL at reported parameter values (natural scale), on the fitted data."""
+        with self.active() as engine:
+            return -engine.info(engine.to_unconstrained(self.free(params)))["loglik"]
 
 
 def _result(
@@ -450,13 +506,7 @@ def _result(
     cov = pd.DataFrame(info["cov"], index=labels, columns=labels)
     # the kernel's standard errors (formed without squaring: right where cov under/overflows)
     se = np.asarray(info["se"], dtype=float) if "se" in info else np.sqrt(np.diag(info["cov"]))
-    snapshot = {k: np.array(v, copy=True) for k, v in engine.data_snapshot().items()}
-    context = FitContext(engine, snapshot, u, labels, to_free)
-
-    def nllf(params: Mapping[str, Any]) -> float:
-        with context.active():
-            return -engine.info(engine.to_unconstrained(context.free(params)))["loglik"]
-
+    context = FitContext(engine, engine.data_snapshot(), u, labels, to_free, method=method)
     return MLEResult(
         params=engine.unflatten(info["reported"]),
         se=engine.unflatten(se),
@@ -469,13 +519,12 @@ def _result(
         method=method,
         grad_norm=float(grad_norm),
         model_name=model_name,
-        diagnostics=tuple(diagnostics),
+        diagnostics=tuple(dg.Diagnostic(d) for d in diagnostics),
         n_starts=int(n_starts),
         same_optimum=same,
         n_eval=int(n_eval),
         flags=dict(flags),
         data_key=_data_key(engine.model),
-        _nllf=nllf,
         _context=context,
     )
 
@@ -490,8 +539,6 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
             )
         _check_start_names(start, model.param_names)
         engine = _family_engine(model)
-        engine.set_data(model._data())
-        free_start = {**model._start(), **model._to_free(dict(start or {}))}
         setup = {
             "n_obs": model.n_obs,
             "model_name": model.name,
@@ -500,18 +547,25 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
         }
     else:
         engine, _ = _model_engine(model, method, nan_policy)
-        free_start = dict(start or {})
         setup = {
             "n_obs": _n_obs(engine.model),
             "model_name": model.name or "pm.Model",
             "to_free": None,
             "second_route": True,
         }
-    u0 = engine.to_unconstrained(free_start)  # compiles the engine on first use
-    labels = _labels_for(engine, model._labels() if isinstance(model, Family) else None)
-    result = _fit(engine, method=method, start_u=u0, labels=labels, **setup, **options)
+    # the engine is shared by every fit of the same structure: one thread at a time
+    with engine.lock:
+        if isinstance(model, Family):
+            engine.set_data(model._data())
+            free_start = {**model._start(), **model._to_free(dict(start or {}))}
+        else:
+            free_start = dict(start or {})
+        u0 = engine.to_unconstrained(free_start)  # compiles the engine on first use
+        labels = _labels_for(engine, model._labels() if isinstance(model, Family) else None)
+        result = _fit(engine, method=method, start_u=u0, labels=labels, **setup, **options)
     if result._context is not None:
         result._context.source = model
+        result._context.nan_policy = nan_policy
     return result
 
 

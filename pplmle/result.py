@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from pplmle import _display
+from pplmle import _display, _values
+from pplmle.diagnostics import NO_MLE
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class MLEResult:
     """A maximum-likelihood (or MAP) estimate that knows whether it can be trusted.
 
@@ -45,9 +46,10 @@ class MLEResult:
     grad_norm
         Largest absolute natural-scale gradient of the NLL at the estimate.
     diagnostics
-        Codes of the problems found (``"separation"``, ``"boundary"``, ``"drift"``,
-        ``"unbounded likelihood"``, ``"singular Hessian"``, ``"multiple optima"``;
-        see :mod:`pplmle.diagnostics`).  Empty for a clean estimate.
+        The problems found, as :class:`pplmle.diagnostics.Diagnostic` members (strings:
+        ``"separation"``, ``"boundary"``, ``"drift"``, ``"unbounded likelihood"``,
+        ``"singular Hessian"``, ``"multiple optima"``; see :mod:`pplmle.diagnostics`).
+        Empty for a clean estimate; :attr:`mle_exists` says whether any means no MLE.
     flags
         Note per affected parameter label, shown in :meth:`table`'s ``flag`` column.
     data_key
@@ -76,8 +78,21 @@ class MLEResult:
     n_eval: int = 0
     flags: dict[str, str] = field(default_factory=dict)
     data_key: str = ""
-    _nllf: Callable[[Mapping[str, Any]], float] | None = field(default=None, compare=False)
     _context: Any = field(default=None, compare=False)
+
+    # a value: equal when every reported field is (NaN equal to NaN); not hashable (it holds arrays)
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MLEResult):
+            return NotImplemented
+        return _values.fields_equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def mle_exists(self) -> bool:
+        """False when a diagnostic says that no MLE exists (separation, drift, an unbounded
+        likelihood): the estimate is then where the optimizer stopped, not an MLE."""
+        return not any(code in NO_MLE for code in self.diagnostics)
 
     @property
     def nll(self) -> float:
@@ -136,7 +151,12 @@ class MLEResult:
                 raise ValueError(f"`method='profile'` needs an MLE result; this is a {self.method}.")
             from pplmle.profiles import profile_intervals
 
-            lower, upper = profile_intervals(self, level)
+            # computed once per level and kept with the result's context (the value is unchanged)
+            cache = self._context.cache if self._context is not None else {}
+            key = ("profile intervals", float(level))
+            if key not in cache:
+                cache[key] = profile_intervals(self, level)
+            lower, upper = (np.array(v, copy=True) for v in cache[key])
         else:
             raise ValueError(f"`method` must be 'wald' or 'profile'; got {method!r}.")
         return pd.DataFrame({"lower": lower, "upper": upper}, index=self.cov.index)
@@ -227,9 +247,9 @@ class MLEResult:
 
     def nllf(self, params: Mapping[str, Any] | None = None) -> float:
         """The NLL at `params` (natural scale, by name; default: the estimate), on the fitted data."""
-        if self._nllf is None:
+        if self._context is None:
             raise ValueError("This result carries no likelihood function.")
-        return self._nllf(self.params if params is None else params)
+        return self._context.nll(self.params if params is None else params)
 
     def __repr__(self) -> str:
         return _display.result_text(self)

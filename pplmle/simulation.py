@@ -43,6 +43,8 @@ import pandas as pd
 import pymc as pm
 import scipy.stats
 
+from pplmle import _values
+from pplmle import diagnostics as dg
 from pplmle._kernel import GTOL
 from pplmle.errors import PPLMLEWarning
 from pplmle.families import Family
@@ -51,7 +53,7 @@ __all__ = ["BootstrapResult", "SimulationResult", "simulate"]
 
 _KINDS = ("parametric", "nonparametric")
 #: diagnostics meaning that the MLE does not exist (see pplmle.diagnostics)
-_NO_MLE = {"separation", "drift", "unbounded likelihood"}
+_NO_MLE = dg.NO_MLE
 
 
 @dataclass
@@ -66,6 +68,13 @@ class _Study:
     gtol: float
     profile: bool
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a pm.Model source travels as cloudpickle bytes inside the standard pickle
+        return {**self.__dict__, "source": _values.portable(self.source)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({**state, "source": _values.restore(state["source"])})
 
 
 # per process: the prepared runner of each study, so chunks after the first reuse its compiled functions
@@ -117,7 +126,8 @@ class _Runner:
             batched = list(self.base_data) if self.family is not None else _row_containers(model, self.n_obs)
         else:
             batched = list(self.observed.values())
-        self.batch = batch_engine(self.engine, batched)
+        self.batched = list(batched)  # the containers each replicate replaces
+        self.batch = batch_engine(self.engine, batched)  # None: the graph does not vectorize
         self.sampler = None
         if study.kind != "nonparametric":
             samplers = self.engine.__dict__.setdefault("_samplers", {})
@@ -137,7 +147,7 @@ class _Runner:
             rows = np.random.default_rng(stream).integers(0, self.n_obs, self.n_obs)
             if self.family is not None:
                 return self.family._resample(rows)
-            return {**self.base_data, **{k: self.base_data[k][rows] for k in self.batch.batched}}
+            return {**self.base_data, **{k: self.base_data[k][rows] for k in self.batched}}
         draws = self.sampler.draw(self.study.free, stream)
         if self.family is not None:
             (value,) = draws.values()
@@ -146,6 +156,11 @@ class _Runner:
 
     # -- a chunk -----------------------------------------------------------------------
     def run(self, indices: np.ndarray) -> dict[str, Any]:
+        # the engines are shared with every fit of the same structure in this process
+        with self.engine.lock:
+            return self._run(indices)
+
+    def _run(self, indices: np.ndarray) -> dict[str, Any]:
         from pplmle import _batch
 
         c, m = indices.size, len(self.labels)
@@ -413,7 +428,9 @@ def _seed(seed: Any) -> int:
 def _dataset(study: _Study, reps: int, i: Any) -> Family | dict[str, np.ndarray]:
     if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < reps:
         raise ValueError(f"`i` must be a replicate number in 0..{reps - 1}; got {i!r}.")
-    return _runner(study).replicate(int(i))
+    runner = _runner(study)
+    with runner.engine.lock:
+        return runner.replicate(int(i))
 
 
 def _frame(merged: dict, labels: list[str], key: str) -> pd.DataFrame:
@@ -476,7 +493,6 @@ def _true_values(source: Family | pm.Model, true: Mapping[str, Any], n: int | No
 
         names = list(source.param_names)
         engine = _family_engine(source)
-        engine.set_data(source._data())
         engine._compile()
         to_free = source._to_free
         labels = _labels_for(engine, source._labels())
@@ -512,7 +528,10 @@ def _true_values(source: Family | pm.Model, true: Mapping[str, Any], n: int | No
         values[name] = arr
     free = to_free(values)
     try:
-        engine.to_unconstrained(free)
+        with engine.lock:
+            if isinstance(source, Family):
+                engine.set_data(source._data())
+            engine.to_unconstrained(free)
     except ValueError:
         shown = ", ".join(f"{k}: {v.tolist()}" for k, v in values.items())
         raise ValueError(f"`true` lies outside the parameters' support: {{{shown}}}.") from None
@@ -608,7 +627,7 @@ def simulate(
     )
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class SimulationResult:
     """The estimates of a simulation study and their summaries.
 
@@ -632,7 +651,14 @@ class SimulationResult:
     reps: int
     seed: int
     _merged: dict = field(repr=False)
-    _study: _Study = field(repr=False)
+    _study: _Study = field(repr=False, compare=False)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return _values.fields_equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def estimates(self) -> pd.DataFrame:
@@ -750,7 +776,7 @@ def bootstrap(
     if result.method != "MLE" or ctx is None or getattr(ctx, "source", None) is None:
         raise ValueError("Only an MLE from pl.mle() can be bootstrapped (not a MAP or a failed fit).")
     if not np.all(np.isfinite(result._flat(result.params))) or any(
-        d in result.diagnostics for d in ("separation", "drift", "unbounded likelihood")
+        d in result.diagnostics for d in dg.NO_MLE
     ):
         raise ValueError(
             f"The estimate does not exist ({', '.join(result.diagnostics)}): there is nothing to bootstrap."
@@ -776,7 +802,7 @@ def bootstrap(
     )
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class BootstrapResult:
     """Bootstrap replicates of an estimate: :attr:`table` has the layout of ``result.table()``.
 
@@ -797,7 +823,14 @@ class BootstrapResult:
     seed: int
     level: float
     _merged: dict = field(repr=False)
-    _study: _Study = field(repr=False)
+    _study: _Study = field(repr=False, compare=False)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return _values.fields_equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def dataset(self, i: int) -> Family | dict[str, np.ndarray]:
         """Bootstrap sample `i`, drawn again from its own stream (identical to the one fitted)."""

@@ -57,8 +57,30 @@ class LikelihoodSurface:
         The dataset's variables.
     """
 
+    __slots__ = ("_dataset",)
+
     def __init__(self, dataset: xr.Dataset):
-        self.dataset = dataset
+        object.__setattr__(self, "_dataset", dataset)
+
+    @property
+    def dataset(self) -> xr.Dataset:
+        return self._dataset
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"A LikelihoodSurface is a value; its {name!r} cannot be set.")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"dataset": self._dataset}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        object.__setattr__(self, "_dataset", state["dataset"])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LikelihoodSurface):
+            return NotImplemented
+        return bool(self._dataset.identical(other._dataset))
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def loglik(self) -> xr.DataArray:
@@ -149,15 +171,14 @@ def _resolve(model: Any):
     if isinstance(model, Family):
         engine = _family_engine(model)
         engine._compile()
-        engine.set_data(model._data())
         labels = _labels_for(engine, model._labels())
-        ctx = FitContext(engine, model._data(), engine.u_default, labels, model._to_free)
+        ctx = FitContext(engine, model._data(), engine.u_default, labels, model._to_free, source=model)
         return ctx, None, labels, model._free_batch, model.n_obs, model.name
     engine, _ = _model_engine(model, "MLE", "raise")
     engine._compile()
     labels = _labels_for(engine, None)
     snapshot = {k: np.array(v, copy=True) for k, v in engine.data_snapshot().items()}
-    ctx = FitContext(engine, snapshot, engine.u_default, labels, None)
+    ctx = FitContext(engine, snapshot, engine.u_default, labels, None, source=model)
     return ctx, None, labels, None, _n_obs(engine.model), model.name or "pm.Model"
 
 

@@ -235,5 +235,7 @@ def _():
 
 # not pytest's "N passed, N failed" shape: CI's test count is pytest's, not this script's
 n = len(passed) + len(failures)
-print(f"smoke test: all {n} checks ok" if not failures else f"smoke test: {len(failures)} of {n} checks FAILED")
+print(
+    f"smoke test: all {n} checks ok" if not failures else f"smoke test: {len(failures)} of {n} checks FAILED"
+)
 sys.exit(1 if failures else 0)

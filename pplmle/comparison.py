@@ -294,7 +294,8 @@ def compare(
             cf_fn = None
             notes.append(f"No closed form for {model.name}: {cf.NO_CLOSED_FORM[model.name]}")
         engine = _family_engine(model)
-        u0 = engine.to_unconstrained(model._start())
+        with engine.lock:
+            u0 = engine.to_unconstrained(model._start())
     else:
         engine, _ = _model_engine(model, "MLE", "raise")
         nll_fn = nll
@@ -306,7 +307,8 @@ def compare(
             )
         if closed_form is None:
             notes.append("No closed form given (closed_form=...).")
-        u0 = engine.to_unconstrained({})
+        with engine.lock:
+            u0 = engine.to_unconstrained({})
 
     # 1. likelihood equivalence, before any fitting (the engine is shared: hold its lock)
     equivalent, mismatch = None, None

@@ -189,7 +189,7 @@ def classify_recession(
     --------
     >>> f = classify_recession(["p"], [np.array([1e-9]), np.array([2e-11]), np.array([3e-13]),
     ...                               np.array([1e-16])], [1e-8, 2e-10, 3e-12, 1e-15])
-    >>> f.code, f.flags
+    >>> str(f.code), f.flags
     ('boundary', {'p': 'boundary: -> 0'})
     """
     r0, r4, r8, r16 = (np.asarray(r, dtype=float) for r in reported)

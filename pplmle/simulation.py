@@ -105,6 +105,17 @@ class _Runner:
     """Compiles a study's model once (batch and single-fit engines, data sampler) and fits chunks."""
 
     def __init__(self, study: _Study):
+        from pplmle.estimate import _family_engine, _model_engine
+
+        source = study.source
+        if isinstance(source, Family):
+            engine = _family_engine(source)
+        else:
+            engine = _model_engine(source, "MLE", "raise")[0]
+        with engine.lock:  # the setup sets the shared engine's data and compiles on it
+            self._setup(study)
+
+    def _setup(self, study: _Study) -> None:
         from pplmle._batch import batch_engine
         from pplmle.estimate import _family_engine, _labels_for, _model_engine, _n_obs
 

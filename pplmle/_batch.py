@@ -24,15 +24,17 @@ puts in each log-density becomes a Python loop over the batch (``Blockwise``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pymc.pytensorf import compile as pm_compile
+from pytensor.graph.basic import Variable
 from pytensor.graph.replace import graph_replace, vectorize_graph
 from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.shape import Shape, Shape_i
+from pytensor.tensor.variable import TensorVariable
 
 from pplmle import _kernel as kernel
 from pplmle._engine import Engine, _LazyFunctions, require_float64
@@ -58,7 +60,12 @@ class BatchEngine:
         require_float64(engine.model, "Fitting many datasets at once (simulate, bootstrap)")
         self.engine = engine
         model = engine.model
-        shared = {v.name: v for v in model.data_vars if isinstance(v, pytensor.compile.SharedVariable)}
+        # a model's data containers always have names: `is not None` only narrows the type
+        shared = {
+            v.name: v
+            for v in model.data_vars
+            if isinstance(v, pytensor.compile.SharedVariable) and v.name is not None
+        }
         unknown = [name for name in batched if name not in shared]
         if unknown:
             raise ValueError(f"the model has no pm.Data container(s) {unknown}; it has {sorted(shared)}.")
@@ -74,10 +81,10 @@ class BatchEngine:
             pt.cast(r, "float64").ravel()
             for r in model.replace_rvs_by_values([model[name] for name in engine.reported])
         ]
-        objective, loglik, *reported = graph_replace(
-            [objective, loglik, *reported], {shared[n]: stand[n] for n in self.batched}, strict=False
-        )
-        grads = [pt.grad(objective, v).ravel() for v in value_vars]
+        to_stand: dict[Variable, Variable] = {shared[n]: stand[n] for n in self.batched}
+        objective, loglik, *reported = graph_replace([objective, loglik, *reported], to_stand, strict=False)
+        # one wrt (with the default return_disconnected="zero") gives one tensor, not a list or None
+        grads = [cast(TensorVariable, pt.grad(objective, v)).ravel() for v in value_vars]
 
         def jacobian(y):
             blocks = [
@@ -180,7 +187,7 @@ def batch_engine(engine: Engine, batched: Sequence[str]) -> BatchEngine | None:
 
 def _constant_shapes(outputs: list, shapes: Mapping[Any, tuple[int, ...]]) -> list:
     """Replace every shape read off the variables in `shapes` by a constant."""
-    replace = {}
+    replace: dict[Variable, Variable] = {}
     for node in io_toposort(list(graph_inputs(outputs)), outputs):
         if isinstance(node.op, Shape_i) and node.inputs[0] in shapes:
             replace[node.outputs[0]] = pt.constant(shapes[node.inputs[0]][node.op.i], dtype="int64")

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pymc as pm
@@ -37,6 +37,7 @@ from pymc.pytensorf import join_nonshared_inputs
 from pytensor.gradient import disconnected_grad
 from pytensor.graph.replace import graph_replace, vectorize_graph
 from pytensor.tensor.random.basic import NormalRV
+from pytensor.tensor.variable import TensorVariable
 
 from pplmle import _kernel as kernel
 from pplmle._validate import check_nan_policy
@@ -161,7 +162,10 @@ def _jacobian(y, wrt, n_y: int, n_wrt: int, unroll: int = 16):
     if n_y <= unroll and n_wrt <= unroll:
         if n_y == 0:
             return pt.zeros((0, n_wrt), dtype="float64")
-        return pt.stack([pt.grad(y[i], wrt) for i in range(n_y)]).reshape((n_y, n_wrt))
+        # pt.grad's type also covers a list of wrt and disconnected gradients returned as None; one
+        # wrt (with the default return_disconnected="zero") gives one tensor
+        grads = [cast(TensorVariable, pt.grad(y[i], wrt)) for i in range(n_y)]
+        return pt.stack(grads).reshape((n_y, n_wrt))
     return pytensor.gradient.jacobian(y, wrt, vectorize=True, disconnected_inputs="ignore").reshape(
         (n_y, n_wrt)
     )
@@ -392,7 +396,8 @@ class Engine:
         return {
             var.name: var.get_value(borrow=True)
             for var in self.model.data_vars
-            if isinstance(var, pytensor.compile.SharedVariable)
+            # a model's data containers always have names: `is not None` only narrows the type
+            if isinstance(var, pytensor.compile.SharedVariable) and var.name is not None
         }
 
     # -- conversions -----------------------------------------------------

@@ -171,8 +171,10 @@ def result_inference_data(result: MLEResult, draws: int = 4000, seed: int | None
         grid = {lab: e + np.linspace(-5.0, 5.0, n) * s for lab, e, s in zip(labels, est, se, strict=True)}
         surf = surface(result, grid)
         idata = surf.to_inference_data(draws=draws, seed=seed)
-        idata.posterior.attrs["source"] = "normalized likelihood on a grid (flat-prior posterior)"
-        groups["posterior"] = idata.posterior
+        # a group by key: InferenceData's groups are dynamic attributes that its type does not declare
+        posterior = idata["posterior"]
+        posterior.attrs["source"] = "normalized likelihood on a grid (flat-prior posterior)"
+        groups["posterior"] = posterior
         groups["likelihood_surface"] = surf.dataset
     elif np.all(np.isfinite(result.cov.to_numpy())):
         rng = np.random.default_rng(seed)

@@ -278,7 +278,8 @@ def compare(
             raise ValueError(f"`{name}` must be a callable; got {type(fn).__name__}.")
 
     notes: list[str] = []
-    hand = None
+    hand = None  # a family's hand-written NLL: set exactly when `model` is a Family
+    nll_fn: Callable[[Mapping[str, Any]], float] | None
     if isinstance(model, Family):
         args, kwargs = model._core_args()
         hand = hw.HANDWRITTEN[model.name](*args, **kwargs)
@@ -293,7 +294,8 @@ def compare(
             cf_fn = None
             notes.append(f"No closed form for {model.name}: {cf.NO_CLOSED_FORM[model.name]}")
         engine = _family_engine(model)
-        u0 = engine.to_unconstrained(model._start())
+        with engine.lock:
+            u0 = engine.to_unconstrained(model._start())
     else:
         engine, _ = _model_engine(model, "MLE", "raise")
         nll_fn = nll
@@ -305,7 +307,8 @@ def compare(
             )
         if closed_form is None:
             notes.append("No closed form given (closed_form=...).")
-        u0 = engine.to_unconstrained({})
+        with engine.lock:
+            u0 = engine.to_unconstrained({})
 
     # 1. likelihood equivalence, before any fitting (the engine is shared: hold its lock)
     equivalent, mismatch = None, None
@@ -338,14 +341,15 @@ def compare(
     res = mle(model, strict=strict)
     names = list(res.params)
     estimates: dict[str, dict[str, Any]] = {"find_MAP": res.params}
-    scipy_fit = gd = None
+    scipy_fit: hw.HandFit | dict[str, Any] | None = None
+    gd: hw.GradientDescentResult | None = None
     if cf_fn is not None:
         estimates["closed_form"] = dict(cf_fn())
     if nll_fn is not None:
-        if isinstance(model, Family) and nll is None:
+        if hand is not None and nll is None:  # a Family
             scipy_fit = hw.minimize_nll(hand)
             estimates["scipy"] = scipy_fit.params
-        elif isinstance(model, Family):  # the family's unconstrained map, the user's NLL
+        elif hand is not None:  # a Family: the family's unconstrained map, the user's NLL
             start = hand.to_unconstrained(hand.start())
             scipy_fit = _minimize_user_nll(nll_fn, hand.from_unconstrained, start, names)
             notes.append("The scipy route minimized the given nll with finite-difference gradients.")

@@ -189,7 +189,7 @@ def classify_recession(
     --------
     >>> f = classify_recession(["p"], [np.array([1e-9]), np.array([2e-11]), np.array([3e-13]),
     ...                               np.array([1e-16])], [1e-8, 2e-10, 3e-12, 1e-15])
-    >>> f.code, f.flags
+    >>> str(f.code), f.flags
     ('boundary', {'p': 'boundary: -> 0'})
     """
     r0, r4, r8, r16 = (np.asarray(r, dtype=float) for r in reported)
@@ -211,11 +211,12 @@ def classify_recession(
         is_unbounded = f16 == -np.inf or (f16 - f8) <= (f8 - f4) < 0
     if is_unbounded:
         return unbounded(
-            [labels[i] for i in np.flatnonzero(moved)], f"it fell by {f0 - f16:.3g} over the probe"
+            [labels[int(i)] for i in np.flatnonzero(moved)], f"it fell by {f0 - f16:.3g} over the probe"
         )
     if np.any(diverging):
         flags = {
-            labels[i]: f"drift: -> {'+' if r16[i] > r8[i] else '-'}inf" for i in np.flatnonzero(diverging)
+            labels[int(i)]: f"drift: -> {'+' if r16[i] > r8[i] else '-'}inf"
+            for i in np.flatnonzero(diverging)
         }
         return Finding(
             code=Diagnostic.DRIFT,
@@ -229,7 +230,7 @@ def classify_recession(
             flags=flags,
             exists=False,
         )
-    flags = {labels[i]: f"boundary: -> {_limit(r16[i])}" for i in np.flatnonzero(moved)}
+    flags = {labels[int(i)]: f"boundary: -> {_limit(r16[i])}" for i in np.flatnonzero(moved)}
     where = ", ".join(f"{k} {v.split(': ')[1]}" for k, v in flags.items())
     return Finding(
         code=Diagnostic.BOUNDARY,

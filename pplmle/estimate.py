@@ -13,8 +13,8 @@ import contextlib
 import hashlib
 import threading
 import weakref
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -529,6 +529,16 @@ def _result(
     )
 
 
+class _Setup(TypedDict, total=False):
+    """What :func:`_estimate` passes to :func:`_fit` about the model, by keyword."""
+
+    n_obs: int
+    model_name: str
+    to_free: Callable[[Mapping[str, Any]], dict[str, Any]] | None
+    findings: list[dg.Finding]
+    second_route: bool
+
+
 def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
     """Set up the engine and starting point for a family or a pm.Model, then fit."""
     if isinstance(model, Family):
@@ -539,7 +549,7 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
             )
         _check_start_names(start, model.param_names)
         engine = _family_engine(model)
-        setup = {
+        setup: _Setup = {
             "n_obs": model.n_obs,
             "model_name": model.name,
             "to_free": model._to_free,

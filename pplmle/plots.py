@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -44,7 +45,7 @@ __all__ = [
 def likelihood_curve(
     result: MLEResult,
     name: str,
-    grid: Sequence[float],
+    grid: npt.ArrayLike,
     fixed: dict[str, Any] | None = None,
     *,
     kind: str = "likelihood",
@@ -75,9 +76,9 @@ def likelihood_curve(
     if name not in result.params or np.ndim(result.params[name]) != 0:
         scalars = [k for k, v in result.params.items() if np.ndim(v) == 0]
         raise ValueError(f"`name` must be a scalar parameter of the result, one of {scalars}; got {name!r}.")
-    grid = np.asarray(grid, dtype=float)
+    points = np.asarray(grid, dtype=float)
     point = {**result.params, **(fixed or {})}
-    nll = np.array([result.nllf({**point, name: g}) for g in grid])
+    nll = np.array([result.nllf({**point, name: g}) for g in points])
     values = {"likelihood": np.exp(-(nll - nll.min())), "loglik": -nll, "nll": nll}[kind]
     labels = {
         "likelihood": "likelihood / max likelihood",
@@ -86,8 +87,8 @@ def likelihood_curve(
     }
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
-    ax.plot(grid, values, marker="o", ms=3)
-    best = grid[np.argmin(nll)]
+    ax.plot(points, values, marker="o", ms=3)
+    best = points[np.argmin(nll)]
     ax.axvline(best, color="C3", ls="--", lw=1, label=f"best on grid: {name} = {best:g}")
     others = ", ".join(f"{k} = {np.round(v, 4):g}" for k, v in point.items() if k != name and np.ndim(v) == 0)
     ax.set_xlabel(f"{name} ({unit})" if unit else name)
@@ -260,7 +261,7 @@ def profile_plot(
     result: MLEResult,
     name: str,
     level: float = 0.95,
-    values: Sequence[float] | None = None,
+    values: npt.ArrayLike | None = None,
     ax: Axes | None = None,
     *,
     unit: str = "",
@@ -378,7 +379,7 @@ def contour(
     x: str,
     y: str,
     level: float = 0.95,
-    grid: Mapping[str, Sequence[float]] | None = None,
+    grid: Mapping[str, npt.ArrayLike] | None = None,
     n: int = 60,
     width: float = 3.5,
     ax: Axes | None = None,
@@ -468,6 +469,7 @@ def contour(
                 lab: est[j] + np.linspace(-reach[2 * k], reach[2 * k + 1], n) * se[j]
                 for k, (lab, j) in enumerate(((x, jx), (y, jy)))
             }
+        assert grid is not None  # given, or the default built just above
         surf = surface(result, {x: grid[x], y: grid[y]})
         rel = np.ma.masked_invalid(surf.loglik.values.T - result.loglik)  # rows follow y
         inside = np.array([np.ma.any(side > cut) for side in (rel[:, 0], rel[:, -1], rel[0], rel[-1])])

@@ -95,14 +95,27 @@ def _run_chunk(payload: bytes | _Study, indices: list[int]) -> dict[str, Any]:
     if isinstance(payload, bytes):
         import cloudpickle
 
-        payload = cloudpickle.loads(payload)
-    return _runner(payload).run(np.asarray(indices, dtype=int))
+        study: _Study = cloudpickle.loads(payload)
+    else:
+        study = payload
+    return _runner(study).run(np.asarray(indices, dtype=int))
 
 
 class _Runner:
     """Compiles a study's model once (batch and single-fit engines, data sampler) and fits chunks."""
 
     def __init__(self, study: _Study):
+        from pplmle.estimate import _family_engine, _model_engine
+
+        source = study.source
+        if isinstance(source, Family):
+            engine = _family_engine(source)
+        else:
+            engine = _model_engine(source, "MLE", "raise")[0]
+        with engine.lock:  # the setup sets the shared engine's data and compiles on it
+            self._setup(study)
+
+    def _setup(self, study: _Study) -> None:
         from pplmle._batch import batch_engine
         from pplmle.estimate import _family_engine, _labels_for, _model_engine, _n_obs
 
@@ -128,7 +141,7 @@ class _Runner:
             batched = list(self.observed.values())
         self.batched = list(batched)  # the containers each replicate replaces
         self.batch = batch_engine(self.engine, batched)  # None: the graph does not vectorize
-        self.sampler = None
+        self.sampler: _Sampler | None = None
         if study.kind != "nonparametric":
             samplers = self.engine.__dict__.setdefault("_samplers", {})
             key = tuple(self.observed.items())
@@ -148,6 +161,7 @@ class _Runner:
             if self.family is not None:
                 return self.family._resample(rows)
             return {**self.base_data, **{k: self.base_data[k][rows] for k in self.batched}}
+        assert self.sampler is not None  # every study but a nonparametric bootstrap has one
         draws = self.sampler.draw(self.study.free, stream)
         if self.family is not None:
             (value,) = draws.values()
@@ -164,7 +178,7 @@ class _Runner:
         from pplmle import _batch
 
         c, m = indices.size, len(self.labels)
-        out = {
+        out: dict[str, Any] = {
             "index": indices,
             "estimate": np.full((c, m), np.nan),
             "se": np.full((c, m), np.nan),
@@ -175,15 +189,20 @@ class _Runner:
             "lr": np.full((c, m), np.nan),
             "u": [None] * c,
         }
-        data, starts, fams, batch_rows, single_rows = [], [], [], [], []
+        data: list[dict[str, np.ndarray]] = []
+        starts: list[dict[str, Any]] = []
+        fams: list[Family | None] = []
+        batch_rows: list[int] = []
+        single_rows: list[int] = []
         for r, i in enumerate(indices):
             try:
                 rep = self.replicate(int(i))
             except ValueError as exc:  # a resample or draw the model cannot be fitted to
                 out["diagnostics"][r] = f"invalid data: {exc}"
-                data.append(None)
+                # placeholders, never read: this row is in neither batch_rows nor single_rows
+                data.append({})
                 fams.append(None)
-                starts.append(None)
+                starts.append({})
                 continue
             if isinstance(rep, Family):
                 fams.append(rep)
@@ -200,6 +219,7 @@ class _Runner:
         saved = {k: np.array(v, copy=True) for k, v in self.engine.data_snapshot().items()}
         try:
             if batch_rows:
+                assert self.batch is not None  # rows go to batch_rows only when there is a batch engine
                 rows = np.asarray(batch_rows)
                 bdata = {k: np.stack([data[r][k] for r in rows]) for k in self.batch.batched}
                 U0 = np.stack([self._u0(starts[r]) for r in rows])
@@ -272,13 +292,14 @@ class _Runner:
         out["se"][r] = result._flat(result.se)
         out["nll"][r] = result.nll
         out["converged"][r] = result.converged
-        exists = np.all(np.isfinite(out["estimate"][r]))
+        exists = bool(np.all(np.isfinite(out["estimate"][r])))
         if self.study.truth is not None and self.study.profile and exists:
             for j in range(len(self.labels)):
                 out["lr"][r, j] = self._lr_single(data, result._context.u, j)
 
     def _lr_single(self, data, u_hat: np.ndarray, j: int) -> float:
         """The likelihood-ratio statistic at the truth for one replicate, one parameter (SLSQP + KKT)."""
+        assert self.study.truth is not None  # only studies with a truth compute likelihood ratios
         self.engine.set_data(self._full_data(data))
         f_hat = self.engine.objective(u_hat)
         _, f_c, ok = self.engine.constrained_minimum(u_hat, [j], [self.study.truth[j]])
@@ -419,7 +440,9 @@ def _check_executor(executor: Any) -> None:
 
 def _seed(seed: Any) -> int:
     if seed is None:
-        return int(np.random.SeedSequence().entropy)
+        entropy = np.random.SeedSequence().entropy
+        assert isinstance(entropy, int)  # fresh entropy from the OS is one int
+        return entropy
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"`seed` must be a non-negative whole number or None; got {seed!r}.")
     return int(seed)

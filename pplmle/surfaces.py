@@ -58,6 +58,7 @@ class LikelihoodSurface:
     """
 
     __slots__ = ("_dataset",)
+    _dataset: xr.Dataset
 
     def __init__(self, dataset: xr.Dataset):
         object.__setattr__(self, "_dataset", dataset)
@@ -97,14 +98,15 @@ class LikelihoodSurface:
     @property
     def names(self) -> list[str]:
         """The grid parameters, in dimension order."""
-        return list(self.dataset["loglik"].dims)
+        # xarray types dimension names as Hashable; the grid's are the parameters' names
+        return [str(dim) for dim in self.dataset["loglik"].dims]
 
     def argmax(self) -> dict[str, float]:
         """Grid values of the parameters at the largest log-likelihood on the grid."""
         ll = self.loglik
         flat = int(np.nanargmax(ll.values))
         idx = np.unravel_index(flat, ll.shape)
-        return {name: float(ll[name].values[i]) for name, i in zip(ll.dims, idx, strict=True)}
+        return {str(name): float(ll[name].values[i]) for name, i in zip(ll.dims, idx, strict=True)}
 
     def plot(self, kind: str = "likelihood", ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
         """Draw the surface: a curve for one parameter, filled contours for two (see :mod:`pplmle.plots`)."""

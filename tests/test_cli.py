@@ -1,10 +1,13 @@
 """The pplmle command: the demo and `fit` as a user runs them (in-process for speed)."""
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from pplmle.cli import main
+from pplmle.families import family_names
 
 
 def test_demo_prints_table_and_writes_png(tmp_path, capsys):
@@ -41,6 +44,21 @@ def test_fit_regression(csv, capsys):
     path, _ = csv
     assert main(["fit", str(path), "--family", "LogisticRegression", "--x", "x1", "--y", "admit"]) == 0
     assert "beta[x1]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(family_names()))
+def test_every_family_the_cli_names_takes_nan_policy(name):
+    # `fit` passes --nan-policy to whichever family --family names
+    assert "nan_policy" in inspect.signature(family_names()[name]).parameters
+
+
+def test_fit_nan_policy_omit_drops_missing_values(tmp_path, capsys):
+    path = tmp_path / "gaps.csv"
+    pd.DataFrame({"height": [160.0, np.nan, 170.0, 180.0]}).to_csv(path, index=False)
+    assert main(["fit", str(path), "--family", "normal", "--column", "height"]) == 2
+    assert "must be finite" in capsys.readouterr().err
+    assert main(["fit", str(path), "--family", "normal", "--column", "height", "--nan-policy", "omit"]) == 0
+    assert "n_obs = 3" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

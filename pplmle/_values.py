@@ -54,6 +54,19 @@ def fields_equal(a: Any, b: Any) -> bool:
     )
 
 
+class Value:
+    """Base of pplmle's result dataclasses (declared with ``eq=False``): equal when they are of
+    one type and every comparable field is equal (:func:`fields_equal`); not hashable, since
+    they hold arrays."""
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return fields_equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class _PickledModel:
     """A ``pm.Model`` carried through the standard pickle as cloudpickle bytes."""
 

@@ -52,7 +52,7 @@ _CHECKED = ("closed_form", "scipy")
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Comparison:
+class Comparison(_values.Value):
     """The outcome of :func:`compare`.
 
     Attributes
@@ -97,13 +97,6 @@ class Comparison:
     gradient_descent: Any = None
     notes: tuple[str, ...] = ()
     nll_by_method: dict[str, float] = field(default_factory=dict)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Comparison):
-            return NotImplemented
-        return _values.fields_equal(self, other)
-
-    __hash__ = None  # type: ignore[assignment]
 
     @property
     def exists(self) -> bool:

@@ -15,7 +15,7 @@ from pplmle.diagnostics import NO_MLE
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class MLEResult:
+class MLEResult(_values.Value):
     """A maximum-likelihood (or MAP) estimate that knows whether it can be trusted.
 
     Attributes
@@ -79,14 +79,6 @@ class MLEResult:
     flags: dict[str, str] = field(default_factory=dict)
     data_key: str = ""
     _context: Any = field(default=None, compare=False)
-
-    # a value: equal when every reported field is (NaN equal to NaN); not hashable (it holds arrays)
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, MLEResult):
-            return NotImplemented
-        return _values.fields_equal(self, other)
-
-    __hash__ = None  # type: ignore[assignment]
 
     @property
     def mle_exists(self) -> bool:

@@ -651,7 +651,7 @@ def simulate(
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class SimulationResult:
+class SimulationResult(_values.Value):
     """The estimates of a simulation study and their summaries.
 
     Attributes
@@ -675,13 +675,6 @@ class SimulationResult:
     seed: int
     _merged: dict = field(repr=False)
     _study: _Study = field(repr=False, compare=False)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return _values.fields_equal(self, other)
-
-    __hash__ = None  # type: ignore[assignment]
 
     @property
     def estimates(self) -> pd.DataFrame:
@@ -826,7 +819,7 @@ def bootstrap(
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class BootstrapResult:
+class BootstrapResult(_values.Value):
     """Bootstrap replicates of an estimate: :attr:`table` has the layout of ``result.table()``.
 
     Attributes
@@ -847,13 +840,6 @@ class BootstrapResult:
     level: float
     _merged: dict = field(repr=False)
     _study: _Study = field(repr=False, compare=False)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return _values.fields_equal(self, other)
-
-    __hash__ = None  # type: ignore[assignment]
 
     def dataset(self, i: int) -> Family | dict[str, np.ndarray]:
         """Bootstrap sample `i`, drawn again from its own stream (identical to the one fitted)."""

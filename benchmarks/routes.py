@@ -73,7 +73,7 @@ def main() -> None:
     import pymc as pm
 
     import pplmle as pl
-    import pplmle._engine as engine_module
+    import pplmle.pymc.engine as engine_module
 
     rows = []
     for name, build in models(pm).items():

@@ -7,10 +7,9 @@ polished, checked), and :func:`map_estimate` for the MAP with priors kept.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pplmle import datasets, diagnostics, losses, plots
-from pplmle.bayes import BayesVsMLE, bayes_vs_mle, parameterization_effect
-from pplmle.comparison import Comparison, compare
-from pplmle.errors import (
+from pplmle import viz as plots
+from pplmle.core import datasets, diagnostics
+from pplmle.core.errors import (
     BoundaryWarning,
     ConvergenceWarning,
     DriftWarning,
@@ -23,8 +22,9 @@ from pplmle.errors import (
     SeparationWarning,
     UnboundedLikelihoodWarning,
 )
-from pplmle.estimate import map_estimate, mle
-from pplmle.families import (
+from pplmle.core.profiles import profile
+from pplmle.core.result import MLEResult
+from pplmle.pymc.families import (
     Bernoulli,
     Binomial,
     Categorical,
@@ -39,11 +39,13 @@ from pplmle.families import (
     PoissonRegression,
     SoftmaxRegression,
 )
-from pplmle.model_selection import LRTest, compare_models, lr_test
-from pplmle.profiles import profile
-from pplmle.result import MLEResult
-from pplmle.simulation import BootstrapResult, SimulationResult, simulate
-from pplmle.surfaces import LikelihoodSurface, surface
+from pplmle.pymc.fitting import map_estimate, mle
+from pplmle.reference import losses
+from pplmle.workflows.bayes import BayesVsMLE, bayes_vs_mle, parameterization_effect
+from pplmle.workflows.comparison import Comparison, compare
+from pplmle.workflows.model_selection import LRTest, compare_models, lr_test
+from pplmle.workflows.simulation import BootstrapResult, SimulationResult, simulate
+from pplmle.workflows.surfaces import LikelihoodSurface, surface
 
 try:
     __version__ = version("pplmle")

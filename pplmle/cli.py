@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
-    from pplmle.families import Family
+    from pplmle.pymc.families import Family
 
 DEMO_PNG = "pplmle_demo.png"
 
@@ -40,7 +40,7 @@ def demo(out: str = DEMO_PNG) -> int:
     import numpy as np
 
     import pplmle as pl
-    from pplmle.plots import likelihood_curve
+    from pplmle.viz.plots import likelihood_curve
 
     x = pl.datasets.heights()
     print("Ten heights of middle-school students (cm):", " ".join(f"{v:g}" for v in x))
@@ -94,7 +94,7 @@ def _column(df, name: str, what: str):
 
 
 def fit(args: argparse.Namespace) -> int:
-    from pplmle.families import family_names
+    from pplmle.pymc.families import family_names
 
     families = family_names()
     key = args.family.lower().replace("_", "").replace("-", "")

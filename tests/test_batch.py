@@ -5,8 +5,8 @@ import pymc as pm
 import pytest
 
 import pplmle as pl
-from pplmle._batch import BatchEngine, assess, batch_engine, constrained, newton
-from pplmle.estimate import _family_engine, _model_engine
+from pplmle.pymc.batch import BatchEngine, assess, batch_engine, constrained, newton
+from pplmle.pymc.fitting import _family_engine, _model_engine
 
 N, B = 30, 40
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pplmle.cli import main
-from pplmle.families import family_names
+from pplmle.pymc.families import family_names
 
 
 def test_demo_prints_table_and_writes_png(tmp_path, capsys):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from pplmle import closed_form as cf
-from pplmle import families
-from pplmle.handwritten import HANDWRITTEN, minimize_nll
+from pplmle.pymc import families
+from pplmle.reference import closed_form as cf
+from pplmle.reference.handwritten import HANDWRITTEN, minimize_nll
 
 SEEDS = [1, 2, 3]
 RTOL_FIT = 1e-7  # closed form vs minimize_nll (BFGS on the unconstrained scale)

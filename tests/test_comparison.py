@@ -5,8 +5,8 @@ import pymc as pm
 import pytest
 
 import pplmle as pl
-from pplmle.closed_form import FUNCTIONS
-from pplmle.families import family_names
+from pplmle.pymc.families import family_names
+from pplmle.reference.closed_form import FUNCTIONS
 
 
 def _data(name, seed):

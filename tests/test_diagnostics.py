@@ -12,7 +12,7 @@ import pymc as pm
 import pytest
 
 import pplmle as pl
-from pplmle._separation import find_separation, find_zero_separation
+from pplmle.reference.separation import find_separation, find_zero_separation
 
 
 def _fit_quietly(model, category):

@@ -136,8 +136,8 @@ def test_a_short_find_map_budget_is_made_up_by_the_kernel():
 
 
 def test_exhausted_newton_is_counted_as_exhausted():
-    from pplmle import _kernel as kernel
-    from pplmle.estimate import _family_engine
+    from pplmle.pymc import kernel
+    from pplmle.pymc.fitting import _family_engine
 
     fam = pl.Normal(X)
     engine = _family_engine(fam)

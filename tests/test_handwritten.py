@@ -10,8 +10,8 @@ from reference import gamma_mle, logistic_mle, poisson_reg_mle, softmax_mle
 from scipy import stats
 from scipy.special import digamma, expit, softmax
 
-from pplmle import families
-from pplmle import handwritten as hw
+from pplmle.pymc import families
+from pplmle.reference import handwritten as hw
 
 # -- one case per family: the hand NLL, scipy's log-likelihood and random parameter points
 

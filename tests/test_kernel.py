@@ -16,7 +16,7 @@ import scipy.linalg
 import statsmodels.api as sm
 
 import pplmle as pl
-from pplmle import _kernel as kernel
+from pplmle.pymc import kernel
 
 
 def strict_fit(model, **kw):
@@ -247,7 +247,7 @@ def _gn_model(kind: str) -> pm.Model:
     ("kind", "offered"), [("normal", True), ("student", False), ("potential", False), ("wide", False)]
 )
 def test_gauss_newton_route_only_for_small_normal_response_models(kind, offered):
-    from pplmle._engine import Engine, flatten_priors
+    from pplmle.pymc.engine import Engine, flatten_priors
 
     engine = Engine(flatten_priors(_gn_model(kind))[0])
     assert engine.has_gauss_newton is offered
@@ -257,7 +257,7 @@ def test_gauss_newton_route_only_for_small_normal_response_models(kind, offered)
 
 
 def test_gauss_newton_curvature_is_the_fisher_information_of_the_normal_observations():
-    from pplmle._engine import Engine, _GaussNewton, flatten_priors
+    from pplmle.pymc.engine import Engine, _GaussNewton, flatten_priors
 
     model = _gn_model("normal")
     engine = Engine(flatten_priors(model)[0])

@@ -1,11 +1,11 @@
-"""pplmle.losses: cross-entropy is the categorical NLL, pinned against closed forms and fitted families."""
+"""pplmle.reference.losses: cross-entropy is the categorical NLL, pinned against closed forms and families."""
 
 import numpy as np
 import pytest
 from scipy.special import expit
 
 import pplmle as pl
-from pplmle.losses import (
+from pplmle.reference.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,

@@ -1,10 +1,10 @@
-"""pplmle.losses against torch.nn in float64 (skipped when torch is not installed)."""
+"""pplmle.reference.losses against torch.nn in float64 (skipped when torch is not installed)."""
 
 import numpy as np
 import pytest
 from scipy.special import expit
 
-from pplmle.losses import (
+from pplmle.reference.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,

@@ -11,7 +11,7 @@ import pytest
 import scipy.stats
 
 import pplmle as pl
-from pplmle.model_selection import LRTest, compare_models, lr_test
+from pplmle.workflows.model_selection import LRTest, compare_models, lr_test
 
 X = pl.datasets.heights()
 N = X.size

@@ -17,7 +17,7 @@ import scipy.stats
 from arviz.stats.density_utils import kde
 
 import pplmle as pl
-from pplmle import plots
+from pplmle.viz import plots
 
 X = pl.datasets.heights()
 N, S = X.size, float(np.sum((X - X.mean()) ** 2))
@@ -416,7 +416,7 @@ def test_likelihood_curve_still_marks_the_best_grid_point(normal):
 
 def test_importing_draws_nothing():
     code = (
-        "import matplotlib.pyplot as plt, pplmle; before = dict(plt.rcParams); import pplmle.plots; "
+        "import matplotlib.pyplot as plt, pplmle; before = dict(plt.rcParams); import pplmle.viz.plots; "
         "print(plt.get_fignums(), dict(plt.rcParams) == before)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,7 +9,8 @@ import pytest
 import scipy.stats
 
 import pplmle as pl
-from pplmle import _batch, simulation
+from pplmle.pymc import batch as _batch
+from pplmle.workflows import simulation
 
 SIGMA, N10, REPS = 2.0, 10, 2000
 

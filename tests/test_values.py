@@ -209,7 +209,7 @@ def test_bootstrap_of_a_user_model_that_does_not_vectorize():
 
 
 def test_diagnostics_are_typed_and_say_whether_an_mle_exists():
-    from pplmle.diagnostics import NO_MLE, Diagnostic
+    from pplmle.core.diagnostics import NO_MLE, Diagnostic
 
     X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
     with warnings.catch_warnings():

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from pplmle import _display, _values
-from pplmle.diagnostics import NO_MLE
+from pplmle.core import display as _display
+from pplmle.core import values as _values
+from pplmle.core.diagnostics import NO_MLE
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -46,9 +47,9 @@ class MLEResult(_values.Value):
     grad_norm
         Largest absolute natural-scale gradient of the NLL at the estimate.
     diagnostics
-        The problems found, as :class:`pplmle.diagnostics.Diagnostic` members (strings:
+        The problems found, as :class:`pplmle.core.diagnostics.Diagnostic` members (strings:
         ``"separation"``, ``"boundary"``, ``"drift"``, ``"unbounded likelihood"``,
-        ``"singular Hessian"``, ``"multiple optima"``; see :mod:`pplmle.diagnostics`).
+        ``"singular Hessian"``, ``"multiple optima"``; see :mod:`pplmle.core.diagnostics`).
         Empty for a clean estimate; :attr:`mle_exists` says whether any means no MLE.
     flags
         Note per affected parameter label, shown in :meth:`table`'s ``flag`` column.
@@ -120,7 +121,7 @@ class MLEResult(_values.Value):
             ``"wald"``: estimate +/- z * se (symmetric; NaN where se is NaN).
             ``"profile"``: the likelihood-ratio interval ``{c : 2 (loglik -
             profile_loglik(c)) <= chi2_1(level)}``, by root-finding on the
-            profile log-likelihood (see :mod:`pplmle.profiles`); asymmetric where
+            profile log-likelihood (see :mod:`pplmle.core.profiles`); asymmetric where
             the likelihood is, and invariant to reparameterization.
 
         Examples
@@ -141,7 +142,7 @@ class MLEResult(_values.Value):
         elif method == "profile":
             if self.method != "MLE":
                 raise ValueError(f"`method='profile'` needs an MLE result; this is a {self.method}.")
-            from pplmle.profiles import profile_intervals
+            from pplmle.core.profiles import profile_intervals
 
             # computed once per level and kept with the result's context (the value is unchanged)
             cache = self._context.cache if self._context is not None else {}
@@ -197,7 +198,7 @@ class MLEResult(_values.Value):
         likelihood_surface
             The grid surface, when a grid was used.
         """
-        from pplmle.bayes import result_inference_data
+        from pplmle.workflows.bayes import result_inference_data
 
         return result_inference_data(self, draws=draws, seed=seed)
 
@@ -220,11 +221,11 @@ class MLEResult(_values.Value):
         ``"parametric"`` refits it to `reps` datasets drawn from the fitted
         model at this estimate.  The model is compiled once for all of them
         (see :func:`pplmle.simulate`, which shares the machinery, `executor`
-        and the seeding).  Returns a :class:`pplmle.simulation.BootstrapResult`
+        and the seeding).  Returns a :class:`pplmle.workflows.simulation.BootstrapResult`
         whose ``table`` has ``estimate``, the bootstrap ``se``, the percentile
         interval, the Hessian's ``mle se``, ``bias`` and ``used``.
         """
-        from pplmle.simulation import bootstrap
+        from pplmle.workflows.simulation import bootstrap
 
         return bootstrap(
             self,

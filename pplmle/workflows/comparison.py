@@ -1,8 +1,8 @@
 """Check an estimate three ways: find_MAP, the closed form, and a hand-written NLL minimized by scipy.
 
 :func:`compare` is the comparison layer.  For a built-in family it uses the
-closed form (:mod:`pplmle.closed_form`) and the hand-written NLL
-(:mod:`pplmle.handwritten`); for a user's ``pm.Model`` the user supplies either
+closed form (:mod:`pplmle.reference.closed_form`) and the hand-written NLL
+(:mod:`pplmle.reference.handwritten`); for a user's ``pm.Model`` the user supplies either
 or both.  Before fitting anything it checks that PyMC's log-likelihood equals
 minus the hand-written NLL at a few random parameter points, which catches an
 NLL that drops a term or uses another parameterization.
@@ -38,13 +38,13 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
-from pplmle import _values
-from pplmle import closed_form as cf
-from pplmle import diagnostics as dg
-from pplmle import handwritten as hw
-from pplmle.errors import LikelihoodMismatchWarning, warn_or_raise
-from pplmle.families import Family
-from pplmle.result import MLEResult
+from pplmle.core import diagnostics as dg
+from pplmle.core import values as _values
+from pplmle.core.errors import LikelihoodMismatchWarning, warn_or_raise
+from pplmle.core.result import MLEResult
+from pplmle.pymc.families import Family
+from pplmle.reference import closed_form as cf
+from pplmle.reference import handwritten as hw
 
 __all__ = ["Comparison", "compare"]
 
@@ -77,8 +77,8 @@ class Comparison(_values.Value):
     estimates
         Parameter dicts by method.
     scipy_fit, gradient_descent
-        The :class:`~pplmle.handwritten.HandFit` /
-        :class:`~pplmle.handwritten.GradientDescentResult` (or a dict for a
+        The :class:`~pplmle.reference.handwritten.HandFit` /
+        :class:`~pplmle.reference.handwritten.GradientDescentResult` (or a dict for a
         user NLL), when run.
     notes
         Plain sentences: methods not run and why, diagnostics.
@@ -180,7 +180,7 @@ def _call_closed_form(fn: Callable, data: dict[str, np.ndarray]) -> dict[str, An
 
 
 def _user_data(model) -> dict[str, np.ndarray]:
-    from pplmle.estimate import _observed
+    from pplmle.pymc.fitting import _observed
 
     data = dict(_observed(model))
     for var in model.data_vars:
@@ -245,7 +245,7 @@ def compare(
     seed
         Seed for those points.
     strict
-        Raise :class:`~pplmle.errors.EstimationError` instead of warning.
+        Raise :class:`~pplmle.core.errors.EstimationError` instead of warning.
 
     Returns
     -------
@@ -260,7 +260,7 @@ def compare(
     >>> round(float(cmp.table.loc["sigma", "closed_form"]) ** 2, 10)  # divide by n
     22.4
     """
-    from pplmle.estimate import _family_engine, _model_engine, mle
+    from pplmle.pymc.fitting import _family_engine, _model_engine, mle
 
     if not (rtol >= 0 and atol >= 0):
         raise ValueError(f"`rtol` and `atol` must be >= 0; got rtol={rtol!r}, atol={atol!r}.")

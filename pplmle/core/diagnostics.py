@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pplmle.errors import (
+from pplmle.core.errors import (
     BoundaryWarning,
     DriftWarning,
     PPLMLEWarning,

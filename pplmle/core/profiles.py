@@ -25,7 +25,7 @@ import scipy.stats
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
-    from pplmle.result import MLEResult
+    from pplmle.core.result import MLEResult
 
 __all__ = ["profile"]
 

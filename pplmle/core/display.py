@@ -6,7 +6,7 @@ import html
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pplmle.result import MLEResult
+    from pplmle.core.result import MLEResult
 
 
 def _status(res: MLEResult) -> str:

@@ -3,15 +3,15 @@
 The first of the three routes a statistics course teaches: set the score to zero
 and solve by hand.  Use these functions as the reference answer for the families
 that have one (:data:`FUNCTIONS`); :data:`NO_CLOSED_FORM` says, for the others,
-why there is none, and :mod:`pplmle.handwritten` minimizes their NLL numerically.
+why there is none, and :mod:`pplmle.reference.handwritten` minimizes their NLL numerically.
 
 Every function checks its data where it enters (a ``ValueError`` naming the
 argument, the rule and the first bad value), never modifies its inputs and
 returns a dict keyed exactly like the parameters of the matching family in
-:mod:`pplmle.families` (floats for scalars, NumPy arrays otherwise).  Variances
+:mod:`pplmle.pymc.families` (floats for scalars, NumPy arrays otherwise).  Variances
 are divide-by-n: that is the MLE, not the unbiased estimate.
 
-The data checks shared with :mod:`pplmle.handwritten` live here too (``check_*``),
+The data checks shared with :mod:`pplmle.reference.handwritten` live here too (``check_*``),
 so both routes accept exactly the same data.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from pplmle._validate import (
+from pplmle.core.validate import (
     check_binary,
     check_binomial,
     check_codes,
@@ -229,7 +229,7 @@ FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "LinearRegression": linear_regression,
 }
 
-#: Family class name -> why its MLE has no closed form (solve it with pplmle.handwritten).
+#: Family class name -> why its MLE has no closed form (solve it with pplmle.reference.handwritten).
 NO_CLOSED_FORM: dict[str, str] = {
     "Gamma": (
         "The score equation for the shape alpha involves the digamma function, "

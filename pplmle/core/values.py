@@ -1,11 +1,9 @@
-"""Value semantics for pplmle's results: equality of nested numerical data, and pickling of
-the PyMC models a result refers to.
+"""Value semantics for pplmle's results: equality of nested numerical data.
 
 A result is compared field by field: NumPy arrays by shape and content (NaN equal to NaN),
 pandas objects with ``.equals``, xarray objects with ``.identical``, mappings and sequences
-element by element. A ``pm.Model`` does not pickle with the standard library (its graph holds
-objects that only cloudpickle serializes), so a result stores it as cloudpickle bytes inside an
-ordinary pickle: ``pickle.dumps(result)`` works as it is, for process pools and Dask workers.
+element by element.  (How a result carries its ``pm.Model`` through the standard pickle is the
+PyMC layer's business: :func:`pplmle.pymc.engine.portable`.)
 """
 
 from __future__ import annotations
@@ -65,30 +63,3 @@ class Value:
         return fields_equal(self, other)
 
     __hash__ = None  # type: ignore[assignment]
-
-
-class _PickledModel:
-    """A ``pm.Model`` carried through the standard pickle as cloudpickle bytes."""
-
-    def __init__(self, payload: bytes):
-        self.payload = payload
-
-
-def portable(obj: Any) -> Any:
-    """`obj`, with a ``pm.Model`` replaced by something the standard pickle can carry."""
-    import pymc as pm
-
-    if isinstance(obj, pm.Model):
-        import cloudpickle
-
-        return _PickledModel(cloudpickle.dumps(obj))
-    return obj
-
-
-def restore(obj: Any) -> Any:
-    """The inverse of :func:`portable`."""
-    if isinstance(obj, _PickledModel):
-        import pickle
-
-        return pickle.loads(obj.payload)
-    return obj

@@ -20,14 +20,13 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
-from pplmle import _kernel as kernel
-from pplmle import _values
-from pplmle import diagnostics as dg
-from pplmle._engine import Engine, Run, check_model, flatten_priors
-from pplmle._kernel import GTOL
-from pplmle.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarning, warn_or_raise
-from pplmle.families import Family
-from pplmle.result import MLEResult
+from pplmle.core import diagnostics as dg
+from pplmle.core.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarning, warn_or_raise
+from pplmle.core.result import MLEResult
+from pplmle.pymc import kernel
+from pplmle.pymc.engine import Engine, Run, check_model, flatten_priors, portable, restore
+from pplmle.pymc.families import Family
+from pplmle.pymc.kernel import GTOL
 
 __all__ = ["map_estimate", "mle"]
 
@@ -456,11 +455,11 @@ class FitContext:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_engine"] = None
-        state["source"] = _values.portable(self.source)
+        state["source"] = portable(self.source)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state["source"] = _values.restore(state["source"])
+        state["source"] = restore(state["source"])
         self.__dict__.update(state)
 
     @contextlib.contextmanager
@@ -629,7 +628,7 @@ def mle(
     seed
         Seed for the jitter.
     strict
-        Raise :class:`~pplmle.errors.EstimationError` instead of warning.
+        Raise :class:`~pplmle.core.errors.EstimationError` instead of warning.
     progressbar
         Show find_MAP's progress bar.
     optimizer

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pplmle.families import Family
-from pplmle.result import MLEResult
+from pplmle.core.result import MLEResult
+from pplmle.pymc.families import Family
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -54,7 +54,7 @@ class BayesVsMLE:
 
     def plot(self, name: str, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
         """Posterior density, normalized profile likelihood, and lines at the MLE and MAP."""
-        from pplmle.plots import posterior_vs_likelihood
+        from pplmle.viz.plots import posterior_vs_likelihood
 
         return posterior_vs_likelihood(self, name, ax=ax)
 
@@ -96,7 +96,7 @@ def bayes_vs_mle(
     import arviz as az
     import pymc as pm
 
-    from pplmle.estimate import map_estimate, mle
+    from pplmle.pymc.fitting import map_estimate, mle
 
     if not 0.0 < level < 1.0:
         raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
@@ -150,7 +150,7 @@ def result_inference_data(result: MLEResult, draws: int = 4000, seed: int | None
     import arviz as az
     import xarray as xr
 
-    from pplmle.surfaces import _inference_data, surface
+    from pplmle.workflows.surfaces import _inference_data, surface
 
     if not isinstance(draws, (int, np.integer)) or draws < 1:
         raise ValueError(f"`draws` must be a whole number >= 1; got {draws!r}.")
@@ -212,9 +212,9 @@ def parameterization_effect(x: Any) -> pd.DataFrame:
     """
     import pymc as pm
 
-    from pplmle._validate import as_float_array, check_finite
-    from pplmle.estimate import map_estimate, mle
-    from pplmle.families import Normal
+    from pplmle.core.validate import as_float_array, check_finite
+    from pplmle.pymc.families import Normal
+    from pplmle.pymc.fitting import map_estimate, mle
 
     arr = as_float_array("x", x, ndim=1)
     check_finite("x", arr)

@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike
 from scipy.special import softmax as _scipy_softmax
 from scipy.special import xlog1py, xlogy
 
-from pplmle._validate import as_float_array, check_finite, check_same_length, check_support
+from pplmle.core.validate import as_float_array, check_finite, check_same_length, check_support
 
 __all__ = [
     "binary_cross_entropy",
@@ -153,7 +153,7 @@ def log_softmax(logits: ArrayLike, axis: int = -1) -> np.ndarray:
 
     Examples
     --------
-    >>> from pplmle.losses import log_softmax
+    >>> from pplmle.reference.losses import log_softmax
     >>> log_softmax([1000.0, 0.0]).tolist()
     [0.0, -1000.0]
     >>> log_softmax([[0.0, 1.0], [2.0, 2.0]]).round(6).tolist()
@@ -180,7 +180,7 @@ def softmax(logits: ArrayLike, axis: int = -1) -> np.ndarray:
 
     Examples
     --------
-    >>> from pplmle.losses import softmax
+    >>> from pplmle.reference.losses import softmax
     >>> softmax([2.0, 0.0, -1.0]).round(6).tolist()
     [0.843795, 0.114195, 0.04201]
     >>> softmax([1000.0, 0.0]).tolist()
@@ -219,7 +219,7 @@ def nll_loss(log_probs: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> 
     Examples
     --------
     >>> import numpy as np
-    >>> from pplmle.losses import nll_loss
+    >>> from pplmle.reference.losses import nll_loss
     >>> log_probs = np.log([[0.5, 0.25, 0.25], [0.1, 0.6, 0.3]])
     >>> round(nll_loss(log_probs, [0, 1]), 6)  # (-log 0.5 - log 0.6) / 2
     0.601986
@@ -278,7 +278,7 @@ def cross_entropy(logits: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -
     costs ``log(e + k - 1) - 1`` (0.551 for k = 3) instead of 0:
 
     >>> import numpy as np
-    >>> from pplmle.losses import cross_entropy, softmax
+    >>> from pplmle.reference.losses import cross_entropy, softmax
     >>> z = np.array([[2.0, 0.0, -1.0]])
     >>> round(cross_entropy(z, [0]), 6)  # right: -log softmax(z)[0, 0]
     0.169846
@@ -288,7 +288,7 @@ def cross_entropy(logits: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -
     Examples
     --------
     >>> import numpy as np
-    >>> from pplmle.losses import cross_entropy
+    >>> from pplmle.reference.losses import cross_entropy
     >>> z = np.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
     >>> round(cross_entropy(z, [0, 2]), 6)
     0.860645
@@ -360,7 +360,7 @@ def binary_cross_entropy(p: ArrayLike, y: ArrayLike, *, reduction: str = "mean")
 
     Examples
     --------
-    >>> from pplmle.losses import binary_cross_entropy
+    >>> from pplmle.reference.losses import binary_cross_entropy
     >>> round(binary_cross_entropy([0.9, 0.2], [1, 0]), 6)  # -(log 0.9 + log 0.8) / 2
     0.164252
     >>> binary_cross_entropy([0.0, 0.0], [0, 1], reduction="none").tolist()
@@ -401,7 +401,7 @@ def binary_cross_entropy_with_logits(
 
     Examples
     --------
-    >>> from pplmle.losses import binary_cross_entropy_with_logits
+    >>> from pplmle.reference.losses import binary_cross_entropy_with_logits
     >>> round(binary_cross_entropy_with_logits([0.0, 2.0], [1, 1]), 6)  # (log 2 + log(1 + e^-2)) / 2
     0.410038
     >>> binary_cross_entropy_with_logits([1000.0, -1000.0], [0, 0], reduction="none").tolist()

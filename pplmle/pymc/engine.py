@@ -39,8 +39,8 @@ from pytensor.graph.replace import graph_replace, vectorize_graph
 from pytensor.tensor.random.basic import NormalRV
 from pytensor.tensor.variable import TensorVariable
 
-from pplmle import _kernel as kernel
-from pplmle._validate import check_nan_policy
+from pplmle.core.validate import check_nan_policy
+from pplmle.pymc import kernel
 
 _FLAT_CLASSES: dict[type, type] = {}
 
@@ -370,7 +370,7 @@ class Engine:
     ) -> tuple[np.ndarray, float, bool]:
         """Minimize the objective with reported parameter ``index[0]`` held at ``values[0]``.
 
-        The kernel's SQP (:func:`pplmle._kernel.constrained`) on a batch of one. Returns
+        The kernel's SQP (:func:`pplmle.pymc.kernel.constrained`) on a batch of one. Returns
         (u, objective, success).
         """
         require_float64(self.model, "A constrained fit (profile likelihood, lr_test, profile surface)")
@@ -473,7 +473,7 @@ class Engine:
 
     @property
     def single(self) -> _Single:
-        """This engine as a :class:`pplmle._kernel.Objective` batch of one."""
+        """This engine as a :class:`pplmle.pymc.kernel.Objective` batch of one."""
         self._compile()
         if self._single is None:
             self._single = _Single(self)
@@ -507,7 +507,7 @@ class Engine:
 
         find_MAP is the first optimizer; wherever it stops (L-BFGS-B stops when the gradient is
         small in absolute terms, which depends on the units of the data), the kernel's
-        scale-invariant Newton method (:func:`pplmle._kernel.newton`) goes on to the optimum.
+        scale-invariant Newton method (:func:`pplmle.pymc.kernel.newton`) goes on to the optimum.
 
         With `gauss_newton` (only for an engine that :attr:`has_gauss_newton`), the same damped
         method first runs on the Gauss-Newton curvature ``J^T J`` instead of the Hessian, which
@@ -658,3 +658,33 @@ class _Single:
                 len(outs), -1, k
             ),
         }
+
+
+# A pm.Model does not pickle with the standard library (its graph holds objects that only
+# cloudpickle serializes), so a result stores it as cloudpickle bytes inside an ordinary
+# pickle: pickle.dumps(result) works as it is, for process pools and Dask workers.
+
+
+class _PickledModel:
+    """A ``pm.Model`` carried through the standard pickle as cloudpickle bytes."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+
+
+def portable(obj: Any) -> Any:
+    """`obj`, with a ``pm.Model`` replaced by something the standard pickle can carry."""
+    if isinstance(obj, pm.Model):
+        import cloudpickle
+
+        return _PickledModel(cloudpickle.dumps(obj))
+    return obj
+
+
+def restore(obj: Any) -> Any:
+    """The inverse of :func:`portable`."""
+    if isinstance(obj, _PickledModel):
+        import pickle
+
+        return pickle.loads(obj.payload)
+    return obj

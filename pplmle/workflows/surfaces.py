@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pplmle.families import Family
-from pplmle.result import MLEResult
+from pplmle.core.result import MLEResult
+from pplmle.pymc.families import Family
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -109,8 +109,8 @@ class LikelihoodSurface:
         return {str(name): float(ll[name].values[i]) for name, i in zip(ll.dims, idx, strict=True)}
 
     def plot(self, kind: str = "likelihood", ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
-        """Draw the surface: a curve for one parameter, filled contours for two (see :mod:`pplmle.plots`)."""
-        from pplmle.plots import surface_plot
+        """Draw the surface: a curve over one parameter, filled contours over two."""
+        from pplmle.viz.plots import surface_plot
 
         return surface_plot(self, kind=kind, ax=ax)
 
@@ -161,7 +161,7 @@ def _inference_data(az, **groups):
 
 def _resolve(model: Any):
     """(context, result or None, labels, to_free_batch, n_obs, model name) for a model or result."""
-    from pplmle.estimate import FitContext, _family_engine, _labels_for, _model_engine, _n_obs
+    from pplmle.pymc.fitting import FitContext, _family_engine, _labels_for, _model_engine, _n_obs
 
     if isinstance(model, MLEResult):
         ctx = model._context
@@ -228,7 +228,7 @@ def surface(
     """
     import xarray as xr
 
-    from pplmle.estimate import mle
+    from pplmle.pymc.fitting import mle
 
     ctx, result, labels, to_free_batch, n_obs, model_name = _resolve(model)
     engine = ctx.engine
@@ -358,7 +358,7 @@ def _fixed_points(engine, points, names_shapes, by_name, to_free_batch, chunk) -
 
 def _profile_points(engine, result, model, points, grid_idx) -> np.ndarray:
     """Maximize over the other parameters at each grid point, walking from the best start."""
-    from pplmle.estimate import mle
+    from pplmle.pymc.fitting import mle
 
     if result is None:
         result = mle(model)

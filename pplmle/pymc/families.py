@@ -29,9 +29,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.slinalg import solve_triangular
 
-from pplmle import diagnostics as dg
-from pplmle._separation import find_separation, find_zero_separation
-from pplmle._validate import (
+from pplmle.core import diagnostics as dg
+from pplmle.core.validate import (
     as_float_array,
     check_finite,
     check_integer,
@@ -41,6 +40,7 @@ from pplmle._validate import (
     nan_rows,
     plain,
 )
+from pplmle.reference.separation import find_separation, find_zero_separation
 
 __all__ = [
     "Bernoulli",
@@ -83,12 +83,12 @@ class Family:
         return {}
 
     def _core_args(self) -> tuple[tuple, dict]:
-        """Arguments of this family's closed form and hand-written NLL (:mod:`pplmle.closed_form`,
-        :mod:`pplmle.handwritten`): the validated data."""
+        """Arguments of this family's closed form and hand-written NLL (:mod:`pplmle.reference.closed_form`,
+        :mod:`pplmle.reference.handwritten`): the validated data."""
         raise NotImplementedError
 
     def _findings(self) -> list:
-        """Problems known from the data alone (separation, boundary MLE); see :mod:`pplmle.diagnostics`."""
+        """Problems known from the data alone (separation, boundary MLE): findings of the diagnostics."""
         return []
 
     def _key(self) -> tuple:

@@ -36,8 +36,8 @@ from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.shape import Shape, Shape_i
 from pytensor.tensor.variable import TensorVariable
 
-from pplmle import _kernel as kernel
-from pplmle._engine import Engine, _LazyFunctions, require_float64
+from pplmle.pymc import kernel
+from pplmle.pymc.engine import Engine, _LazyFunctions, require_float64
 
 #: How many batch graphs this process has compiled (a worker should compile each model once).
 COMPILED = 0
@@ -222,7 +222,7 @@ def newton(
     tol: float = kernel.GTOL,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Minimize B objectives side by side with the kernel's Newton method
-    (:func:`pplmle._kernel.newton`). Returns the points and the iterations of each row."""
+    (:func:`pplmle.pymc.kernel.newton`). Returns the points and the iterations of each row."""
     fit = kernel.newton(_Rows(batch, data), U0, tol=tol, maxiter=maxiter)
     return fit.U, fit.iters
 
@@ -232,7 +232,7 @@ def assess(
 ) -> dict[str, np.ndarray]:
     """Estimates, covariances and the convergence rule of :func:`pplmle.mle` for every row.
 
-    ``ok`` is True where the kernel's verdict (:func:`pplmle._kernel.assess`: finite, a
+    ``ok`` is True where the kernel's verdict (:func:`pplmle.pymc.kernel.assess`: finite, a
     positive-definite Hessian, a Newton decrement of at most `gtol`) holds and the recession
     probe finds no direction along which the NLL keeps falling.
     """
@@ -256,5 +256,5 @@ def constrained(
     target: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimize each row's objective with reported parameter `index` held at `target` (B,)
-    (:func:`pplmle._kernel.constrained`). Returns (U, objective, ok)."""
+    (:func:`pplmle.pymc.kernel.constrained`). Returns (U, objective, ok)."""
     return kernel.constrained(_Rows(batch, data), U0, index, target)

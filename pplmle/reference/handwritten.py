@@ -4,11 +4,11 @@ The second of the three routes a statistics course teaches: write the NLL down
 in plain NumPy, derive its gradient by hand and hand both to
 ``scipy.optimize.minimize``.  Use :func:`minimize_nll` for the MLE of any
 family (the reference for the families without a closed form, see
-:data:`pplmle.closed_form.NO_CLOSED_FORM`) and :func:`gradient_descent` to show
+:data:`pplmle.reference.closed_form.NO_CLOSED_FORM`) and :func:`gradient_descent` to show
 plain fixed-step gradient descent on a logistic (or softmax) regression.
 
 Each :class:`HandNLL` subclass binds the data of one family of
-:mod:`pplmle.families`, checked the same way, and uses its parameter names and
+:mod:`pplmle.pymc.families`, checked the same way, and uses its parameter names and
 layout.  ``nll`` keeps every constant (``n/2 log 2 pi``, ``log x!``,
 ``log C(n, k)``, ``lgamma``, the ``-log x`` Jacobian of the LogNormal density),
 so it equals minus PyMC's log-likelihood exactly.  The optimizer works on an
@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln, log_expit, logit, logsumexp, softmax, xlog1py, xlogy
 
-from pplmle._validate import (
+from pplmle.core.validate import (
     check_binary,
     check_binomial,
     check_codes,
@@ -109,7 +109,7 @@ class HandNLL:
     ``_value`` and ``_gradient`` on checked natural-scale parameters.
     """
 
-    #: Class name of the matching family in :mod:`pplmle.families`.
+    #: Class name of the matching family in :mod:`pplmle.pymc.families`.
     family: ClassVar[str] = ""
     #: Names of the parameters, in the order of the family.
     param_names: tuple[str, ...] = ()
@@ -850,7 +850,7 @@ def minimize_nll(
     A small gradient does not prove that a finite MLE exists: with separated data
     (logistic or softmax regression) the NLL decreases toward 0 as coefficients grow, and
     the fit stops at large finite coefficients with ``success=True``.  Existence is a
-    property of the data; check it there (the families in :mod:`pplmle.families` do).
+    property of the data; check it there (the families in :mod:`pplmle.pymc.families` do).
 
     Parameters
     ----------

@@ -8,7 +8,7 @@ around an estimate (parametric: draws from the fitted model; nonparametric:
 rows resampled with replacement).
 
 How it stays fast: the model is compiled once, for all replicates at a time
-(:mod:`pplmle._batch`): Newton's method runs on every dataset of a chunk
+(:mod:`pplmle.pymc.batch`): Newton's method runs on every dataset of a chunk
 side by side, vectorized.  A fit that the batch cannot vouch for (no positive
 definite Hessian, a gradient above the rule of :func:`pplmle.mle`, or a
 direction along which the likelihood keeps rising) is refitted alone with the
@@ -43,16 +43,17 @@ import pandas as pd
 import pymc as pm
 import scipy.stats
 
-from pplmle import _values
-from pplmle import diagnostics as dg
-from pplmle._kernel import GTOL
-from pplmle.errors import PPLMLEWarning
-from pplmle.families import Family
+from pplmle.core import diagnostics as dg
+from pplmle.core import values as _values
+from pplmle.core.errors import PPLMLEWarning
+from pplmle.pymc.engine import portable, restore
+from pplmle.pymc.families import Family
+from pplmle.pymc.kernel import GTOL
 
 __all__ = ["BootstrapResult", "SimulationResult", "simulate"]
 
 _KINDS = ("parametric", "nonparametric")
-#: diagnostics meaning that the MLE does not exist (see pplmle.diagnostics)
+#: diagnostics meaning that the MLE does not exist (see pplmle.core.diagnostics)
 _NO_MLE = dg.NO_MLE
 
 
@@ -71,10 +72,10 @@ class _Study:
 
     def __getstate__(self) -> dict[str, Any]:
         # a pm.Model source travels as cloudpickle bytes inside the standard pickle
-        return {**self.__dict__, "source": _values.portable(self.source)}
+        return {**self.__dict__, "source": portable(self.source)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({**state, "source": _values.restore(state["source"])})
+        self.__dict__.update({**state, "source": restore(state["source"])})
 
 
 # per process: the prepared runner of each study, so chunks after the first reuse its compiled functions
@@ -105,7 +106,7 @@ class _Runner:
     """Compiles a study's model once (batch and single-fit engines, data sampler) and fits chunks."""
 
     def __init__(self, study: _Study):
-        from pplmle.estimate import _family_engine, _model_engine
+        from pplmle.pymc.fitting import _family_engine, _model_engine
 
         source = study.source
         if isinstance(source, Family):
@@ -116,8 +117,8 @@ class _Runner:
             self._setup(study)
 
     def _setup(self, study: _Study) -> None:
-        from pplmle._batch import batch_engine
-        from pplmle.estimate import _family_engine, _labels_for, _model_engine, _n_obs
+        from pplmle.pymc.batch import batch_engine
+        from pplmle.pymc.fitting import _family_engine, _labels_for, _model_engine, _n_obs
 
         self.study = study
         source = study.source
@@ -175,7 +176,7 @@ class _Runner:
             return self._run(indices)
 
     def _run(self, indices: np.ndarray) -> dict[str, Any]:
-        from pplmle import _batch
+        from pplmle.pymc import batch as _batch
 
         c, m = indices.size, len(self.labels)
         out: dict[str, Any] = {
@@ -259,7 +260,7 @@ class _Runner:
 
     def _single(self, r: int, data, fam: Family | None, start, out) -> None:
         """Refit replicate row `r` alone, with every diagnostic of mle(); record its warnings."""
-        from pplmle.estimate import _fit
+        from pplmle.pymc.fitting import _fit
 
         self.engine.set_data(self._full_data(data))
         with warnings.catch_warnings(record=True) as caught:
@@ -462,7 +463,7 @@ def _frame(merged: dict, labels: list[str], key: str) -> pd.DataFrame:
 
 def _warn_summary(merged: dict, reps: int, what: str) -> None:
     """One warning per kind of problem met among the replicates, with the count."""
-    from pplmle import errors
+    from pplmle.core import errors
 
     counts: dict[str, int] = {}
     for names in merged["warnings"]:
@@ -507,12 +508,12 @@ def _template(model: Any, n: int | None, family_kwargs: dict) -> Family | pm.Mod
 
 def _true_values(source: Family | pm.Model, true: Mapping[str, Any], n: int | None):
     """Validate `true`; return (free-variable values to draw from, flat reported truth, labels)."""
-    from pplmle.estimate import _labels_for, _model_engine, _n_obs
+    from pplmle.pymc.fitting import _labels_for, _model_engine, _n_obs
 
     if not isinstance(true, Mapping):
         raise TypeError(f"`true` must be a dict of parameter values by name; got {type(true).__name__}.")
     if isinstance(source, Family):
-        from pplmle.estimate import _family_engine
+        from pplmle.pymc.fitting import _family_engine
 
         names = list(source.param_names)
         engine = _family_engine(source)
@@ -746,8 +747,8 @@ class SimulationResult(_values.Value):
 
     def plot(self, name: str, *, square: bool = False, unit: str = "", ax: Any = None) -> Any:
         """Histogram of the estimates of `name` with the truth and the normal law the SEs claim;
-        see :func:`pplmle.plots.sampling_distribution`."""
-        from pplmle.plots import sampling_distribution
+        see :func:`pplmle.viz.plots.sampling_distribution`."""
+        from pplmle.viz.plots import sampling_distribution
 
         return sampling_distribution(self, name, square=square, unit=unit, ax=ax)
 
@@ -799,7 +800,7 @@ def bootstrap(
         )
     source = ctx.source
     if isinstance(source, pm.Model):
-        from pplmle.estimate import _data_key, _model_engine
+        from pplmle.pymc.fitting import _data_key, _model_engine
 
         engine, _ = _model_engine(source, "MLE", "raise")
         if _data_key(engine.model) != result.data_key:

@@ -81,7 +81,7 @@ def check_same_length(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) ->
 
 
 # ---------------------------------------------------------------------------------
-# data checks of the NumPy core (pplmle.closed_form, pplmle.handwritten)
+# data checks of the NumPy core (pplmle.reference.closed_form, pplmle.reference.handwritten)
 
 
 def check_vector(name: str, x: Any) -> np.ndarray:

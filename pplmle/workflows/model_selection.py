@@ -9,7 +9,7 @@ Both work on :class:`~pplmle.MLEResult` objects and refuse what cannot be
 compared: fits to different data (their ``data_key`` or ``n_obs`` differ) and
 MAP estimates (information criteria and the likelihood-ratio test need the
 maximized likelihood).  A fit that did not converge or has diagnostics is
-compared with a :class:`~pplmle.errors.ConvergenceWarning`: its log-likelihood
+compared with a :class:`~pplmle.core.errors.ConvergenceWarning`: its log-likelihood
 may not be the maximum.
 """
 
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from pplmle.errors import ConvergenceWarning
-from pplmle.result import MLEResult
+from pplmle.core.errors import ConvergenceWarning
+from pplmle.core.result import MLEResult
 
 if TYPE_CHECKING:
     import arviz as az
@@ -166,7 +166,7 @@ def compare_models(
     Examples
     --------
     >>> import pplmle as pl
-    >>> from pplmle.model_selection import compare_models
+    >>> from pplmle.workflows.model_selection import compare_models
     >>> x = pl.datasets.heights()
     >>> fits = {name: pl.mle(fam(x)) for name, fam in
     ...         [("normal", pl.Normal), ("lognormal", pl.LogNormal), ("gamma", pl.Gamma)]}
@@ -338,7 +338,7 @@ def lr_test(restricted: MLEResult, full: MLEResult) -> LRTest:
     Examples
     --------
     >>> import numpy as np, pplmle as pl
-    >>> from pplmle.model_selection import lr_test
+    >>> from pplmle.workflows.model_selection import lr_test
     >>> y = pl.datasets.heights()
     >>> t = np.arange(10.0)
     >>> line = pl.mle(pl.LinearRegression(t, y))

@@ -26,10 +26,10 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from pplmle.bayes import BayesVsMLE
-    from pplmle.result import MLEResult
-    from pplmle.simulation import SimulationResult
-    from pplmle.surfaces import LikelihoodSurface
+    from pplmle.core.result import MLEResult
+    from pplmle.workflows.bayes import BayesVsMLE
+    from pplmle.workflows.simulation import SimulationResult
+    from pplmle.workflows.surfaces import LikelihoodSurface
 
 __all__ = [
     "candidates",
@@ -174,14 +174,14 @@ def surface_plot(surface: LikelihoodSurface, kind: str = "likelihood", ax: Axes 
     Examples
     --------
     >>> import numpy as np, pplmle as pl
-    >>> from pplmle.plots import surface_plot
+    >>> from pplmle.viz.plots import surface_plot
     >>> s = pl.surface(pl.Normal(pl.datasets.heights()), {"mu": np.arange(160.0, 181.0)}, {"sigma": 5.0})
     >>> ax = surface_plot(s)
     >>> ax.get_xlabel(), ax.get_title()
     ('mu', 'Normal: relative likelihood L / max L over mu\\nfixed: sigma = 5')
     >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
-    from pplmle.surfaces import LikelihoodSurface
+    from pplmle.workflows.surfaces import LikelihoodSurface
 
     if kind not in _KIND_LABELS:
         raise ValueError(f"`kind` must be one of {tuple(_KIND_LABELS)}; got {kind!r}.")
@@ -298,7 +298,7 @@ def profile_plot(
     Examples
     --------
     >>> import pplmle as pl
-    >>> from pplmle.plots import profile_plot
+    >>> from pplmle.viz.plots import profile_plot
     >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
     >>> ax = profile_plot(res, "sigma", unit="cm")
     >>> [round(line.get_xdata()[0], 2) for line in ax.lines if line.get_gid() == "profile interval"]
@@ -307,7 +307,7 @@ def profile_plot(
     """
     import scipy.stats
 
-    from pplmle.profiles import profile
+    from pplmle.core.profiles import profile
 
     level = _check_level(level)
     j = _scalar_label(result, name)
@@ -427,7 +427,7 @@ def contour(
     Examples
     --------
     >>> import pplmle as pl
-    >>> from pplmle.plots import contour
+    >>> from pplmle.viz.plots import contour
     >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
     >>> ax = contour(res, "mu", "sigma")
     >>> [line.get_xydata()[0].round(10).tolist() for line in ax.lines if line.get_gid() == "MLE"]
@@ -439,8 +439,8 @@ def contour(
     import matplotlib.lines
     import scipy.stats
 
-    from pplmle.errors import PPLMLEWarning
-    from pplmle.surfaces import surface
+    from pplmle.core.errors import PPLMLEWarning
+    from pplmle.workflows.surfaces import surface
 
     level = _check_level(level)
     jx, jy = _scalar_label(result, x, "x"), _scalar_label(result, y, "y")
@@ -608,7 +608,7 @@ def candidates(
     Examples
     --------
     >>> import pplmle as pl
-    >>> from pplmle.plots import candidates
+    >>> from pplmle.viz.plots import candidates
     >>> cands = [{"mu": 160, "sigma": 5}, {"mu": 168, "sigma": 5}, {"mu": 175, "sigma": 5}]
     >>> ax = candidates(pl.datasets.heights(), cands, unit="cm")
     >>> [t.get_text() for t in ax.get_legend().get_texts()][1]
@@ -617,7 +617,7 @@ def candidates(
     """
     import scipy.stats
 
-    from pplmle._validate import as_float_array, check_finite
+    from pplmle.core.validate import as_float_array, check_finite
 
     data = as_float_array("x", x, ndim=1)
     check_finite("x", data)
@@ -715,7 +715,7 @@ def posterior_vs_likelihood(
     Examples
     --------
     >>> import numpy as np, pymc as pm, pplmle as pl
-    >>> from pplmle.plots import posterior_vs_likelihood
+    >>> from pplmle.viz.plots import posterior_vs_likelihood
     >>> with pm.Model() as model:
     ...     mu = pm.Normal("mu", 160.0, 5.0)
     ...     sigma = pm.HalfNormal("sigma", 10.0)
@@ -729,7 +729,7 @@ def posterior_vs_likelihood(
     import arviz as az
     from arviz.stats.density_utils import kde
 
-    from pplmle.profiles import _Profiler, profile
+    from pplmle.core.profiles import _Profiler, profile
 
     mle_res, map_res = comparison.mle, comparison.map
     j = _scalar_label(mle_res, name)

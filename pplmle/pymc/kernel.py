@@ -9,8 +9,8 @@ methods (the :class:`Objective` protocol):
 - ``full(U, rows)``: a dict with ``objective``, ``loglik``, ``grad``, ``hess`` (b, k, k),
   ``reported`` (b, m) and ``jac`` (b, m, k), the Jacobian of the reported values.
 
-A single fit is a batch of one (:class:`pplmle._engine.Engine`); a simulation study or a
-bootstrap is a batch of many (:class:`pplmle._batch.BatchEngine`). Both run this code, with one
+A single fit is a batch of one (:class:`pplmle.pymc.engine.Engine`); a simulation study or a
+bootstrap is a batch of many (:class:`pplmle.pymc.batch.BatchEngine`). Both run this code, with one
 set of constants.
 
 Why it does not depend on the units of the data. Newton's method is invariant under affine

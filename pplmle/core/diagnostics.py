@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pplmle.core import messages
 from pplmle.core.errors import (
     BoundaryWarning,
     DriftWarning,
@@ -100,12 +101,7 @@ def separation(description: str, labels: Sequence[str], signs: Sequence[float] |
     signs = list(signs) if signs is not None else [0.0] * len(labels)
     return Finding(
         code=Diagnostic.SEPARATION,
-        message=(
-            f"The MLE does not exist: {description}. The likelihood keeps increasing as the "
-            "coefficients run off to infinity, so the reported values are only where the optimizer "
-            "stopped and the standard errors are meaningless. Remove or merge the separating "
-            "column(s), or use a prior (map_estimate) or a penalized fit."
-        ),
+        message=messages.separation(description),
         category=SeparationWarning,
         flags={
             lab: f"separation: -> {'+' if sg > 0 else '-' if sg < 0 else ''}inf"
@@ -117,29 +113,20 @@ def separation(description: str, labels: Sequence[str], signs: Sequence[float] |
 
 def boundary(values: dict[str, float], why: str) -> Finding:
     """The finding for an MLE on the boundary of the parameter space, known from the data."""
-    where = ", ".join(f"{k} = {_num(v)}" for k, v in values.items())
     return Finding(
         code=Diagnostic.BOUNDARY,
-        message=(
-            f"The MLE is on the boundary of the parameter space ({where}) because {why}. "
-            "Wald standard errors and intervals assume an interior optimum and are not reported; "
-            "use a profile interval or an exact method."
-        ),
+        message=messages.boundary_from_data(values, why),
         category=BoundaryWarning,
-        flags={k: f"boundary: = {_num(v)}" for k, v in values.items()},
+        flags={k: f"boundary: = {messages.number(v)}" for k, v in values.items()},
         values=dict(values),
     )
-
-
-def _num(v: float) -> str:
-    return f"{v:.6g}"
 
 
 def _limit(v: float) -> str:
     for target in (0.0, 1.0, -1.0):
         if abs(v - target) < 1e-8:
-            return _num(target)
-    return _num(v)
+            return messages.number(target)
+    return messages.number(v)
 
 
 def unbounded(names: Sequence[str], detail: str = "an NLL of -inf was reached") -> Finding:
@@ -147,11 +134,7 @@ def unbounded(names: Sequence[str], detail: str = "an NLL of -inf was reached") 
     names = list(names)
     return Finding(
         code=Diagnostic.UNBOUNDED,
-        message=(
-            f"The likelihood is unbounded: the NLL keeps falling without limit as {names} move "
-            f"({detail}). No MLE exists; typical causes are constant data or a single observation "
-            "for a scale parameter."
-        ),
+        message=messages.unbounded(names, detail),
         category=UnboundedLikelihoodWarning,
         flags={lab: "unbounded likelihood" for lab in names},
         exists=False,
@@ -220,12 +203,7 @@ def classify_recession(
         }
         return Finding(
             code=Diagnostic.DRIFT,
-            message=(
-                f"The estimate keeps moving when the optimization is continued: {list(flags)} run off "
-                "to infinity while the likelihood still increases. The MLE does not exist (for a "
-                "regression: separation, or a group whose counts are all zero); the reported values "
-                "are only where the optimizer stopped."
-            ),
+            message=messages.drift(list(flags)),
             category=DriftWarning,
             flags=flags,
             exists=False,
@@ -234,11 +212,7 @@ def classify_recession(
     where = ", ".join(f"{k} {v.split(': ')[1]}" for k, v in flags.items())
     return Finding(
         code=Diagnostic.BOUNDARY,
-        message=(
-            f"The MLE is on the boundary of the parameter space ({where}): the likelihood keeps "
-            "increasing towards the edge of the support. Wald standard errors and intervals are "
-            "meaningless there and are not reported."
-        ),
+        message=messages.boundary_receding(where),
         category=BoundaryWarning,
         flags=flags,
     )

@@ -21,6 +21,7 @@ import pandas as pd
 import pymc as pm
 
 from pplmle.core import diagnostics as dg
+from pplmle.core import messages
 from pplmle.core.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarning, warn_or_raise
 from pplmle.core.result import MLEResult
 from pplmle.pymc import kernel
@@ -148,10 +149,7 @@ def _fit(
     if not gtol > 0:
         raise ValueError(f"`gtol` must be positive; got {gtol!r}.")
     if not np.isfinite(engine.objective(start_u)):
-        msg = (
-            "The log-likelihood is not finite at the starting point "
-            f"{_fmt(engine.natural_from_u(start_u))}; pass a `start` inside the support."
-        )
+        msg = messages.start_not_finite(_fmt(engine.natural_from_u(start_u)))
         warn_or_raise(msg, ConvergenceWarning, strict, stacklevel=4)
         return _failed(engine, start_u, msg, method, n_obs, labels, model_name)
 
@@ -206,13 +204,8 @@ def _fit(
         same = bool(len(finite) == n_starts and np.all(spread <= tol))
         if not same:
             diagnostics.append(dg.Diagnostic.MULTIPLE_OPTIMA)
-            nlls = ", ".join(f"{v:.8g}" for v in values)
             warn_or_raise(
-                f"The {n_starts} starts reached different optima (objective values {nlls}); "
-                "the best one is reported.",
-                MultipleOptimaWarning,
-                strict,
-                stacklevel=4,
+                messages.multiple_optima(n_starts, values), MultipleOptimaWarning, strict, stacklevel=4
             )
     flags: dict[str, str] = {}
     for finding in findings:
@@ -223,28 +216,25 @@ def _fit(
     dec = info["decrement"]
     if not all(f.exists for f in findings):
         converged = False
-        message = "the MLE does not exist; " + best.message
+        message = messages.no_mle(best.message)
     elif converged and any(f.code == dg.Diagnostic.BOUNDARY for f in findings):
-        message = f"converged: on the boundary of the parameter space (see the flags). {best.message}"
+        message = messages.converged_on_boundary(best.message, flagged=True)
     elif converged:
-        message = (
-            f"converged: the distance to the optimum is {dec:.2g} standard errors (Newton decrement "
-            f"<= gtol={gtol:g}) and the Hessian is positive definite. {best.message}"
-        )
+        message = messages.converged(dec, gtol, best.message)
     elif not info["hessian_ok"] and dec <= gtol and not findings:
         # stationary, but the Hessian is singular there: not a verified optimum, and no SEs
         diagnostics.append(dg.Diagnostic.SINGULAR_HESSIAN)
-        message = f"not converged: a stationary point, but {info['hessian_message']}. {best.message}"
+        message = messages.stationary_singular(info["hessian_message"], best.message)
         warn_or_raise(
-            f"Standard errors are NaN: {info['hessian_message']}.", HessianWarning, strict, stacklevel=4
+            messages.standard_errors_nan(info["hessian_message"]), HessianWarning, strict, stacklevel=4
         )
     elif any(f.code == dg.Diagnostic.BOUNDARY for f in findings):
         converged = True  # an exact boundary value reported by the existence checks
-        message = f"converged: on the boundary of the parameter space. {best.message}"
+        message = messages.converged_on_boundary(best.message, flagged=False)
     else:
         why = note or _why_not(best, info, gtol)
-        message = f"not converged: {why}. {best.message}"
-        warn_or_raise(f"The {method} did not converge: {why}.", ConvergenceWarning, strict, stacklevel=4)
+        message = messages.not_converged(why, best.message)
+        warn_or_raise(messages.not_converged_warning(method, why), ConvergenceWarning, strict, stacklevel=4)
 
     return _result(
         engine,
@@ -289,29 +279,20 @@ def _choose(engine: Engine, first: Run, second: Run, gtol: float) -> tuple[Run, 
     step = np.nan_to_num(second.u - first.u if run is first else first.u - second.u)
     dist = float(np.sqrt(max(step @ info["hess_u"] @ step, 0.0)))
     if delta < 1.0 and dist > 3.0:
-        return run, (
-            f"Newton's method from the start stopped {dist:.3g} standard errors away, at an NLL only "
-            f"{delta:.3g} higher, without reaching an optimum: the likelihood is nearly flat between "
-            "distant regions, so the optimum found depends on the route (try other starts, "
-            "n_starts=, or reparameterize)"
-        )
+        return run, messages.route_dependent(dist, delta)
     return run, ""
 
 
 def _why_not(run: Run, info: dict, gtol: float) -> str:
     """Why the point is not a verified optimum, in words."""
     dec = info["decrement"]
-    far = f"the distance to the optimum of the local quadratic is {dec:.3g} standard errors"
     if not np.isfinite(info["objective"]):
-        return "the NLL is not finite at the last point"
+        return messages.why_not_finite()
     if run.status == kernel.EXHAUSTED:
-        return f"Newton's method used all its {kernel.MAXITER} iterations; {far} (gtol={gtol:g})"
+        return messages.why_exhausted(kernel.MAXITER, dec, gtol)
     if not info["hessian_ok"]:
-        return (
-            f"{info['hessian_message'] or 'the Hessian gives no standard errors'}, and no step lowers "
-            "the NLL: the last point is not a verified optimum"
-        )
-    return f"no step lowers the NLL any more (the rounding floor), but {far}, above gtol={gtol:g}"
+        return messages.why_no_descent(info["hessian_message"])
+    return messages.why_floor(dec, gtol)
 
 
 def _probe(engine: Engine, run: Run, info: dict, labels: list[str]) -> dg.Finding | None:

@@ -41,6 +41,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pplmle.core import messages
+
 #: Default convergence tolerance: the Newton decrement (distance to the optimum, in standard
 #: errors) at which a point with a positive-definite Hessian counts as the optimum.
 GTOL = 1e-6
@@ -147,18 +149,11 @@ def newton_step(c: Curvature, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def hessian_problem(c: Curvature, i: int = 0) -> str:
     """Why row `i`'s Hessian gives no standard errors ("" when it does)."""
     if not c.finite[i]:
-        return "the Hessian of the NLL is not finite at the estimate"
+        return messages.hessian_not_finite()
     if c.w.shape[1] and c.w[i, 0] <= 0:
-        return (
-            "the Hessian of the NLL is not positive definite at the estimate (smallest eigenvalue "
-            f"{c.w[i, 0]:.3g} of the scaled Hessian, whose diagonal is 1): the point is not a strict "
-            "minimum, or some parameters are not identified"
-        )
+        return messages.hessian_not_positive_definite(float(c.w[i, 0]))
     if not c.pd[i]:
-        return (
-            f"the Hessian of the NLL is numerically singular (condition number {c.cond[i]:.3g} "
-            "after scaling to a unit diagonal): some parameters are not identified"
-        )
+        return messages.hessian_singular(float(c.cond[i]))
     return ""
 
 

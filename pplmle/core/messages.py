@@ -1,0 +1,189 @@
+"""Every sentence pplmle says about a fit, in one place.
+
+The fitting code decides *what* is wrong (a :class:`~pplmle.core.diagnostics.Diagnostic`, a
+verdict, a number); the functions here say it in words, so that one problem always reads the
+same whichever route found it.  They return plain strings and compute nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "boundary_from_data",
+    "boundary_receding",
+    "converged",
+    "converged_on_boundary",
+    "drift",
+    "hessian_not_finite",
+    "hessian_not_positive_definite",
+    "hessian_singular",
+    "multiple_optima",
+    "no_mle",
+    "not_converged",
+    "not_converged_warning",
+    "number",
+    "route_dependent",
+    "separation",
+    "standard_errors_nan",
+    "start_not_finite",
+    "stationary_singular",
+    "unbounded",
+    "why_exhausted",
+    "why_floor",
+    "why_no_descent",
+    "why_not_finite",
+]
+
+
+def number(v: float) -> str:
+    """A parameter value as the messages print it."""
+    return f"{v:.6g}"
+
+
+# -- existence and trust: the findings of core.diagnostics --------------------------------------
+
+
+def separation(description: str) -> str:
+    return (
+        f"The MLE does not exist: {description}. The likelihood keeps increasing as the "
+        "coefficients run off to infinity, so the reported values are only where the optimizer "
+        "stopped and the standard errors are meaningless. Remove or merge the separating "
+        "column(s), or use a prior (map_estimate) or a penalized fit."
+    )
+
+
+def boundary_from_data(values: Mapping[str, float], why: str) -> str:
+    where = ", ".join(f"{k} = {number(v)}" for k, v in values.items())
+    return (
+        f"The MLE is on the boundary of the parameter space ({where}) because {why}. "
+        "Wald standard errors and intervals assume an interior optimum and are not reported; "
+        "use a profile interval or an exact method."
+    )
+
+
+def boundary_receding(where: str) -> str:
+    return (
+        f"The MLE is on the boundary of the parameter space ({where}): the likelihood keeps "
+        "increasing towards the edge of the support. Wald standard errors and intervals are "
+        "meaningless there and are not reported."
+    )
+
+
+def unbounded(names: Sequence[str], detail: str) -> str:
+    return (
+        f"The likelihood is unbounded: the NLL keeps falling without limit as {list(names)} move "
+        f"({detail}). No MLE exists; typical causes are constant data or a single observation "
+        "for a scale parameter."
+    )
+
+
+def drift(names: Sequence[str]) -> str:
+    return (
+        f"The estimate keeps moving when the optimization is continued: {list(names)} run off "
+        "to infinity while the likelihood still increases. The MLE does not exist (for a "
+        "regression: separation, or a group whose counts are all zero); the reported values "
+        "are only where the optimizer stopped."
+    )
+
+
+def multiple_optima(n_starts: int, values: Sequence[float]) -> str:
+    nlls = ", ".join(f"{v:.8g}" for v in values)
+    return (
+        f"The {n_starts} starts reached different optima (objective values {nlls}); the best one is reported."
+    )
+
+
+# -- the Hessian --------------------------------------------------------------------------------
+
+
+def hessian_not_finite() -> str:
+    return "the Hessian of the NLL is not finite at the estimate"
+
+
+def hessian_not_positive_definite(smallest: float) -> str:
+    return (
+        "the Hessian of the NLL is not positive definite at the estimate (smallest eigenvalue "
+        f"{smallest:.3g} of the scaled Hessian, whose diagonal is 1): the point is not a strict "
+        "minimum, or some parameters are not identified"
+    )
+
+
+def hessian_singular(cond: float) -> str:
+    return (
+        f"the Hessian of the NLL is numerically singular (condition number {cond:.3g} "
+        "after scaling to a unit diagonal): some parameters are not identified"
+    )
+
+
+def standard_errors_nan(hessian: str) -> str:
+    return f"Standard errors are NaN: {hessian}."
+
+
+# -- the verdict: result.message, and the warning when there is no verified optimum -------------
+
+
+def start_not_finite(point: str) -> str:
+    return (
+        f"The log-likelihood is not finite at the starting point {point}; pass a `start` inside the support."
+    )
+
+
+def no_mle(optimizer: str) -> str:
+    return f"the MLE does not exist; {optimizer}"
+
+
+def converged(decrement: float, gtol: float, optimizer: str) -> str:
+    return (
+        f"converged: the distance to the optimum is {decrement:.2g} standard errors (Newton decrement "
+        f"<= gtol={gtol:g}) and the Hessian is positive definite. {optimizer}"
+    )
+
+
+def converged_on_boundary(optimizer: str, *, flagged: bool) -> str:
+    see = " (see the flags)" if flagged else ""
+    return f"converged: on the boundary of the parameter space{see}. {optimizer}"
+
+
+def stationary_singular(hessian: str, optimizer: str) -> str:
+    return f"not converged: a stationary point, but {hessian}. {optimizer}"
+
+
+def not_converged(why: str, optimizer: str) -> str:
+    return f"not converged: {why}. {optimizer}"
+
+
+def not_converged_warning(method: str, why: str) -> str:
+    return f"The {method} did not converge: {why}."
+
+
+def _far(decrement: float) -> str:
+    return f"the distance to the optimum of the local quadratic is {decrement:.3g} standard errors"
+
+
+def why_not_finite() -> str:
+    return "the NLL is not finite at the last point"
+
+
+def why_exhausted(maxiter: int, decrement: float, gtol: float) -> str:
+    return f"Newton's method used all its {maxiter} iterations; {_far(decrement)} (gtol={gtol:g})"
+
+
+def why_no_descent(hessian: str) -> str:
+    return (
+        f"{hessian or 'the Hessian gives no standard errors'}, and no step lowers "
+        "the NLL: the last point is not a verified optimum"
+    )
+
+
+def why_floor(decrement: float, gtol: float) -> str:
+    return f"no step lowers the NLL any more (the rounding floor), but {_far(decrement)}, above gtol={gtol:g}"
+
+
+def route_dependent(distance: float, delta: float) -> str:
+    return (
+        f"Newton's method from the start stopped {distance:.3g} standard errors away, at an NLL only "
+        f"{delta:.3g} higher, without reaching an optimum: the likelihood is nearly flat between "
+        "distant regions, so the optimum found depends on the route (try other starts, "
+        "n_starts=, or reparameterize)"
+    )

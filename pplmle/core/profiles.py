@@ -25,12 +25,13 @@ import scipy.stats
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
+    from pplmle.core.likelihood import Likelihood
     from pplmle.core.result import MLEResult
 
 __all__ = ["profile"]
 
 
-def _context(result: MLEResult):
+def _context(result: MLEResult) -> Likelihood:
     ctx = result._context
     if ctx is None or not np.all(np.isfinite(ctx.u)):
         raise ValueError("This result has no usable optimum to profile (the fit failed to start).")
@@ -65,12 +66,7 @@ class _Profiler:
             size = int(np.size(value))
             params[name] = flat[i] if np.ndim(value) == 0 else flat[i : i + size].reshape(np.shape(value))
             i += size
-        with self.ctx.active() as engine:
-            try:
-                engine.to_unconstrained(self.ctx.free(params))
-            except ValueError:
-                return False
-        return True
+        return self.ctx.supports(params)
 
     def _warm(self, c: float) -> np.ndarray:
         return min(self._starts, key=lambda s: abs(s[0] - c))[1]
@@ -81,10 +77,7 @@ class _Profiler:
             return self.nll_hat
         if not self._in_support(c):
             return np.nan
-        with self.ctx.active() as engine:
-            u, f, ok = engine.constrained_minimum(self._warm(c), [self.j], [c])
-            if ok:  # the reported NLL is the likelihood's, not the objective's (equal for a flat prior)
-                f = -engine.info(u)["loglik"] if self.result.method == "MAP" else f
+        u, f, ok = self.ctx.constrained_minimum(self._warm(c), [self.j], [c])
         if not ok:
             return np.nan
         self._starts.append((c, u))

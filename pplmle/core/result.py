@@ -13,6 +13,7 @@ import scipy.stats
 from pplmle.core import display as _display
 from pplmle.core import values as _values
 from pplmle.core.diagnostics import NO_MLE
+from pplmle.core.likelihood import Likelihood
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -79,7 +80,7 @@ class MLEResult(_values.Value):
     n_eval: int = 0
     flags: dict[str, str] = field(default_factory=dict)
     data_key: str = ""
-    _context: Any = field(default=None, compare=False)
+    _context: Likelihood | None = field(default=None, compare=False)
 
     @property
     def mle_exists(self) -> bool:

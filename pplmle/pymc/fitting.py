@@ -463,6 +463,25 @@ class FitContext:
         with self.active() as engine:
             return -engine.info(engine.to_unconstrained(self.free(params)))["loglik"]
 
+    def supports(self, params: Mapping[str, Any]) -> bool:
+        """Whether the transforms map these reported values to finite unconstrained ones."""
+        with self.active() as engine:
+            try:
+                engine.to_unconstrained(self.free(params))
+            except ValueError:
+                return False
+        return True
+
+    def constrained_minimum(
+        self, start: np.ndarray, fixed: list[int], values: list[float]
+    ) -> tuple[np.ndarray, float, bool]:
+        """The NLL minimized with reported parameters `fixed` held at `values` (see the protocol)."""
+        with self.active() as engine:
+            u, f, ok = engine.constrained_minimum(start, fixed, values)
+            if ok and self.method == "MAP":  # the likelihood's NLL, not the objective's
+                f = -engine.info(u)["loglik"]
+        return u, float(f), bool(ok)
+
 
 def _result(
     engine,
@@ -553,10 +572,18 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
         u0 = engine.to_unconstrained(free_start)  # compiles the engine on first use
         labels = _labels_for(engine, model._labels() if isinstance(model, Family) else None)
         result = _fit(engine, method=method, start_u=u0, labels=labels, **setup, **options)
-    if result._context is not None:
+    if isinstance(result._context, FitContext):
         result._context.source = model
         result._context.nan_policy = nan_policy
     return result
+
+
+def fit_context(result: MLEResult) -> FitContext:
+    """The PyMC layer's :class:`FitContext` behind `result` (ValueError when it has none)."""
+    ctx = result._context
+    if not isinstance(ctx, FitContext):
+        raise ValueError("This result carries no likelihood to evaluate (the fit failed to start).")
+    return ctx
 
 
 def _check_start_names(start, names) -> None:

@@ -48,6 +48,7 @@ from pplmle.core import values as _values
 from pplmle.core.errors import PPLMLEWarning
 from pplmle.pymc.engine import portable, restore
 from pplmle.pymc.families import Family
+from pplmle.pymc.fitting import FitContext, fit_context
 from pplmle.pymc.kernel import GTOL
 
 __all__ = ["BootstrapResult", "SimulationResult", "simulate"]
@@ -296,7 +297,7 @@ class _Runner:
         exists = bool(np.all(np.isfinite(out["estimate"][r])))
         if self.study.truth is not None and self.study.profile and exists:
             for j in range(len(self.labels)):
-                out["lr"][r, j] = self._lr_single(data, result._context.u, j)
+                out["lr"][r, j] = self._lr_single(data, fit_context(result).u, j)
 
     def _lr_single(self, data, u_hat: np.ndarray, j: int) -> float:
         """The likelihood-ratio statistic at the truth for one replicate, one parameter (SLSQP + KKT)."""
@@ -790,7 +791,7 @@ def bootstrap(
     if not 0 < level < 1:
         raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
     ctx = result._context
-    if result.method != "MLE" or ctx is None or getattr(ctx, "source", None) is None:
+    if result.method != "MLE" or not isinstance(ctx, FitContext) or ctx.source is None:
         raise ValueError("Only an MLE from pl.mle() can be bootstrapped (not a MAP or a failed fit).")
     if not np.all(np.isfinite(result._flat(result.params))) or any(
         d in result.diagnostics for d in dg.NO_MLE

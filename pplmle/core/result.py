@@ -14,6 +14,7 @@ from pplmle.core import display as _display
 from pplmle.core import values as _values
 from pplmle.core.diagnostics import NO_MLE
 from pplmle.core.likelihood import Likelihood
+from pplmle.core.profiles import profile_intervals
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -143,8 +144,6 @@ class MLEResult(_values.Value):
         elif method == "profile":
             if self.method != "MLE":
                 raise ValueError(f"`method='profile'` needs an MLE result; this is a {self.method}.")
-            from pplmle.core.profiles import profile_intervals
-
             # computed once per level and kept with the result's context (the value is unchanged)
             cache = self._context.cache if self._context is not None else {}
             key = ("profile intervals", float(level))

@@ -23,12 +23,15 @@ __all__ = [
     "not_converged",
     "not_converged_warning",
     "number",
+    "replicates_invalid",
+    "replicates_warned",
     "route_dependent",
     "separation",
     "standard_errors_nan",
     "start_not_finite",
     "stationary_singular",
     "unbounded",
+    "untrusted_in_comparison",
     "why_exhausted",
     "why_floor",
     "why_no_descent",
@@ -186,4 +189,26 @@ def route_dependent(distance: float, delta: float) -> str:
         f"{delta:.3g} higher, without reaching an optimum: the likelihood is nearly flat between "
         "distant regions, so the optimum found depends on the route (try other starts, "
         "n_starts=, or reparameterize)"
+    )
+
+
+# -- workflows: many fits at once -----------------------------------------------------------------
+
+
+def untrusted_in_comparison(label: str, model_name: str, what: str, problems: Sequence[str]) -> str:
+    return (
+        f"{label} ({model_name}) {what}: {', '.join(problems)}. Its log-likelihood may not be "
+        "the maximum, or its standard asymptotics may not hold, so comparisons involving it can "
+        "mislead; see the fit's message and diagnostics."
+    )
+
+
+def replicates_warned(count: int, reps: int, what: str, warning: str) -> str:
+    return f"{count} of {reps} {what} raised {warning}; see the `diagnostics` column."
+
+
+def replicates_invalid(count: int, reps: int, what: str) -> str:
+    return (
+        f"{count} of {reps} {what} could not be fitted (invalid data; see `diagnostics`): "
+        "they are left out of the summaries."
     )

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from pplmle.core import messages
 from pplmle.core.errors import ConvergenceWarning
 from pplmle.core.result import MLEResult
 
@@ -87,9 +88,7 @@ def _warn_untrusted(label: str, res: MLEResult) -> str:
     if problems:
         what = "did not converge" if not res.converged else "has diagnostics"
         warnings.warn(
-            f"{label} ({res.model_name}) {what}: {', '.join(problems)}. Its log-likelihood may not be "
-            "the maximum, or its standard asymptotics may not hold, so comparisons involving it can "
-            "mislead; see the fit's message and diagnostics.",
+            messages.untrusted_in_comparison(label, res.model_name, what, problems),
             ConvergenceWarning,
             stacklevel=3,
         )

@@ -44,6 +44,7 @@ import pymc as pm
 import scipy.stats
 
 from pplmle.core import diagnostics as dg
+from pplmle.core import messages
 from pplmle.core import values as _values
 from pplmle.core.errors import PPLMLEWarning
 from pplmle.pymc.engine import portable, restore
@@ -473,14 +474,13 @@ def _warn_summary(merged: dict, reps: int, what: str) -> None:
     invalid = sum(d.startswith("invalid data") for d in merged["diagnostics"])
     for name, count in sorted(counts.items()):
         warnings.warn(
-            f"{count} of {reps} {what} raised {name}; see the `diagnostics` column.",
+            messages.replicates_warned(count, reps, what, name),
             getattr(errors, name),
             stacklevel=3,
         )
     if invalid:
         warnings.warn(
-            f"{invalid} of {reps} {what} could not be fitted (invalid data; see `diagnostics`): "
-            "they are left out of the summaries.",
+            messages.replicates_invalid(invalid, reps, what),
             errors.ConvergenceWarning,
             stacklevel=3,
         )

@@ -219,7 +219,11 @@ X3 = [[0.0], [1.0], [3.0]]
         (lambda: cf.linear_regression([[0.0, 1.0]] * 4, [1, 2, 3, 4]), r"all-zero columns; column '0'"),
         (
             lambda: cf.linear_regression([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0], [4.0, 8.0]], [1, 3, 2, 4]),
-            r"`X` must have full column rank",
+            r"`X` must have full column rank; the columns \['0', '1'\] are collinear",
+        ),
+        (
+            lambda: cf.linear_regression([[2.0, 1.0], [2.0, 3.0], [2.0, 2.0], [2.0, 5.0]], [1, 3, 2, 4]),
+            r"constant \(zero-variance\) columns with an intercept; column '0' is 2.0 in every row",
         ),
     ],
 )

@@ -626,7 +626,14 @@ X4 = [[0.0], [1.0], [2.0], [4.0]]
         ),
         (lambda: hw.LinearRegressionNLL(X4, [1.0, np.inf, 2.0, 0.0]), r"`y` must be finite; found inf"),
         (lambda: hw.LinearRegressionNLL([[0.0], [1.0]], [1.0, 2.0]), r"more rows than coefficients"),
-        (lambda: hw.LinearRegressionNLL([[1.0, 2.0]] * 4, [1, 2, 3, 0]), r"full column rank; the columns"),
+        (
+            lambda: hw.LinearRegressionNLL([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0], [5.0, 10.0]], [1, 2, 3, 0]),
+            r"full column rank; the columns \['0', '1'\] are collinear",
+        ),
+        (
+            lambda: hw.LinearRegressionNLL([[1.0, 2.0], [1.0, 4.0], [1.0, 6.0], [1.0, 9.0]], [1, 2, 3, 0]),
+            r"constant \(zero-variance\) columns with an intercept; column '0' is 1.0 in every row",
+        ),
         (lambda: hw.LogisticRegressionNLL(X4, [0, 1, 2, 1]), r"`y` must be 0 or 1 for LogisticRegression"),
         (
             lambda: hw.PoissonRegressionNLL(X4, [0, 1, -2, 1]),

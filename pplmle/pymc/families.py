@@ -31,14 +31,24 @@ from pytensor.tensor.slinalg import solve_triangular
 
 from pplmle.core import diagnostics as dg
 from pplmle.core.validate import (
+    as_design,
     as_float_array,
+    check_binary,
+    check_binomial,
+    check_codes,
+    check_counts,
     check_finite,
+    check_identified,
     check_integer,
     check_nan_policy,
+    check_not_all_zero,
+    check_not_constant,
     check_same_length,
     check_support,
+    check_vector,
     nan_rows,
     plain,
+    unbounded,
 )
 from pplmle.reference.separation import find_separation, find_zero_separation
 
@@ -171,17 +181,6 @@ def _template_args(cls: type, n: int | None, kwargs: dict, **required: str) -> d
     return kwargs
 
 
-def _vector(name: str, x: Any, nan_policy: str) -> np.ndarray:
-    check_nan_policy(nan_policy)
-    arr = as_float_array(name, x, ndim=1)
-    if nan_policy == "omit":
-        arr = arr[~np.isnan(arr)]
-        if arr.size == 0:
-            raise ValueError(f"`{name}` has no values left after dropping NaN.")
-    check_finite(name, arr)
-    return arr
-
-
 def _quantiles(x: np.ndarray, qs: Sequence[float]) -> list[float]:
     """Quantiles of `x` (linear interpolation, as np.quantile) from one sort: starts are computed
     for every replicate of a simulation, where np.quantile's overhead would dominate."""
@@ -210,7 +209,7 @@ class _Univariate(Family):
 
     def __init__(self, x: Any, *, nan_policy: str = "raise"):
         super().__init__()
-        self.x = _vector(self._arg, x, nan_policy)
+        self.x = check_vector(self._arg, x, nan_policy)
         self._check(self.x)
 
     def _check(self, x: np.ndarray) -> None:
@@ -321,11 +320,7 @@ class Normal(_UnitScaled):
     param_names = ("mu", "sigma")
 
     def _check(self, x):
-        if x.size < 2 or np.all(x == x[0]):
-            raise ValueError(
-                f"`x` must contain at least two different values for Normal; got {x.size} "
-                f"value(s), all equal to {plain(x[0])!r}: sigma_hat would be 0 and the likelihood unbounded."
-            )
+        check_not_constant("x", x, "Normal", unbounded("sigma"))
 
     _powers: ClassVar[dict[str, int]] = {"mu": 1, "sigma": 1}
 
@@ -345,10 +340,7 @@ class LogNormal(_Univariate):
 
     def _check(self, x):
         check_support("x", x, "positive", x > 0, "LogNormal")
-        if np.all(x == x[0]):
-            raise ValueError(
-                f"`x` must contain at least two different values for LogNormal; all equal {plain(x[0])!r}."
-            )
+        check_not_constant("x", x, "LogNormal", unbounded("sigma"))
 
     def _declare(self, d):
         mu = pm.Flat("mu")
@@ -425,8 +417,7 @@ class Exponential(_UnitScaled):
 
     def _check(self, x):
         check_support("x", x, "non-negative", x >= 0, "Exponential")
-        if np.all(x == 0):
-            raise ValueError("`x` must not be all zero for Exponential: the likelihood is unbounded in lam.")
+        check_not_all_zero("x", x, "Exponential", unbounded("lam"))
 
     _powers: ClassVar[dict[str, int]] = {"lam": -1}
 
@@ -445,10 +436,7 @@ class Gamma(_UnitScaled):
 
     def _check(self, x):
         check_support("x", x, "positive", x > 0, "Gamma")
-        if np.all(x == x[0]):
-            raise ValueError(
-                f"`x` must contain at least two different values for Gamma; all equal {plain(x[0])!r}."
-            )
+        check_not_constant("x", x, "Gamma")
 
     _powers: ClassVar[dict[str, int]] = {"alpha": 0, "beta": -1}
 
@@ -481,28 +469,7 @@ class Binomial(Family):
 
     def __init__(self, k: Any, n: Any, *, nan_policy: str = "raise"):
         super().__init__()
-        check_nan_policy(nan_policy)
-        k_arr = as_float_array("k", k, ndim=1)
-        n_arr = np.array(n, dtype=float, copy=True)
-        if n_arr.ndim == 0:
-            n_arr = np.full_like(k_arr, float(n_arr))
-        elif n_arr.shape != k_arr.shape:
-            raise ValueError(
-                f"`n` must be a number or have the shape of `k` {k_arr.shape}; got {n_arr.shape}."
-            )
-        if nan_policy == "omit":
-            keep = ~(np.isnan(k_arr) | np.isnan(n_arr))
-            k_arr, n_arr = k_arr[keep], n_arr[keep]
-            if k_arr.size == 0:
-                raise ValueError("`k` has no values left after dropping NaN.")
-        check_finite("k", k_arr)
-        check_finite("n", n_arr)
-        check_support("n", n_arr, "at least 1", n_arr >= 1, "Binomial")
-        check_integer("n", n_arr, "Binomial")
-        check_support("k", k_arr, "non-negative", k_arr >= 0, "Binomial")
-        check_integer("k", k_arr, "Binomial")
-        check_support("k", k_arr, "at most n", k_arr <= n_arr, "Binomial")
-        self.k, self.n = k_arr, n_arr
+        self.k, self.n = check_binomial(k, n, "Binomial", nan_policy)
 
     @property
     def n_obs(self) -> int:
@@ -575,11 +542,7 @@ class Categorical(Family):
                     f"`y` must contain at least two classes for Categorical; found {plain(self.classes)}."
                 )
         else:
-            if not isinstance(k, (int, np.integer)) or k < 2:
-                raise ValueError(f"`k` must be a whole number >= 2; got {k!r}.")
-            codes = _vector("y", raw, nan_policy)
-            check_integer("y", codes, "Categorical")
-            check_support("y", codes, f"in 0..{k - 1}", (codes >= 0) & (codes < k), "Categorical")
+            codes, k = check_codes(raw, k, "Categorical", name="y", nan_policy=nan_policy)
             self.classes = np.arange(k)
         self.y = np.asarray(codes, dtype=np.int64)
         self.k = int(self.classes.size)
@@ -642,53 +605,13 @@ def _missing_mask(raw: np.ndarray) -> np.ndarray:
 # regressions
 
 
-def _design(X: Any, nan_mask_from: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
-    columns = None
-    if hasattr(X, "columns"):
-        columns = [str(c) for c in X.columns]
-    elif hasattr(X, "name") and getattr(X, "ndim", 2) == 1 and X.name is not None:
-        columns = [str(X.name)]
-    arr = np.array(X, dtype=float, copy=True) if not _is_object(X) else _fail_numeric("X")
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(f"`X` must be 2-dimensional (rows = observations); got shape {arr.shape}.")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"`X` must not be empty; got shape {arr.shape}.")
-    if columns is None:
-        columns = [str(j) for j in range(arr.shape[1])]
-    return arr, columns
-
-
-def _is_object(X: Any) -> bool:
-    try:
-        np.array(X, dtype=float)
-    except (TypeError, ValueError):
-        return True
-    return False
-
-
-def _fail_numeric(name: str):
-    raise ValueError(f"`{name}` must be numeric; could not convert it to numbers.")
-
-
-def _collinear_columns(X1: np.ndarray, names: list[str]) -> list[str]:
-    """Names of the columns involved in the smallest singular direction of the scaled design."""
-    scaled = X1 / np.linalg.norm(X1, axis=0)
-    vt = np.linalg.svd(scaled, full_matrices=False)[2]
-    v = vt[-1]
-    return [names[j] for j in np.flatnonzero(np.abs(v) > 1e-3 * np.abs(v).max())]
-
-
 class _Regression(Family):
     """Shared design handling: validation, QR basis, labels."""
-
-    _family_name = "regression"
 
     def __init__(self, X: Any, y: Any, *, intercept: bool = True, nan_policy: str = "raise", **extra: Any):
         super().__init__()
         check_nan_policy(nan_policy)
-        Xa, self.columns = _design(X)
+        Xa, self.columns = as_design(X, vector_ok=True)
         ya = self._response(y)
         extras = {k: v for k, v in extra.items() if v is not None}
         check_same_length("X", Xa, "y", ya)
@@ -711,30 +634,9 @@ class _Regression(Family):
         self._set_response(ya, extras)
         names = (["(intercept)"] if self.intercept else []) + self.columns
         X1 = np.column_stack([np.ones(len(Xa)), Xa]) if self.intercept else Xa
-        n, q = X1.shape
-        if n <= q:
-            raise ValueError(
-                f"`X` must have more rows than coefficients; got {n} row(s) for {q} coefficient(s)."
-            )
-        zero = np.flatnonzero(np.all(X1 == 0, axis=0))
-        if zero.size:
-            raise ValueError(f"`X` must not have all-zero columns; column {names[zero[0]]!r} is all zero.")
-        constant = np.flatnonzero(np.all(Xa == Xa[0], axis=0))
-        if self.intercept and constant.size:
-            j = int(constant[0])
-            raise ValueError(
-                f"`X` must not have constant (zero-variance) columns with an intercept; column "
-                f"{self.columns[j]!r} is {plain(Xa[0, j])!r} in every row, so its coefficient is not "
-                "identified. Drop it, or pass intercept=False."
-            )
+        check_identified(X1, names, self.intercept)
         scale = np.linalg.norm(X1, axis=0)
         Q, R = np.linalg.qr(X1 / scale)
-        if np.min(np.abs(np.diag(R))) < 1e-12 * np.max(np.abs(np.diag(R))):
-            cols = _collinear_columns(X1, names)
-            raise ValueError(
-                f"`X` is rank-deficient: the columns {cols} are collinear, so their coefficients "
-                "are not identified. Drop one of them."
-            )
         self._Q, self._R, self._scale = Q, R, scale
         self._X1, self._names = X1, names
         self._cached_findings: list | None = None
@@ -935,9 +837,7 @@ class LogisticRegression(_Regression):
     """``y_i ~ Bernoulli(logit^-1(intercept + X_i beta))``, y in {0, 1} (no closed form)."""
 
     def _set_response(self, y, extras):
-        check_finite("y", y)
-        check_support("y", y, "0 or 1", (y == 0) | (y == 1), "LogisticRegression")
-        self.y = y
+        self.y = check_binary("y", y, "LogisticRegression")
 
     def _declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1],))
@@ -968,10 +868,7 @@ class PoissonRegression(_Regression):
         super().__init__(X, y, intercept=intercept, nan_policy=nan_policy, offset=off)
 
     def _set_response(self, y, extras):
-        check_finite("y", y)
-        check_support("y", y, "non-negative", y >= 0, "PoissonRegression")
-        check_integer("y", y, "PoissonRegression")
-        self.y = y
+        self.y = check_counts("y", y, "PoissonRegression")
         offset = extras.get("offset")
         if offset is not None:
             check_finite("offset", offset)
@@ -1054,14 +951,11 @@ class SoftmaxRegression(_Regression):
         return np.arange(n) % k
 
     def _with_response(self, y):
-        codes = as_float_array("y", y, ndim=1)
-        check_integer("y", codes, "SoftmaxRegression")
-        inside = (codes >= 0) & (codes < self.k)
-        check_support("y", codes, f"a class code in 0..{self.k - 1}", inside, "SoftmaxRegression")
+        codes, _ = check_codes(y, self.k, "SoftmaxRegression", name="y")
         new = copy.copy(self)
         new._model = None
         new._cached_findings = None
-        new.y = codes.astype(np.int64)
+        new.y = codes
         return new
 
     def _raw_y(self):

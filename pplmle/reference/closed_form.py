@@ -29,10 +29,12 @@ from pplmle.core.validate import (
     check_codes,
     check_counts,
     check_design,
+    check_not_all_zero,
     check_not_constant,
     check_positive,
     check_support,
     check_vector,
+    unbounded,
 )
 
 __all__ = [
@@ -69,7 +71,7 @@ def normal(x: Any) -> dict[str, float]:
     (2.333333, 1.247219)
     """
     x = check_vector("x", x)
-    check_not_constant("x", x, "Normal", ": sigma_hat would be 0 and the likelihood unbounded")
+    check_not_constant("x", x, "Normal", unbounded("sigma"))
     mu = float(np.mean(x))
     return {"mu": mu, "sigma": float(np.sqrt(np.mean((x - mu) ** 2)))}
 
@@ -87,7 +89,7 @@ def lognormal(x: Any) -> dict[str, float]:
     (0.693147, 0.565952)
     """
     x = check_positive("x", x, "LogNormal")
-    check_not_constant("x", x, "LogNormal", ": sigma_hat would be 0 and the likelihood unbounded")
+    check_not_constant("x", x, "LogNormal", unbounded("sigma"))
     lx = np.log(x)
     mu = float(np.mean(lx))
     return {"mu": mu, "sigma": float(np.sqrt(np.mean((lx - mu) ** 2)))}
@@ -154,11 +156,7 @@ def exponential(x: Any) -> dict[str, float]:
     """
     x = check_vector("x", x)
     check_support("x", x, "non-negative", x >= 0, "Exponential")
-    if np.all(x == 0):
-        raise ValueError(
-            "`x` must not be all zero for Exponential: the likelihood is unbounded in lam, so the MLE "
-            "does not exist."
-        )
+    check_not_all_zero("x", x, "Exponential", unbounded("lam"))
     return {"lam": float(1.0 / np.mean(x))}
 
 

@@ -34,12 +34,14 @@ from pplmle.core.validate import (
     check_codes,
     check_counts,
     check_design,
+    check_not_all_zero,
     check_not_constant,
     check_positive,
     check_same_length,
     check_support,
     check_vector,
     plain,
+    unbounded,
 )
 
 __all__ = [
@@ -307,7 +309,7 @@ class NormalNLL(HandNLL):
 
     def __init__(self, x: Any):
         self.x = check_vector("x", x)
-        check_not_constant("x", self.x, self.family, ": sigma_hat would be 0 and the likelihood unbounded")
+        check_not_constant("x", self.x, self.family, unbounded("sigma"))
         self._z, self._const = self.x, 0.0
 
     @property
@@ -342,7 +344,7 @@ class LogNormalNLL(NormalNLL):
 
     def __init__(self, x: Any):
         self.x = check_positive("x", x, self.family)
-        check_not_constant("x", self.x, self.family, ": sigma_hat would be 0 and the likelihood unbounded")
+        check_not_constant("x", self.x, self.family, unbounded("sigma"))
         self._z = np.log(self.x)
         self._const = float(np.sum(self._z))  # -log x of the density: the Jacobian of log
 
@@ -452,8 +454,7 @@ class ExponentialNLL(HandNLL):
     def __init__(self, x: Any):
         self.x = check_vector("x", x)
         check_support("x", self.x, "non-negative", self.x >= 0, self.family)
-        if np.all(self.x == 0):
-            raise ValueError("`x` must not be all zero for Exponential: the likelihood is unbounded in lam.")
+        check_not_all_zero("x", self.x, self.family, unbounded("lam"))
         self._s = float(np.sum(self.x))
 
     @property

@@ -7,7 +7,10 @@ live in ``pm.Data`` containers: the compiled functions of a family are shared by
 every instance with the same structure, and a new dataset never recompiles.
 
 Use :func:`pplmle.mle` to fit a family; ``family.model`` is a readable PyMC
-model of its own for inspection or sampling.
+model of its own for inspection or sampling.  :class:`Family` is the abstract base
+class, with the short contract a family of your own implements; each built-in
+family also owns its reference routes, ``closed_form()`` (or ``no_closed_form``,
+why there is none) and ``hand_nll()``, from :mod:`pplmle.reference`.
 
 Regressions are estimated on an orthonormal basis of the design: with
 ``X1 = [1, X]`` scaled to unit column norms by ``D`` and ``X1 D^-1 = Q R``, the
@@ -19,8 +22,9 @@ magnitude; standard errors are mapped back exactly (the map is linear).
 
 from __future__ import annotations
 
+import abc
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -50,6 +54,9 @@ from pplmle.core.validate import (
     plain,
     unbounded,
 )
+from pplmle.reference import closed_form as cf
+from pplmle.reference import handwritten as hw
+from pplmle.reference.handwritten import HandNLL
 from pplmle.reference.separation import find_separation, find_zero_separation
 
 __all__ = [
@@ -69,34 +76,88 @@ __all__ = [
 ]
 
 
-class Family:
-    """Base class: a likelihood with its data, declared as a flat-prior PyMC model."""
+class Family(abc.ABC):
+    """A likelihood with its data, declared as a PyMC model with flat priors.
 
-    #: Names of the reported parameters, in order.
-    param_names: tuple[str, ...] = ()
-    _dist_name: ClassVar[str] = ""
+    A subclass checks and stores its data in ``__init__`` (with the checks of
+    :mod:`pplmle.core.validate`, which raise ``ValueError`` naming the argument,
+    the rule and the first bad value), calls ``super().__init__()`` and
+    implements the contract below; ``pl.mle(family)`` then fits it.  The README
+    ("Writing your own family") has a complete example.
+
+    Notes
+    -----
+    Abstract, a subclass must define them:
+
+    * ``param_names`` -- names of the reported parameters, in order.
+    * ``n_obs`` -- property: the number of observations.
+    * ``_data()`` -- the values of the ``pm.Data`` containers, by name.
+    * ``_declare(data)`` -- declare the free variables with flat priors
+      (``pm.Flat``, ``pm.HalfFlat``, ``pm.Uniform(0, 1)``) and the likelihood,
+      inside the active ``pm.Model``; `data` holds the containers by name.
+    * ``_start()`` -- a rough natural-scale starting point for the free
+      variables (not the MLE).
+
+    Optional, with defaults:
+
+    * ``closed_form()`` -- the closed-form MLE as a parameter dict; None (the
+      default) when there is none, and the class attribute ``no_closed_form``
+      says why.
+    * ``hand_nll()`` -- a hand-written NLL for :func:`pplmle.compare`: a
+      :class:`~pplmle.reference.handwritten.HandNLL`, or a callable taking the
+      parameter dict and returning the NLL with all constants; None by default.
+    * ``_labels()`` -- the label of each scalar element, per parameter
+      (default: the parameter names).
+    * ``_findings()`` -- problems known from the data alone, such as a boundary
+      MLE (default: none).
+    * ``_to_free(params)``, ``_free_batch(params)`` -- free-variable values from
+      reported ones, for one point or a batch (default: they are the same).
+    * ``_key()`` -- what must agree for two instances to share compiled
+      functions (default: the class).
+    * ``_template(n, **kwargs)`` (a classmethod) and ``_with_response(y)`` for
+      :func:`pplmle.simulate` and the parametric bootstrap, ``_resample(rows)``
+      for the nonparametric bootstrap (default: ``NotImplementedError``).
+    """
+
+    #: Why the MLE has no closed form (None for a family whose ``closed_form()`` gives one).
+    no_closed_form: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         self._model: pm.Model | None = None
 
-    # -- what subclasses provide ---------------------------------------------
-    def _data(self) -> dict[str, np.ndarray]:
-        """Values of the ``pm.Data`` containers."""
-        raise NotImplementedError
+    # -- the contract: what a subclass must provide ---------------------------------
+    @property
+    @abc.abstractmethod
+    def param_names(self) -> tuple[str, ...]:
+        """Names of the reported parameters, in order (a class attribute in most families)."""
 
+    @property
+    @abc.abstractmethod
+    def n_obs(self) -> int:
+        """Number of observations in the likelihood."""
+
+    @abc.abstractmethod
+    def _data(self) -> dict[str, np.ndarray]:
+        """Values of the ``pm.Data`` containers, by name."""
+
+    @abc.abstractmethod
     def _declare(self, data: Mapping[str, Any]) -> None:
         """Declare the model's variables inside an active ``pm.Model`` context."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _start(self) -> dict[str, Any]:
         """A rough natural-scale starting point for the free variables (not the MLE)."""
-        return {}
 
-    def _core_args(self) -> tuple[tuple, dict]:
-        """Arguments of this family's closed form and hand-written NLL (:mod:`pplmle.reference.closed_form`,
-        :mod:`pplmle.reference.handwritten`): the validated data."""
-        raise NotImplementedError
+    # -- optional: the reference routes of pl.compare -----------------------------------
+    def closed_form(self) -> dict[str, Any] | None:
+        """The closed-form MLE, keyed like the parameters; None when there is none (``no_closed_form``)."""
+        return None
 
+    def hand_nll(self) -> HandNLL | Callable[[Mapping[str, Any]], float] | None:
+        """A hand-written NLL of this family's data (a :class:`HandNLL` or a callable); None by default."""
+        return None
+
+    # -- optional: labels, findings, parameterization, sharing ---------------------------
     def _findings(self) -> list:
         """Problems known from the data alone (separation, boundary MLE): findings of the diagnostics."""
         return []
@@ -117,24 +178,28 @@ class Family:
         """Like :meth:`_to_free` for arrays with a leading batch dimension (one row per point)."""
         return {k: params[k] for k in self.param_names}
 
-    @property
-    def n_obs(self) -> int:
-        """Number of observations in the likelihood."""
-        raise NotImplementedError
-
-    # -- repeated fits (pplmle.simulate, MLEResult.bootstrap) --------------------------
+    # -- optional: repeated fits (pplmle.simulate, MLEResult.bootstrap) -------------------
     @classmethod
     def _template(cls, n: int | None, **kwargs: Any) -> Family:
         """An instance with `n` placeholder responses: the shapes and covariates of a simulation."""
-        raise TypeError(f"{cls.__name__} does not support simulation.")
+        raise NotImplementedError(
+            f"{cls.__name__} does not support simulation: a family supports it by implementing "
+            "`_template` and `_with_response`."
+        )
 
     def _with_response(self, y: np.ndarray) -> Family:
         """The same family and covariates with the response `y` (validated)."""
-        raise TypeError(f"{self.name} does not support simulation.")
+        raise NotImplementedError(
+            f"{self.name} does not support simulation or the parametric bootstrap: a family supports "
+            "them by implementing `_template` and `_with_response`."
+        )
 
     def _resample(self, rows: np.ndarray) -> Family:
         """The family on the observations `rows` (with repeats): a nonparametric bootstrap sample."""
-        raise TypeError(f"{self.name} does not support the nonparametric bootstrap.")
+        raise NotImplementedError(
+            f"{self.name} does not support the nonparametric bootstrap: a family supports it by "
+            "implementing `_resample`."
+        )
 
     def __getstate__(self) -> dict:
         # the PyMC model is rebuilt on demand; workers of a pool need only the data
@@ -218,9 +283,6 @@ class _Univariate(Family):
     @property
     def n_obs(self) -> int:
         return int(self.x.size)
-
-    def _core_args(self):
-        return (self.x,), {}
 
     def _data(self) -> dict[str, np.ndarray]:
         return {self._arg: self.x}
@@ -332,6 +394,12 @@ class Normal(_UnitScaled):
         mu, sigma = _center_scale(self.x / self.unit)  # in units: np.std(x) overflows for x ~ 1e200
         return self._scaled_start({"mu": mu * self.unit, "sigma": sigma * self.unit})
 
+    def closed_form(self):
+        return cf.normal(self.x)
+
+    def hand_nll(self):
+        return hw.NormalNLL(self.x)
+
 
 class LogNormal(_Univariate):
     """``log x_i ~ Normal(mu, sigma)``, x > 0."""
@@ -351,6 +419,12 @@ class LogNormal(_Univariate):
         lx = np.log(self.x)
         mu, sigma = _center_scale(lx)
         return {"mu": mu, "sigma": sigma}
+
+    def closed_form(self):
+        return cf.lognormal(self.x)
+
+    def hand_nll(self):
+        return hw.LogNormalNLL(self.x)
 
 
 class Bernoulli(_Univariate):
@@ -382,6 +456,12 @@ class Bernoulli(_Univariate):
     def _start(self):
         return {"p": 0.5}
 
+    def closed_form(self):
+        return cf.bernoulli(self.y)
+
+    def hand_nll(self):
+        return hw.BernoulliNLL(self.y)
+
 
 class Poisson(_Univariate):
     """``x_i ~ Poisson(lam)``, x = 0, 1, 2, ...; closed form ``lam = mean(x)``."""
@@ -409,6 +489,12 @@ class Poisson(_Univariate):
         m = float(np.mean(self.x))  # the closed form (0.5 when every count is 0: a boundary)
         return {"lam": m if m > 0 else 0.5}
 
+    def closed_form(self):
+        return cf.poisson(self.x)
+
+    def hand_nll(self):
+        return hw.PoissonNLL(self.x)
+
 
 class Exponential(_UnitScaled):
     """``x_i ~ Exponential(lam)`` with rate `lam`, x >= 0; closed form ``lam = 1 / mean(x)``."""
@@ -428,11 +514,22 @@ class Exponential(_UnitScaled):
     def _start(self):
         return self._scaled_start({"lam": 1.0 / float(np.mean(self.x))})  # the closed form
 
+    def closed_form(self):
+        return cf.exponential(self.x)
+
+    def hand_nll(self):
+        return hw.ExponentialNLL(self.x)
+
 
 class Gamma(_UnitScaled):
     """``x_i ~ Gamma(alpha, beta)`` with shape `alpha` and rate `beta`, x > 0 (no closed form)."""
 
     param_names = ("alpha", "beta")
+    no_closed_form = (
+        "The score equation for the shape alpha involves the digamma function, "
+        "log(alpha) - digamma(alpha) = log(mean x) - mean(log x), which can be solved only numerically "
+        "(the rate then follows as beta = alpha / mean x)."
+    )
 
     def _check(self, x):
         check_support("x", x, "positive", x > 0, "Gamma")
@@ -452,6 +549,9 @@ class Gamma(_UnitScaled):
         if not v > 0:
             return self._scaled_start({"alpha": 1.0, "beta": 1.0 / (m * s)})
         return self._scaled_start({"alpha": m * m / v, "beta": m / v / s})
+
+    def hand_nll(self):
+        return hw.GammaNLL(self.x)
 
 
 class Binomial(Family):
@@ -478,8 +578,11 @@ class Binomial(Family):
     def _data(self):
         return {"k": self.k, "n": self.n}
 
-    def _core_args(self):
-        return (self.k, self.n), {}
+    def closed_form(self):
+        return cf.binomial(self.k, self.n)
+
+    def hand_nll(self):
+        return hw.BinomialNLL(self.k, self.n)
 
     @classmethod
     def _template(cls, n, **kwargs):
@@ -560,8 +663,11 @@ class Categorical(Family):
     def _data(self):
         return {"y": self.y}
 
-    def _core_args(self):
-        return (self.y, self.k), {}
+    def closed_form(self):
+        return cf.categorical(self.y, self.k)
+
+    def hand_nll(self):
+        return hw.CategoricalNLL(self.y, self.k)
 
     @classmethod
     def _template(cls, n, **kwargs):
@@ -666,9 +772,6 @@ class _Regression(Family):
 
     def _data(self):
         return {"Q": self._Q, "R": self._R, "scale": self._scale, "y": self.y}
-
-    def _core_args(self):
-        return (self.X, self.y), {"intercept": self.intercept}
 
     def _coefficient_labels(self) -> list[str]:
         labels = self._labels()
@@ -832,9 +935,20 @@ class LinearRegression(_Regression):
     def _labels(self):
         return {**super()._labels(), "sigma": ["sigma"]}
 
+    def closed_form(self):
+        return cf.linear_regression(self.X, self.y, intercept=self.intercept)
+
+    def hand_nll(self):
+        return hw.LinearRegressionNLL(self.X, self.y, intercept=self.intercept)
+
 
 class LogisticRegression(_Regression):
     """``y_i ~ Bernoulli(logit^-1(intercept + X_i beta))``, y in {0, 1} (no closed form)."""
+
+    no_closed_form = (
+        "The score equations X1^T (y - expit(X1 b)) = 0 are nonlinear in the coefficients b, so they are "
+        "solved iteratively (Newton / IRLS); with separable data no finite solution exists."
+    )
 
     def _set_response(self, y, extras):
         self.y = check_binary("y", y, "LogisticRegression")
@@ -853,6 +967,9 @@ class LogisticRegression(_Regression):
     def _start(self):
         return {"gamma": np.zeros(self._Q.shape[1])}
 
+    def hand_nll(self):
+        return hw.LogisticRegressionNLL(self.X, self.y, intercept=self.intercept)
+
 
 class PoissonRegression(_Regression):
     """``y_i ~ Poisson(exp(intercept + X_i beta + offset_i))`` (no closed form).
@@ -860,6 +977,11 @@ class PoissonRegression(_Regression):
     `offset` (for example log exposure) enters the linear predictor with
     coefficient 1.
     """
+
+    no_closed_form = (
+        "The score equations X1^T (y - exp(X1 b + offset)) = 0 are nonlinear in the coefficients b "
+        "(except for a single categorical covariate), so they are solved iteratively."
+    )
 
     def __init__(
         self, X: Any, y: Any, *, intercept: bool = True, offset: Any = None, nan_policy: str = "raise"
@@ -890,8 +1012,8 @@ class PoissonRegression(_Regression):
     def _rebuild(self, X, y, rows):
         return PoissonRegression(X, y, intercept=self.intercept, offset=self.offset[rows])
 
-    def _core_args(self):
-        return (self.X, self.y), {"intercept": self.intercept, "offset": self.offset}
+    def hand_nll(self):
+        return hw.PoissonRegressionNLL(self.X, self.y, intercept=self.intercept, offset=self.offset)
 
     def _declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1],))
@@ -915,6 +1037,11 @@ class SoftmaxRegression(_Regression):
     `intercept` has shape (k-1,) and `beta` shape (p, k-1), one column per
     non-reference class.
     """
+
+    no_closed_form = (
+        "The score equations X1^T (Y - softmax(X1 B)) = 0, one column per non-reference class, are "
+        "nonlinear and coupled across classes, so they are solved iteratively."
+    )
 
     def _response(self, y):
         raw = np.array(y, copy=True)
@@ -970,8 +1097,8 @@ class SoftmaxRegression(_Regression):
             )
         return new
 
-    def _core_args(self):
-        return (self.X, self.y, self.k), {"intercept": self.intercept}
+    def hand_nll(self):
+        return hw.SoftmaxRegressionNLL(self.X, self.y, self.k, intercept=self.intercept)
 
     def _declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1], self.k - 1))
@@ -989,20 +1116,23 @@ class SoftmaxRegression(_Regression):
         return labels
 
 
+#: The built-in families, in the order the README lists them.
+BUILT_IN: tuple[type[Family], ...] = (
+    Normal,
+    LogNormal,
+    Bernoulli,
+    Binomial,
+    Poisson,
+    Exponential,
+    Gamma,
+    Categorical,
+    LinearRegression,
+    LogisticRegression,
+    PoissonRegression,
+    SoftmaxRegression,
+)
+
+
 def family_names() -> dict[str, type[Family]]:
-    """Families by lower-case name (as the command line spells them)."""
-    classes: Sequence[type[Family]] = [
-        Normal,
-        Bernoulli,
-        Binomial,
-        Poisson,
-        Exponential,
-        Gamma,
-        LogNormal,
-        Categorical,
-        LinearRegression,
-        LogisticRegression,
-        PoissonRegression,
-        SoftmaxRegression,
-    ]
-    return {cls.__name__.lower(): cls for cls in classes}
+    """The built-in families by lower-case name (as the command line spells them)."""
+    return {cls.__name__.lower(): cls for cls in BUILT_IN}

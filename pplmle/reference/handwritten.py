@@ -4,14 +4,14 @@ The second of the three routes a statistics course teaches: write the NLL down
 in plain NumPy, derive its gradient by hand and hand both to
 ``scipy.optimize.minimize``.  Use :func:`minimize_nll` for the MLE of any
 family (the reference for the families without a closed form, see
-:data:`pplmle.reference.closed_form.NO_CLOSED_FORM`) and :func:`gradient_descent` to show
+each family's ``no_closed_form``) and :func:`gradient_descent` to show
 plain fixed-step gradient descent on a logistic (or softmax) regression.
 
 Each :class:`HandNLL` subclass binds the data of one family of
-:mod:`pplmle.pymc.families`, checked the same way, and uses its parameter names and
-layout.  ``nll`` keeps every constant (``n/2 log 2 pi``, ``log x!``,
-``log C(n, k)``, ``lgamma``, the ``-log x`` Jacobian of the LogNormal density),
-so it equals minus PyMC's log-likelihood exactly.  The optimizer works on an
+:mod:`pplmle.pymc.families` (the family's ``hand_nll()`` builds it), checked the same
+way, and uses its parameter names and layout.  ``nll`` keeps every constant
+(``n/2 log 2 pi``, ``log x!``, ``log C(n, k)``, ``lgamma``, the ``-log x`` Jacobian
+of the LogNormal density), so it equals minus PyMC's log-likelihood exactly.  The optimizer works on an
 unconstrained vector: ``log`` for scales and rates, ``logit`` for a probability,
 the additive log-ratio ``p = softmax([0, u])`` for the categorical simplex and the
 identity for coefficients; the chain rule maps the natural-scale gradient to it.
@@ -45,7 +45,6 @@ from pplmle.core.validate import (
 )
 
 __all__ = [
-    "HANDWRITTEN",
     "BernoulliNLL",
     "BinomialNLL",
     "CategoricalNLL",
@@ -111,7 +110,7 @@ class HandNLL:
     ``_value`` and ``_gradient`` on checked natural-scale parameters.
     """
 
-    #: Class name of the matching family in :mod:`pplmle.pymc.families`.
+    #: Name of the matching family in :mod:`pplmle.pymc.families`, for messages.
     family: ClassVar[str] = ""
     #: Names of the parameters, in the order of the family.
     param_names: tuple[str, ...] = ()
@@ -747,26 +746,6 @@ class SoftmaxRegressionNLL(_RegressionNLL):
 
     def start(self):
         return self._zeros()
-
-
-#: Family class name -> hand-written NLL class.
-HANDWRITTEN: dict[str, type[HandNLL]] = {
-    cls.family: cls
-    for cls in (
-        NormalNLL,
-        LogNormalNLL,
-        BernoulliNLL,
-        BinomialNLL,
-        PoissonNLL,
-        ExponentialNLL,
-        GammaNLL,
-        CategoricalNLL,
-        LinearRegressionNLL,
-        LogisticRegressionNLL,
-        PoissonRegressionNLL,
-        SoftmaxRegressionNLL,
-    )
-}
 
 
 # ---------------------------------------------------------------------------------

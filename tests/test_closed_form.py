@@ -5,10 +5,23 @@ import pytest
 
 from pplmle.pymc import families
 from pplmle.reference import closed_form as cf
-from pplmle.reference.handwritten import HANDWRITTEN, minimize_nll
+from pplmle.reference import handwritten as hw
+from pplmle.reference.handwritten import minimize_nll
 
 SEEDS = [1, 2, 3]
 RTOL_FIT = 1e-7  # closed form vs minimize_nll (BFGS on the unconstrained scale)
+
+#: the functions under test, by the family each one is the closed form of
+FUNCTIONS = {
+    "Normal": cf.normal,
+    "LogNormal": cf.lognormal,
+    "Bernoulli": cf.bernoulli,
+    "Binomial": cf.binomial,
+    "Poisson": cf.poisson,
+    "Exponential": cf.exponential,
+    "Categorical": cf.categorical,
+    "LinearRegression": cf.linear_regression,
+}
 
 
 def _data(name, rng):
@@ -53,25 +66,25 @@ def _assert_params(got, expected, rtol):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("name", list(cf.FUNCTIONS))
+@pytest.mark.parametrize("name", list(FUNCTIONS))
 def test_formula(name, seed):
     args, kwargs, expected = _data(name, np.random.default_rng(seed))
-    got = cf.FUNCTIONS[name](*args, **kwargs)
+    got = FUNCTIONS[name](*args, **kwargs)
     _assert_params(got, expected, rtol=1e-12)
     for key, value in got.items():
         assert type(value) is (np.ndarray if np.ndim(expected[key]) else float), key
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("name", list(cf.FUNCTIONS))
+@pytest.mark.parametrize("name", list(FUNCTIONS))
 def test_matches_minimized_hand_nll(name, seed):
     args, kwargs, _ = _data(name, np.random.default_rng(seed))
-    closed = cf.FUNCTIONS[name](*args, **kwargs)
-    fit = minimize_nll(HANDWRITTEN[name](*args, **kwargs))
+    closed = FUNCTIONS[name](*args, **kwargs)
+    fit = minimize_nll(getattr(hw, f"{name}NLL")(*args, **kwargs))
     assert fit.success, fit.message
     _assert_params(fit.params, closed, rtol=RTOL_FIT)
     # the closed form is the minimum: no point the optimizer found is lower beyond rounding
-    hand = HANDWRITTEN[name](*args, **kwargs)
+    hand = getattr(hw, f"{name}NLL")(*args, **kwargs)
     assert hand.nll(closed) <= fit.nll + 1e-12 * abs(fit.nll)
 
 
@@ -137,19 +150,41 @@ def test_inputs_not_modified():
         np.testing.assert_array_equal(a, b)
 
 
-def test_tables_cover_every_family_with_its_layout():
-    names = set(families.__all__) - {"Family"}
-    assert set(cf.FUNCTIONS) | set(cf.NO_CLOSED_FORM) == names
-    assert not set(cf.FUNCTIONS) & set(cf.NO_CLOSED_FORM)
-    assert "digamma" in cf.NO_CLOSED_FORM["Gamma"]
-    assert all(text.endswith(".") and text.count(". ") == 0 for text in cf.NO_CLOSED_FORM.values())
+def _family(name, args, kwargs):
+    if name == "Categorical":
+        return families.Categorical(args[0], k=args[1])
+    return getattr(families, name)(*args, **kwargs)
+
+
+def test_every_family_has_a_closed_form_or_says_why_not():
+    closed = {cls.__name__ for cls in families.BUILT_IN if cls.no_closed_form is None}
+    assert closed == set(FUNCTIONS)
+    assert "digamma" in families.Gamma.no_closed_form
+    for cls in families.BUILT_IN:
+        text = cls.no_closed_form
+        assert text is None or (text.endswith(".") and text.count(". ") == 0), cls.__name__
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_family_closed_form_is_the_function_with_the_family_layout(name):
+    args, kwargs, _ = _data(name, np.random.default_rng(0))
+    family = _family(name, args, kwargs)
+    got = family.closed_form()
     # the keys of each closed form are the family's parameter names, in order
+    assert tuple(got) == family.param_names
+    _assert_params(got, FUNCTIONS[name](*args, **kwargs), rtol=0)
+
+
+def test_families_without_a_closed_form_return_none():
     rng = np.random.default_rng(0)
-    for name, func in cf.FUNCTIONS.items():
-        args, kwargs, _ = _data(name, rng)
-        fam_args = args if name != "Categorical" else (args[0],)
-        fam_kwargs = kwargs if name != "Categorical" else {"k": args[1]}
-        assert tuple(func(*args, **kwargs)) == getattr(families, name)(*fam_args, **fam_kwargs).param_names
+    X = rng.normal(size=(30, 2))
+    for family in (
+        families.Gamma(rng.gamma(2.0, 1.0, 30)),
+        families.LogisticRegression(X, rng.integers(0, 2, 30)),
+        families.PoissonRegression(X, rng.poisson(2.0, 30)),
+        families.SoftmaxRegression(X, rng.integers(0, 3, 30)),
+    ):
+        assert family.closed_form() is None and family.no_closed_form, family.name
 
 
 # -- the MLE does not exist ----------------------------------------------------------
@@ -219,7 +254,11 @@ X3 = [[0.0], [1.0], [3.0]]
         (lambda: cf.linear_regression([[0.0, 1.0]] * 4, [1, 2, 3, 4]), r"all-zero columns; column '0'"),
         (
             lambda: cf.linear_regression([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0], [4.0, 8.0]], [1, 3, 2, 4]),
-            r"`X` must have full column rank",
+            r"`X` must have full column rank; the columns \['0', '1'\] are collinear",
+        ),
+        (
+            lambda: cf.linear_regression([[2.0, 1.0], [2.0, 3.0], [2.0, 2.0], [2.0, 5.0]], [1, 3, 2, 4]),
+            r"constant \(zero-variance\) columns with an intercept; column '0' is 2.0 in every row",
         ),
     ],
 )

@@ -166,7 +166,7 @@ def test_user_model_boundary_near_miss():
             lambda: pl.LogisticRegression(
                 pd.DataFrame({"a": [1.0, 2, 3, 4], "b": [2.0, 4, 6, 8]}), [0, 1, 0, 1]
             ),
-            r"rank-deficient: the columns \['a', 'b'\] are collinear",
+            r"`X` must have full column rank; the columns \['a', 'b'\] are collinear",
         ),
     ],
 )

@@ -69,7 +69,7 @@ def _X(n=20, seed=0):
             lambda: pl.LinearRegression(
                 pd.DataFrame({"a": _X()[:, 0], "b": 2 * _X()[:, 0]}), np.arange(20.0)
             ),
-            r"`X` is rank-deficient: the columns \['a', 'b'\] are collinear",
+            r"`X` must have full column rank; the columns \['a', 'b'\] are collinear",
         ),
         (
             lambda: pl.LinearRegression(

@@ -7,7 +7,10 @@ live in ``pm.Data`` containers: the compiled functions of a family are shared by
 every instance with the same structure, and a new dataset never recompiles.
 
 Use :func:`pplmle.mle` to fit a family; ``family.model`` is a readable PyMC
-model of its own for inspection or sampling.
+model of its own for inspection or sampling.  :class:`Family` is the abstract base
+class, with the short contract a family of your own implements; each built-in
+family also owns its reference routes, ``closed_form()`` (or ``no_closed_form``,
+why there is none) and ``hand_nll()``, from :mod:`pplmle.reference`.
 
 Regressions are estimated on an orthonormal basis of the design: with
 ``X1 = [1, X]`` scaled to unit column norms by ``D`` and ``X1 D^-1 = Q R``, the
@@ -19,8 +22,9 @@ magnitude; standard errors are mapped back exactly (the map is linear).
 
 from __future__ import annotations
 
+import abc
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,15 +35,28 @@ from pytensor.tensor.slinalg import solve_triangular
 
 from pplmle.core import diagnostics as dg
 from pplmle.core.validate import (
+    as_design,
     as_float_array,
+    check_binary,
+    check_binomial,
+    check_codes,
+    check_counts,
     check_finite,
+    check_identified,
     check_integer,
     check_nan_policy,
+    check_not_all_zero,
+    check_not_constant,
     check_same_length,
     check_support,
+    check_vector,
     nan_rows,
     plain,
+    unbounded,
 )
+from pplmle.reference import closed_form as cf
+from pplmle.reference import handwritten as hw
+from pplmle.reference.handwritten import HandNLL
 from pplmle.reference.separation import find_separation, find_zero_separation
 
 __all__ = [
@@ -59,34 +76,88 @@ __all__ = [
 ]
 
 
-class Family:
-    """Base class: a likelihood with its data, declared as a flat-prior PyMC model."""
+class Family(abc.ABC):
+    """A likelihood with its data, declared as a PyMC model with flat priors.
 
-    #: Names of the reported parameters, in order.
-    param_names: tuple[str, ...] = ()
-    _dist_name: ClassVar[str] = ""
+    A subclass checks and stores its data in ``__init__`` (with the checks of
+    :mod:`pplmle.core.validate`, which raise ``ValueError`` naming the argument,
+    the rule and the first bad value), calls ``super().__init__()`` and
+    implements the contract below; ``pl.mle(family)`` then fits it.  The README
+    ("Writing your own family") has a complete example.
+
+    Notes
+    -----
+    Abstract, a subclass must define them:
+
+    * ``param_names`` -- names of the reported parameters, in order.
+    * ``n_obs`` -- property: the number of observations.
+    * ``_data()`` -- the values of the ``pm.Data`` containers, by name.
+    * ``_declare(data)`` -- declare the free variables with flat priors
+      (``pm.Flat``, ``pm.HalfFlat``, ``pm.Uniform(0, 1)``) and the likelihood,
+      inside the active ``pm.Model``; `data` holds the containers by name.
+    * ``_start()`` -- a rough natural-scale starting point for the free
+      variables (not the MLE).
+
+    Optional, with defaults:
+
+    * ``closed_form()`` -- the closed-form MLE as a parameter dict; None (the
+      default) when there is none, and the class attribute ``no_closed_form``
+      says why.
+    * ``hand_nll()`` -- a hand-written NLL for :func:`pplmle.compare`: a
+      :class:`~pplmle.reference.handwritten.HandNLL`, or a callable taking the
+      parameter dict and returning the NLL with all constants; None by default.
+    * ``_labels()`` -- the label of each scalar element, per parameter
+      (default: the parameter names).
+    * ``_findings()`` -- problems known from the data alone, such as a boundary
+      MLE (default: none).
+    * ``_to_free(params)``, ``_free_batch(params)`` -- free-variable values from
+      reported ones, for one point or a batch (default: they are the same).
+    * ``_key()`` -- what must agree for two instances to share compiled
+      functions (default: the class).
+    * ``_template(n, **kwargs)`` (a classmethod) and ``_with_response(y)`` for
+      :func:`pplmle.simulate` and the parametric bootstrap, ``_resample(rows)``
+      for the nonparametric bootstrap (default: ``NotImplementedError``).
+    """
+
+    #: Why the MLE has no closed form (None for a family whose ``closed_form()`` gives one).
+    no_closed_form: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         self._model: pm.Model | None = None
 
-    # -- what subclasses provide ---------------------------------------------
-    def _data(self) -> dict[str, np.ndarray]:
-        """Values of the ``pm.Data`` containers."""
-        raise NotImplementedError
+    # -- the contract: what a subclass must provide ---------------------------------
+    @property
+    @abc.abstractmethod
+    def param_names(self) -> tuple[str, ...]:
+        """Names of the reported parameters, in order (a class attribute in most families)."""
 
+    @property
+    @abc.abstractmethod
+    def n_obs(self) -> int:
+        """Number of observations in the likelihood."""
+
+    @abc.abstractmethod
+    def _data(self) -> dict[str, np.ndarray]:
+        """Values of the ``pm.Data`` containers, by name."""
+
+    @abc.abstractmethod
     def _declare(self, data: Mapping[str, Any]) -> None:
         """Declare the model's variables inside an active ``pm.Model`` context."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _start(self) -> dict[str, Any]:
         """A rough natural-scale starting point for the free variables (not the MLE)."""
-        return {}
 
-    def _core_args(self) -> tuple[tuple, dict]:
-        """Arguments of this family's closed form and hand-written NLL (:mod:`pplmle.reference.closed_form`,
-        :mod:`pplmle.reference.handwritten`): the validated data."""
-        raise NotImplementedError
+    # -- optional: the reference routes of pl.compare -----------------------------------
+    def closed_form(self) -> dict[str, Any] | None:
+        """The closed-form MLE, keyed like the parameters; None when there is none (``no_closed_form``)."""
+        return None
 
+    def hand_nll(self) -> HandNLL | Callable[[Mapping[str, Any]], float] | None:
+        """A hand-written NLL of this family's data (a :class:`HandNLL` or a callable); None by default."""
+        return None
+
+    # -- optional: labels, findings, parameterization, sharing ---------------------------
     def _findings(self) -> list:
         """Problems known from the data alone (separation, boundary MLE): findings of the diagnostics."""
         return []
@@ -107,24 +178,28 @@ class Family:
         """Like :meth:`_to_free` for arrays with a leading batch dimension (one row per point)."""
         return {k: params[k] for k in self.param_names}
 
-    @property
-    def n_obs(self) -> int:
-        """Number of observations in the likelihood."""
-        raise NotImplementedError
-
-    # -- repeated fits (pplmle.simulate, MLEResult.bootstrap) --------------------------
+    # -- optional: repeated fits (pplmle.simulate, MLEResult.bootstrap) -------------------
     @classmethod
     def _template(cls, n: int | None, **kwargs: Any) -> Family:
         """An instance with `n` placeholder responses: the shapes and covariates of a simulation."""
-        raise TypeError(f"{cls.__name__} does not support simulation.")
+        raise NotImplementedError(
+            f"{cls.__name__} does not support simulation: a family supports it by implementing "
+            "`_template` and `_with_response`."
+        )
 
     def _with_response(self, y: np.ndarray) -> Family:
         """The same family and covariates with the response `y` (validated)."""
-        raise TypeError(f"{self.name} does not support simulation.")
+        raise NotImplementedError(
+            f"{self.name} does not support simulation or the parametric bootstrap: a family supports "
+            "them by implementing `_template` and `_with_response`."
+        )
 
     def _resample(self, rows: np.ndarray) -> Family:
         """The family on the observations `rows` (with repeats): a nonparametric bootstrap sample."""
-        raise TypeError(f"{self.name} does not support the nonparametric bootstrap.")
+        raise NotImplementedError(
+            f"{self.name} does not support the nonparametric bootstrap: a family supports it by "
+            "implementing `_resample`."
+        )
 
     def __getstate__(self) -> dict:
         # the PyMC model is rebuilt on demand; workers of a pool need only the data
@@ -171,17 +246,6 @@ def _template_args(cls: type, n: int | None, kwargs: dict, **required: str) -> d
     return kwargs
 
 
-def _vector(name: str, x: Any, nan_policy: str) -> np.ndarray:
-    check_nan_policy(nan_policy)
-    arr = as_float_array(name, x, ndim=1)
-    if nan_policy == "omit":
-        arr = arr[~np.isnan(arr)]
-        if arr.size == 0:
-            raise ValueError(f"`{name}` has no values left after dropping NaN.")
-    check_finite(name, arr)
-    return arr
-
-
 def _quantiles(x: np.ndarray, qs: Sequence[float]) -> list[float]:
     """Quantiles of `x` (linear interpolation, as np.quantile) from one sort: starts are computed
     for every replicate of a simulation, where np.quantile's overhead would dominate."""
@@ -210,7 +274,7 @@ class _Univariate(Family):
 
     def __init__(self, x: Any, *, nan_policy: str = "raise"):
         super().__init__()
-        self.x = _vector(self._arg, x, nan_policy)
+        self.x = check_vector(self._arg, x, nan_policy)
         self._check(self.x)
 
     def _check(self, x: np.ndarray) -> None:
@@ -219,9 +283,6 @@ class _Univariate(Family):
     @property
     def n_obs(self) -> int:
         return int(self.x.size)
-
-    def _core_args(self):
-        return (self.x,), {}
 
     def _data(self) -> dict[str, np.ndarray]:
         return {self._arg: self.x}
@@ -321,11 +382,7 @@ class Normal(_UnitScaled):
     param_names = ("mu", "sigma")
 
     def _check(self, x):
-        if x.size < 2 or np.all(x == x[0]):
-            raise ValueError(
-                f"`x` must contain at least two different values for Normal; got {x.size} "
-                f"value(s), all equal to {plain(x[0])!r}: sigma_hat would be 0 and the likelihood unbounded."
-            )
+        check_not_constant("x", x, "Normal", unbounded("sigma"))
 
     _powers: ClassVar[dict[str, int]] = {"mu": 1, "sigma": 1}
 
@@ -337,6 +394,12 @@ class Normal(_UnitScaled):
         mu, sigma = _center_scale(self.x / self.unit)  # in units: np.std(x) overflows for x ~ 1e200
         return self._scaled_start({"mu": mu * self.unit, "sigma": sigma * self.unit})
 
+    def closed_form(self):
+        return cf.normal(self.x)
+
+    def hand_nll(self):
+        return hw.NormalNLL(self.x)
+
 
 class LogNormal(_Univariate):
     """``log x_i ~ Normal(mu, sigma)``, x > 0."""
@@ -345,10 +408,7 @@ class LogNormal(_Univariate):
 
     def _check(self, x):
         check_support("x", x, "positive", x > 0, "LogNormal")
-        if np.all(x == x[0]):
-            raise ValueError(
-                f"`x` must contain at least two different values for LogNormal; all equal {plain(x[0])!r}."
-            )
+        check_not_constant("x", x, "LogNormal", unbounded("sigma"))
 
     def _declare(self, d):
         mu = pm.Flat("mu")
@@ -359,6 +419,12 @@ class LogNormal(_Univariate):
         lx = np.log(self.x)
         mu, sigma = _center_scale(lx)
         return {"mu": mu, "sigma": sigma}
+
+    def closed_form(self):
+        return cf.lognormal(self.x)
+
+    def hand_nll(self):
+        return hw.LogNormalNLL(self.x)
 
 
 class Bernoulli(_Univariate):
@@ -390,6 +456,12 @@ class Bernoulli(_Univariate):
     def _start(self):
         return {"p": 0.5}
 
+    def closed_form(self):
+        return cf.bernoulli(self.y)
+
+    def hand_nll(self):
+        return hw.BernoulliNLL(self.y)
+
 
 class Poisson(_Univariate):
     """``x_i ~ Poisson(lam)``, x = 0, 1, 2, ...; closed form ``lam = mean(x)``."""
@@ -417,6 +489,12 @@ class Poisson(_Univariate):
         m = float(np.mean(self.x))  # the closed form (0.5 when every count is 0: a boundary)
         return {"lam": m if m > 0 else 0.5}
 
+    def closed_form(self):
+        return cf.poisson(self.x)
+
+    def hand_nll(self):
+        return hw.PoissonNLL(self.x)
+
 
 class Exponential(_UnitScaled):
     """``x_i ~ Exponential(lam)`` with rate `lam`, x >= 0; closed form ``lam = 1 / mean(x)``."""
@@ -425,8 +503,7 @@ class Exponential(_UnitScaled):
 
     def _check(self, x):
         check_support("x", x, "non-negative", x >= 0, "Exponential")
-        if np.all(x == 0):
-            raise ValueError("`x` must not be all zero for Exponential: the likelihood is unbounded in lam.")
+        check_not_all_zero("x", x, "Exponential", unbounded("lam"))
 
     _powers: ClassVar[dict[str, int]] = {"lam": -1}
 
@@ -437,18 +514,26 @@ class Exponential(_UnitScaled):
     def _start(self):
         return self._scaled_start({"lam": 1.0 / float(np.mean(self.x))})  # the closed form
 
+    def closed_form(self):
+        return cf.exponential(self.x)
+
+    def hand_nll(self):
+        return hw.ExponentialNLL(self.x)
+
 
 class Gamma(_UnitScaled):
     """``x_i ~ Gamma(alpha, beta)`` with shape `alpha` and rate `beta`, x > 0 (no closed form)."""
 
     param_names = ("alpha", "beta")
+    no_closed_form = (
+        "The score equation for the shape alpha involves the digamma function, "
+        "log(alpha) - digamma(alpha) = log(mean x) - mean(log x), which can be solved only numerically "
+        "(the rate then follows as beta = alpha / mean x)."
+    )
 
     def _check(self, x):
         check_support("x", x, "positive", x > 0, "Gamma")
-        if np.all(x == x[0]):
-            raise ValueError(
-                f"`x` must contain at least two different values for Gamma; all equal {plain(x[0])!r}."
-            )
+        check_not_constant("x", x, "Gamma")
 
     _powers: ClassVar[dict[str, int]] = {"alpha": 0, "beta": -1}
 
@@ -464,6 +549,9 @@ class Gamma(_UnitScaled):
         if not v > 0:
             return self._scaled_start({"alpha": 1.0, "beta": 1.0 / (m * s)})
         return self._scaled_start({"alpha": m * m / v, "beta": m / v / s})
+
+    def hand_nll(self):
+        return hw.GammaNLL(self.x)
 
 
 class Binomial(Family):
@@ -481,28 +569,7 @@ class Binomial(Family):
 
     def __init__(self, k: Any, n: Any, *, nan_policy: str = "raise"):
         super().__init__()
-        check_nan_policy(nan_policy)
-        k_arr = as_float_array("k", k, ndim=1)
-        n_arr = np.array(n, dtype=float, copy=True)
-        if n_arr.ndim == 0:
-            n_arr = np.full_like(k_arr, float(n_arr))
-        elif n_arr.shape != k_arr.shape:
-            raise ValueError(
-                f"`n` must be a number or have the shape of `k` {k_arr.shape}; got {n_arr.shape}."
-            )
-        if nan_policy == "omit":
-            keep = ~(np.isnan(k_arr) | np.isnan(n_arr))
-            k_arr, n_arr = k_arr[keep], n_arr[keep]
-            if k_arr.size == 0:
-                raise ValueError("`k` has no values left after dropping NaN.")
-        check_finite("k", k_arr)
-        check_finite("n", n_arr)
-        check_support("n", n_arr, "at least 1", n_arr >= 1, "Binomial")
-        check_integer("n", n_arr, "Binomial")
-        check_support("k", k_arr, "non-negative", k_arr >= 0, "Binomial")
-        check_integer("k", k_arr, "Binomial")
-        check_support("k", k_arr, "at most n", k_arr <= n_arr, "Binomial")
-        self.k, self.n = k_arr, n_arr
+        self.k, self.n = check_binomial(k, n, "Binomial", nan_policy)
 
     @property
     def n_obs(self) -> int:
@@ -511,8 +578,11 @@ class Binomial(Family):
     def _data(self):
         return {"k": self.k, "n": self.n}
 
-    def _core_args(self):
-        return (self.k, self.n), {}
+    def closed_form(self):
+        return cf.binomial(self.k, self.n)
+
+    def hand_nll(self):
+        return hw.BinomialNLL(self.k, self.n)
 
     @classmethod
     def _template(cls, n, **kwargs):
@@ -575,11 +645,7 @@ class Categorical(Family):
                     f"`y` must contain at least two classes for Categorical; found {plain(self.classes)}."
                 )
         else:
-            if not isinstance(k, (int, np.integer)) or k < 2:
-                raise ValueError(f"`k` must be a whole number >= 2; got {k!r}.")
-            codes = _vector("y", raw, nan_policy)
-            check_integer("y", codes, "Categorical")
-            check_support("y", codes, f"in 0..{k - 1}", (codes >= 0) & (codes < k), "Categorical")
+            codes, k = check_codes(raw, k, "Categorical", name="y", nan_policy=nan_policy)
             self.classes = np.arange(k)
         self.y = np.asarray(codes, dtype=np.int64)
         self.k = int(self.classes.size)
@@ -597,8 +663,11 @@ class Categorical(Family):
     def _data(self):
         return {"y": self.y}
 
-    def _core_args(self):
-        return (self.y, self.k), {}
+    def closed_form(self):
+        return cf.categorical(self.y, self.k)
+
+    def hand_nll(self):
+        return hw.CategoricalNLL(self.y, self.k)
 
     @classmethod
     def _template(cls, n, **kwargs):
@@ -642,53 +711,13 @@ def _missing_mask(raw: np.ndarray) -> np.ndarray:
 # regressions
 
 
-def _design(X: Any, nan_mask_from: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
-    columns = None
-    if hasattr(X, "columns"):
-        columns = [str(c) for c in X.columns]
-    elif hasattr(X, "name") and getattr(X, "ndim", 2) == 1 and X.name is not None:
-        columns = [str(X.name)]
-    arr = np.array(X, dtype=float, copy=True) if not _is_object(X) else _fail_numeric("X")
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(f"`X` must be 2-dimensional (rows = observations); got shape {arr.shape}.")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"`X` must not be empty; got shape {arr.shape}.")
-    if columns is None:
-        columns = [str(j) for j in range(arr.shape[1])]
-    return arr, columns
-
-
-def _is_object(X: Any) -> bool:
-    try:
-        np.array(X, dtype=float)
-    except (TypeError, ValueError):
-        return True
-    return False
-
-
-def _fail_numeric(name: str):
-    raise ValueError(f"`{name}` must be numeric; could not convert it to numbers.")
-
-
-def _collinear_columns(X1: np.ndarray, names: list[str]) -> list[str]:
-    """Names of the columns involved in the smallest singular direction of the scaled design."""
-    scaled = X1 / np.linalg.norm(X1, axis=0)
-    vt = np.linalg.svd(scaled, full_matrices=False)[2]
-    v = vt[-1]
-    return [names[j] for j in np.flatnonzero(np.abs(v) > 1e-3 * np.abs(v).max())]
-
-
 class _Regression(Family):
     """Shared design handling: validation, QR basis, labels."""
-
-    _family_name = "regression"
 
     def __init__(self, X: Any, y: Any, *, intercept: bool = True, nan_policy: str = "raise", **extra: Any):
         super().__init__()
         check_nan_policy(nan_policy)
-        Xa, self.columns = _design(X)
+        Xa, self.columns = as_design(X, vector_ok=True)
         ya = self._response(y)
         extras = {k: v for k, v in extra.items() if v is not None}
         check_same_length("X", Xa, "y", ya)
@@ -711,30 +740,9 @@ class _Regression(Family):
         self._set_response(ya, extras)
         names = (["(intercept)"] if self.intercept else []) + self.columns
         X1 = np.column_stack([np.ones(len(Xa)), Xa]) if self.intercept else Xa
-        n, q = X1.shape
-        if n <= q:
-            raise ValueError(
-                f"`X` must have more rows than coefficients; got {n} row(s) for {q} coefficient(s)."
-            )
-        zero = np.flatnonzero(np.all(X1 == 0, axis=0))
-        if zero.size:
-            raise ValueError(f"`X` must not have all-zero columns; column {names[zero[0]]!r} is all zero.")
-        constant = np.flatnonzero(np.all(Xa == Xa[0], axis=0))
-        if self.intercept and constant.size:
-            j = int(constant[0])
-            raise ValueError(
-                f"`X` must not have constant (zero-variance) columns with an intercept; column "
-                f"{self.columns[j]!r} is {plain(Xa[0, j])!r} in every row, so its coefficient is not "
-                "identified. Drop it, or pass intercept=False."
-            )
+        check_identified(X1, names, self.intercept)
         scale = np.linalg.norm(X1, axis=0)
         Q, R = np.linalg.qr(X1 / scale)
-        if np.min(np.abs(np.diag(R))) < 1e-12 * np.max(np.abs(np.diag(R))):
-            cols = _collinear_columns(X1, names)
-            raise ValueError(
-                f"`X` is rank-deficient: the columns {cols} are collinear, so their coefficients "
-                "are not identified. Drop one of them."
-            )
         self._Q, self._R, self._scale = Q, R, scale
         self._X1, self._names = X1, names
         self._cached_findings: list | None = None
@@ -764,9 +772,6 @@ class _Regression(Family):
 
     def _data(self):
         return {"Q": self._Q, "R": self._R, "scale": self._scale, "y": self.y}
-
-    def _core_args(self):
-        return (self.X, self.y), {"intercept": self.intercept}
 
     def _coefficient_labels(self) -> list[str]:
         labels = self._labels()
@@ -930,14 +935,23 @@ class LinearRegression(_Regression):
     def _labels(self):
         return {**super()._labels(), "sigma": ["sigma"]}
 
+    def closed_form(self):
+        return cf.linear_regression(self.X, self.y, intercept=self.intercept)
+
+    def hand_nll(self):
+        return hw.LinearRegressionNLL(self.X, self.y, intercept=self.intercept)
+
 
 class LogisticRegression(_Regression):
     """``y_i ~ Bernoulli(logit^-1(intercept + X_i beta))``, y in {0, 1} (no closed form)."""
 
+    no_closed_form = (
+        "The score equations X1^T (y - expit(X1 b)) = 0 are nonlinear in the coefficients b, so they are "
+        "solved iteratively (Newton / IRLS); with separable data no finite solution exists."
+    )
+
     def _set_response(self, y, extras):
-        check_finite("y", y)
-        check_support("y", y, "0 or 1", (y == 0) | (y == 1), "LogisticRegression")
-        self.y = y
+        self.y = check_binary("y", y, "LogisticRegression")
 
     def _declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1],))
@@ -953,6 +967,9 @@ class LogisticRegression(_Regression):
     def _start(self):
         return {"gamma": np.zeros(self._Q.shape[1])}
 
+    def hand_nll(self):
+        return hw.LogisticRegressionNLL(self.X, self.y, intercept=self.intercept)
+
 
 class PoissonRegression(_Regression):
     """``y_i ~ Poisson(exp(intercept + X_i beta + offset_i))`` (no closed form).
@@ -961,6 +978,11 @@ class PoissonRegression(_Regression):
     coefficient 1.
     """
 
+    no_closed_form = (
+        "The score equations X1^T (y - exp(X1 b + offset)) = 0 are nonlinear in the coefficients b "
+        "(except for a single categorical covariate), so they are solved iteratively."
+    )
+
     def __init__(
         self, X: Any, y: Any, *, intercept: bool = True, offset: Any = None, nan_policy: str = "raise"
     ):
@@ -968,10 +990,7 @@ class PoissonRegression(_Regression):
         super().__init__(X, y, intercept=intercept, nan_policy=nan_policy, offset=off)
 
     def _set_response(self, y, extras):
-        check_finite("y", y)
-        check_support("y", y, "non-negative", y >= 0, "PoissonRegression")
-        check_integer("y", y, "PoissonRegression")
-        self.y = y
+        self.y = check_counts("y", y, "PoissonRegression")
         offset = extras.get("offset")
         if offset is not None:
             check_finite("offset", offset)
@@ -993,8 +1012,8 @@ class PoissonRegression(_Regression):
     def _rebuild(self, X, y, rows):
         return PoissonRegression(X, y, intercept=self.intercept, offset=self.offset[rows])
 
-    def _core_args(self):
-        return (self.X, self.y), {"intercept": self.intercept, "offset": self.offset}
+    def hand_nll(self):
+        return hw.PoissonRegressionNLL(self.X, self.y, intercept=self.intercept, offset=self.offset)
 
     def _declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1],))
@@ -1018,6 +1037,11 @@ class SoftmaxRegression(_Regression):
     `intercept` has shape (k-1,) and `beta` shape (p, k-1), one column per
     non-reference class.
     """
+
+    no_closed_form = (
+        "The score equations X1^T (Y - softmax(X1 B)) = 0, one column per non-reference class, are "
+        "nonlinear and coupled across classes, so they are solved iteratively."
+    )
 
     def _response(self, y):
         raw = np.array(y, copy=True)
@@ -1054,14 +1078,11 @@ class SoftmaxRegression(_Regression):
         return np.arange(n) % k
 
     def _with_response(self, y):
-        codes = as_float_array("y", y, ndim=1)
-        check_integer("y", codes, "SoftmaxRegression")
-        inside = (codes >= 0) & (codes < self.k)
-        check_support("y", codes, f"a class code in 0..{self.k - 1}", inside, "SoftmaxRegression")
+        codes, _ = check_codes(y, self.k, "SoftmaxRegression", name="y")
         new = copy.copy(self)
         new._model = None
         new._cached_findings = None
-        new.y = codes.astype(np.int64)
+        new.y = codes
         return new
 
     def _raw_y(self):
@@ -1076,8 +1097,8 @@ class SoftmaxRegression(_Regression):
             )
         return new
 
-    def _core_args(self):
-        return (self.X, self.y, self.k), {"intercept": self.intercept}
+    def hand_nll(self):
+        return hw.SoftmaxRegressionNLL(self.X, self.y, self.k, intercept=self.intercept)
 
     def _declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1], self.k - 1))
@@ -1095,20 +1116,23 @@ class SoftmaxRegression(_Regression):
         return labels
 
 
+#: The built-in families, in the order the README lists them.
+BUILT_IN: tuple[type[Family], ...] = (
+    Normal,
+    LogNormal,
+    Bernoulli,
+    Binomial,
+    Poisson,
+    Exponential,
+    Gamma,
+    Categorical,
+    LinearRegression,
+    LogisticRegression,
+    PoissonRegression,
+    SoftmaxRegression,
+)
+
+
 def family_names() -> dict[str, type[Family]]:
-    """Families by lower-case name (as the command line spells them)."""
-    classes: Sequence[type[Family]] = [
-        Normal,
-        Bernoulli,
-        Binomial,
-        Poisson,
-        Exponential,
-        Gamma,
-        LogNormal,
-        Categorical,
-        LinearRegression,
-        LogisticRegression,
-        PoissonRegression,
-        SoftmaxRegression,
-    ]
-    return {cls.__name__.lower(): cls for cls in classes}
+    """The built-in families by lower-case name (as the command line spells them)."""
+    return {cls.__name__.lower(): cls for cls in BUILT_IN}

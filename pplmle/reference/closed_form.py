@@ -2,8 +2,9 @@
 
 The first of the three routes a statistics course teaches: set the score to zero
 and solve by hand.  Use these functions as the reference answer for the families
-that have one (:data:`FUNCTIONS`); :data:`NO_CLOSED_FORM` says, for the others,
-why there is none, and :mod:`pplmle.reference.handwritten` minimizes their NLL numerically.
+that have one: each family's ``closed_form()`` calls its function here.  For the
+others, the family's ``no_closed_form`` says why there is none, and
+:mod:`pplmle.reference.handwritten` minimizes their NLL numerically.
 
 Every function checks its data where it enters (a ``ValueError`` naming the
 argument, the rule and the first bad value), never modifies its inputs and
@@ -17,7 +18,6 @@ so both routes accept exactly the same data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,15 +29,15 @@ from pplmle.core.validate import (
     check_codes,
     check_counts,
     check_design,
+    check_not_all_zero,
     check_not_constant,
     check_positive,
     check_support,
     check_vector,
+    unbounded,
 )
 
 __all__ = [
-    "FUNCTIONS",
-    "NO_CLOSED_FORM",
     "bernoulli",
     "binomial",
     "categorical",
@@ -69,7 +69,7 @@ def normal(x: Any) -> dict[str, float]:
     (2.333333, 1.247219)
     """
     x = check_vector("x", x)
-    check_not_constant("x", x, "Normal", ": sigma_hat would be 0 and the likelihood unbounded")
+    check_not_constant("x", x, "Normal", unbounded("sigma"))
     mu = float(np.mean(x))
     return {"mu": mu, "sigma": float(np.sqrt(np.mean((x - mu) ** 2)))}
 
@@ -87,7 +87,7 @@ def lognormal(x: Any) -> dict[str, float]:
     (0.693147, 0.565952)
     """
     x = check_positive("x", x, "LogNormal")
-    check_not_constant("x", x, "LogNormal", ": sigma_hat would be 0 and the likelihood unbounded")
+    check_not_constant("x", x, "LogNormal", unbounded("sigma"))
     lx = np.log(x)
     mu = float(np.mean(lx))
     return {"mu": mu, "sigma": float(np.sqrt(np.mean((lx - mu) ** 2)))}
@@ -154,11 +154,7 @@ def exponential(x: Any) -> dict[str, float]:
     """
     x = check_vector("x", x)
     check_support("x", x, "non-negative", x >= 0, "Exponential")
-    if np.all(x == 0):
-        raise ValueError(
-            "`x` must not be all zero for Exponential: the likelihood is unbounded in lam, so the MLE "
-            "does not exist."
-        )
+    check_not_all_zero("x", x, "Exponential", unbounded("lam"))
     return {"lam": float(1.0 / np.mean(x))}
 
 
@@ -215,37 +211,3 @@ def linear_regression(X: Any, y: Any, *, intercept: bool = True) -> dict[str, fl
     out["beta"] = coef
     out["sigma"] = float(np.sqrt(rss / y_arr.size))
     return out
-
-
-#: Family class name -> closed-form MLE function.
-FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
-    "Normal": normal,
-    "LogNormal": lognormal,
-    "Bernoulli": bernoulli,
-    "Binomial": binomial,
-    "Poisson": poisson,
-    "Exponential": exponential,
-    "Categorical": categorical,
-    "LinearRegression": linear_regression,
-}
-
-#: Family class name -> why its MLE has no closed form (solve it with pplmle.reference.handwritten).
-NO_CLOSED_FORM: dict[str, str] = {
-    "Gamma": (
-        "The score equation for the shape alpha involves the digamma function, "
-        "log(alpha) - digamma(alpha) = log(mean x) - mean(log x), which can be solved only numerically "
-        "(the rate then follows as beta = alpha / mean x)."
-    ),
-    "LogisticRegression": (
-        "The score equations X1^T (y - expit(X1 b)) = 0 are nonlinear in the coefficients b, so they are "
-        "solved iteratively (Newton / IRLS); with separable data no finite solution exists."
-    ),
-    "PoissonRegression": (
-        "The score equations X1^T (y - exp(X1 b + offset)) = 0 are nonlinear in the coefficients b "
-        "(except for a single categorical covariate), so they are solved iteratively."
-    ),
-    "SoftmaxRegression": (
-        "The score equations X1^T (Y - softmax(X1 B)) = 0, one column per non-reference class, are "
-        "nonlinear and coupled across classes, so they are solved iteratively."
-    ),
-}

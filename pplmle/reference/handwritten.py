@@ -4,14 +4,14 @@ The second of the three routes a statistics course teaches: write the NLL down
 in plain NumPy, derive its gradient by hand and hand both to
 ``scipy.optimize.minimize``.  Use :func:`minimize_nll` for the MLE of any
 family (the reference for the families without a closed form, see
-:data:`pplmle.reference.closed_form.NO_CLOSED_FORM`) and :func:`gradient_descent` to show
+each family's ``no_closed_form``) and :func:`gradient_descent` to show
 plain fixed-step gradient descent on a logistic (or softmax) regression.
 
 Each :class:`HandNLL` subclass binds the data of one family of
-:mod:`pplmle.pymc.families`, checked the same way, and uses its parameter names and
-layout.  ``nll`` keeps every constant (``n/2 log 2 pi``, ``log x!``,
-``log C(n, k)``, ``lgamma``, the ``-log x`` Jacobian of the LogNormal density),
-so it equals minus PyMC's log-likelihood exactly.  The optimizer works on an
+:mod:`pplmle.pymc.families` (the family's ``hand_nll()`` builds it), checked the same
+way, and uses its parameter names and layout.  ``nll`` keeps every constant
+(``n/2 log 2 pi``, ``log x!``, ``log C(n, k)``, ``lgamma``, the ``-log x`` Jacobian
+of the LogNormal density), so it equals minus PyMC's log-likelihood exactly.  The optimizer works on an
 unconstrained vector: ``log`` for scales and rates, ``logit`` for a probability,
 the additive log-ratio ``p = softmax([0, u])`` for the categorical simplex and the
 identity for coefficients; the chain rule maps the natural-scale gradient to it.
@@ -34,16 +34,17 @@ from pplmle.core.validate import (
     check_codes,
     check_counts,
     check_design,
+    check_not_all_zero,
     check_not_constant,
     check_positive,
     check_same_length,
     check_support,
     check_vector,
     plain,
+    unbounded,
 )
 
 __all__ = [
-    "HANDWRITTEN",
     "BernoulliNLL",
     "BinomialNLL",
     "CategoricalNLL",
@@ -109,7 +110,7 @@ class HandNLL:
     ``_value`` and ``_gradient`` on checked natural-scale parameters.
     """
 
-    #: Class name of the matching family in :mod:`pplmle.pymc.families`.
+    #: Name of the matching family in :mod:`pplmle.pymc.families`, for messages.
     family: ClassVar[str] = ""
     #: Names of the parameters, in the order of the family.
     param_names: tuple[str, ...] = ()
@@ -307,7 +308,7 @@ class NormalNLL(HandNLL):
 
     def __init__(self, x: Any):
         self.x = check_vector("x", x)
-        check_not_constant("x", self.x, self.family, ": sigma_hat would be 0 and the likelihood unbounded")
+        check_not_constant("x", self.x, self.family, unbounded("sigma"))
         self._z, self._const = self.x, 0.0
 
     @property
@@ -342,7 +343,7 @@ class LogNormalNLL(NormalNLL):
 
     def __init__(self, x: Any):
         self.x = check_positive("x", x, self.family)
-        check_not_constant("x", self.x, self.family, ": sigma_hat would be 0 and the likelihood unbounded")
+        check_not_constant("x", self.x, self.family, unbounded("sigma"))
         self._z = np.log(self.x)
         self._const = float(np.sum(self._z))  # -log x of the density: the Jacobian of log
 
@@ -452,8 +453,7 @@ class ExponentialNLL(HandNLL):
     def __init__(self, x: Any):
         self.x = check_vector("x", x)
         check_support("x", self.x, "non-negative", self.x >= 0, self.family)
-        if np.all(self.x == 0):
-            raise ValueError("`x` must not be all zero for Exponential: the likelihood is unbounded in lam.")
+        check_not_all_zero("x", self.x, self.family, unbounded("lam"))
         self._s = float(np.sum(self.x))
 
     @property
@@ -746,26 +746,6 @@ class SoftmaxRegressionNLL(_RegressionNLL):
 
     def start(self):
         return self._zeros()
-
-
-#: Family class name -> hand-written NLL class.
-HANDWRITTEN: dict[str, type[HandNLL]] = {
-    cls.family: cls
-    for cls in (
-        NormalNLL,
-        LogNormalNLL,
-        BernoulliNLL,
-        BinomialNLL,
-        PoissonNLL,
-        ExponentialNLL,
-        GammaNLL,
-        CategoricalNLL,
-        LinearRegressionNLL,
-        LogisticRegressionNLL,
-        PoissonRegressionNLL,
-        SoftmaxRegressionNLL,
-    )
-}
 
 
 # ---------------------------------------------------------------------------------

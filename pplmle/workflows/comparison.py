@@ -1,11 +1,12 @@
 """Check an estimate three ways: find_MAP, the closed form, and a hand-written NLL minimized by scipy.
 
-:func:`compare` is the comparison layer.  For a built-in family it uses the
-closed form (:mod:`pplmle.reference.closed_form`) and the hand-written NLL
-(:mod:`pplmle.reference.handwritten`); for a user's ``pm.Model`` the user supplies either
-or both.  Before fitting anything it checks that PyMC's log-likelihood equals
-minus the hand-written NLL at a few random parameter points, which catches an
-NLL that drops a term or uses another parameterization.
+:func:`compare` is the comparison layer.  For a family it uses the family's own
+``closed_form()`` and ``hand_nll()`` (for the built-in families, the functions of
+:mod:`pplmle.reference.closed_form` and :mod:`pplmle.reference.handwritten`); for a
+user's ``pm.Model`` the user supplies either or both.  Before fitting anything it
+checks that PyMC's log-likelihood equals minus the hand-written NLL at a few random
+parameter points, which catches an NLL that drops a term or uses another
+parameterization.
 
 The tolerance rule
 ------------------
@@ -43,7 +44,6 @@ from pplmle.core import values as _values
 from pplmle.core.errors import LikelihoodMismatchWarning, warn_or_raise
 from pplmle.core.result import MLEResult
 from pplmle.pymc.families import Family
-from pplmle.reference import closed_form as cf
 from pplmle.reference import handwritten as hw
 
 __all__ = ["Comparison", "compare"]
@@ -189,6 +189,11 @@ def _user_data(model) -> dict[str, np.ndarray]:
     return data
 
 
+def _reported_from_u(engine) -> Callable[[np.ndarray], dict[str, Any]]:
+    """The reported parameters of a family at the unconstrained point `u` (its Deterministics too)."""
+    return lambda u: engine.unflatten(np.asarray(engine._extra("rep")(u)[0], dtype=float))
+
+
 def _flat(params: Mapping[str, Any], names: list[str]) -> np.ndarray:
     return np.concatenate([np.ravel(np.asarray(params[k], dtype=float)) for k in names])
 
@@ -271,27 +276,35 @@ def compare(
             raise ValueError(f"`{name}` must be a callable; got {type(fn).__name__}.")
 
     notes: list[str] = []
-    hand = None  # a family's hand-written NLL: set exactly when `model` is a Family
-    nll_fn: Callable[[Mapping[str, Any]], float] | None
+    hand: hw.HandNLL | None = None  # a family's HandNLL: the scipy route with analytic gradients
+    nll_fn: Callable[[Mapping[str, Any]], float] | None = nll
+    cf_fn: Callable[[], Mapping[str, Any]] | None = None
     if isinstance(model, Family):
-        args, kwargs = model._core_args()
-        hand = hw.HANDWRITTEN[model.name](*args, **kwargs)
-        nll_fn = nll if nll is not None else hand.nll
+        own = model.hand_nll()
+        if isinstance(own, hw.HandNLL):
+            hand = own
+        if nll_fn is None and own is not None:
+            nll_fn = own.nll if isinstance(own, hw.HandNLL) else own
         if closed_form is not None:
-            cf_fn: Callable[[], Mapping[str, Any]] | None = lambda: _call_closed_form(  # noqa: E731
-                closed_form, model._data()
-            )
-        elif model.name in cf.FUNCTIONS:
-            cf_fn = lambda: cf.FUNCTIONS[model.name](*args, **kwargs)  # noqa: E731
+            cf_fn = lambda: _call_closed_form(closed_form, model._data())  # noqa: E731
         else:
-            cf_fn = None
-            notes.append(f"No closed form for {model.name}: {cf.NO_CLOSED_FORM[model.name]}")
+            estimate = model.closed_form()
+            if estimate is not None:
+                cf_fn = lambda: estimate  # noqa: E731
+            else:
+                why = model.no_closed_form or "the family gives none (Family.closed_form returns None)."
+                notes.append(f"No closed form for {model.name}: {why}")
+        if nll_fn is None:
+            notes.append(
+                f"No hand-written NLL for {model.name} (Family.hand_nll returns None; or pass nll=...): "
+                "the scipy route and the equivalence check are skipped."
+            )
         engine = _family_engine(model)
+        to_params = _reported_from_u(engine)
         with engine.lock:
             u0 = engine.to_unconstrained(model._start())
     else:
         engine, _ = _model_engine(model, "MLE", "raise")
-        nll_fn = nll
         data = _user_data(engine.model)
         cf_fn = (lambda: _call_closed_form(closed_form, data)) if closed_form is not None else None
         if nll is None:
@@ -300,6 +313,7 @@ def compare(
             )
         if closed_form is None:
             notes.append("No closed form given (closed_form=...).")
+        to_params = engine.natural_from_u
         with engine.lock:
             u0 = engine.to_unconstrained({})
 
@@ -339,17 +353,21 @@ def compare(
     if cf_fn is not None:
         estimates["closed_form"] = dict(cf_fn())
     if nll_fn is not None:
-        if hand is not None and nll is None:  # a Family
+        if hand is not None and nll is None:  # a family's HandNLL, with its analytic gradient
             scipy_fit = hw.minimize_nll(hand)
             estimates["scipy"] = scipy_fit.params
-        elif hand is not None:  # a Family: the family's unconstrained map, the user's NLL
+        elif hand is not None:  # a family's HandNLL for the unconstrained map, the user's NLL
             start = hand.to_unconstrained(hand.start())
             scipy_fit = _minimize_user_nll(nll_fn, hand.from_unconstrained, start, names)
             notes.append("The scipy route minimized the given nll with finite-difference gradients.")
             estimates["scipy"] = scipy_fit["params"]
-        else:  # the model's own transforms (log for sigma, logit for p, ...)
+        else:  # a callable NLL over the model's own transforms (log for sigma, logit for p, ...)
             with engine.lock:
-                scipy_fit = _minimize_user_nll(nll_fn, engine.natural_from_u, u0, names)
+                scipy_fit = _minimize_user_nll(nll_fn, to_params, u0, names)
+            if isinstance(model, Family):
+                notes.append(
+                    "The scipy route minimized the hand-written NLL with finite-difference gradients."
+                )
             estimates["scipy"] = scipy_fit["params"]
     if (
         gradient_descent is not False

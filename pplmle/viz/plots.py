@@ -19,7 +19,8 @@ their own, to print, test or draw another way.
   likelihood, with the MLE and the MAP (``BayesVsMLE.plot``), computed by
   :func:`pplmle.workflows.bayes.posterior_and_likelihood`.
 * :func:`sampling_distribution` -- the estimates of a simulation study against the
-  truth and the normal law their standard errors claim (``SimulationResult.plot``).
+  truth and the normal law their standard errors claim (``SimulationResult.plot``),
+  computed by :func:`pplmle.workflows.simulation.estimate_distribution`.
 """
 
 from __future__ import annotations
@@ -684,42 +685,32 @@ def sampling_distribution(
     and the normal density centred at the truth with the mean standard error as
     its sd, which is what the Wald interval assumes.  With ``square=True`` the
     squared estimates are shown against the squared truth (sigma_hat^2 and its
-    (n - 1)/n bias).
+    (n - 1)/n bias).  The numbers are computed by
+    :func:`pplmle.workflows.simulation.estimate_distribution`.
     """
-    if name not in sim.labels:
-        raise ValueError(f"`name` must be one of the simulated parameters {sim.labels}; got {name!r}.")
+    from pplmle.workflows.simulation import estimate_distribution
+
+    dist = estimate_distribution(sim, name, square=square)
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
         raise ValueError(f"`bins` must be a whole number >= 2; got {bins!r}.")
-    import scipy.stats
-
-    est = sim.estimates
-    keep = est["converged"].to_numpy() & np.isfinite(est[name].to_numpy(float))
-    values = est.loc[keep, name].to_numpy(float)
-    truth = sim.true[name]
-    se = sim.se.loc[keep, name].to_numpy(float)
+    values, truth = dist.values, dist.truth
     symbol = _HATS.get(name)
     label = f"$\\hat{{{symbol}}}$" if symbol else f"estimate of {name}"
     if square:
-        values, truth, se = values**2, truth**2, 2 * np.abs(values) * se  # delta method
         label = f"$\\hat{{{symbol}}}^2$" if symbol else f"(estimate of {name})²"
     ax = _new_axes(ax, (6.4, 4.0))
     ax.hist(values, bins=bins, density=True, color="0.8", edgecolor="0.55", label=f"{values.size} estimates")
     grid = np.linspace(*ax.get_xlim(), 400)
-    mean_se = float(np.nanmean(se))
-    if np.isfinite(mean_se) and mean_se > 0:
-        ax.plot(
-            grid,
-            scipy.stats.norm.pdf(grid, truth, mean_se),
-            color="C0",
-            label=f"N(truth, mean se = {mean_se:.3g})",
-        )
+    claimed = dist.claimed_pdf(grid)
+    if claimed is not None:
+        ax.plot(grid, claimed, color="C0", label=f"N(truth, mean se = {dist.mean_se:.3g})")
     ax.axvline(truth, color="C3", lw=2, label=f"truth {truth:.4g}")
     ax.axvline(
-        values.mean(),
+        dist.mean,
         color="k",
         ls="--",
         lw=1.5,
-        label=f"mean {values.mean():.4g} (bias {values.mean() - truth:+.3g})",
+        label=f"mean {dist.mean:.4g} (bias {dist.bias:+.3g})",
     )
     n = f", n = {sim.n}" if sim.n else ""
     ax.set_title(f"Sampling distribution of {label} ({sim.reps} replicates{n})")

@@ -45,7 +45,7 @@ from pplmle.workflows.bayes import BayesVsMLE, bayes_vs_mle, parameterization_ef
 from pplmle.workflows.comparison import Comparison, compare
 from pplmle.workflows.model_selection import LRTest, compare_models, lr_test
 from pplmle.workflows.simulation import BootstrapResult, SimulationResult, simulate
-from pplmle.workflows.surfaces import LikelihoodSurface, surface
+from pplmle.workflows.surfaces import JointRegion, LikelihoodSurface, joint_region, surface
 
 try:
     __version__ = version("pplmle")
@@ -68,6 +68,7 @@ __all__ = [
     "Family",
     "Gamma",
     "HessianWarning",
+    "JointRegion",
     "LRTest",
     "LikelihoodMismatchWarning",
     "LikelihoodSurface",
@@ -90,6 +91,7 @@ __all__ = [
     "compare_models",
     "datasets",
     "diagnostics",
+    "joint_region",
     "losses",
     "lr_test",
     "map_estimate",

@@ -175,3 +175,39 @@ def test_the_reference_and_core_layers_never_import_pymc():
             if a.name.split(".")[0] in ("pymc", "pytensor")
         ]
         assert heavy == [], f"{module} imports {heavy}"
+
+
+def test_viz_only_draws():
+    """Computing and drawing are separate: the figures import no numerical library beyond NumPy, no
+    private name of a lower layer, and never evaluate a likelihood themselves."""
+    for path in sorted((PACKAGE / "viz").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = [
+            (n.lineno, name)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Import, ast.ImportFrom))
+            for name in (
+                [a.name for a in n.names]
+                if isinstance(n, ast.Import)
+                else [f"{n.module}.{a.name}" for a in n.names]
+            )
+        ]
+        numeric = [
+            (line, name)
+            for line, name in imported
+            if name.split(".")[0] in ("scipy", "arviz", "pymc", "pytensor")
+        ]
+        private = [
+            (line, name)
+            for line, name in imported
+            if name.startswith("pplmle.") and name.rsplit(".", 1)[1].startswith("_")
+        ]
+        calls = [
+            (n.lineno, n.attr)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and n.attr in ("nllf", "_context", "_Profiler", "logpdf")
+        ]
+        where = path.relative_to(PACKAGE.parent)
+        assert numeric == [], f"{where} imports numerical libraries: {numeric}"
+        assert private == [], f"{where} imports private names of lower layers: {private}"
+        assert calls == [], f"{where} evaluates likelihoods or densities itself: {calls}"

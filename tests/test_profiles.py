@@ -115,3 +115,57 @@ def test_profile_outside_the_support_is_nan_and_bad_names_are_refused(normal):
             mu = pm.Normal("mu", 0.0, 1.0)
             pm.Normal("y", mu, 1.0, observed=np.array([1.0, 2.0]))
         pl.map_estimate(m).conf_int(method="profile")
+
+
+# --- profile_curve: the numbers profile_plot() draws --------------------------------------------------
+
+
+def profile_closed_form(name, c):
+    """Normal profile log-likelihood minus its maximum, for mu or sigma."""
+    c = np.asarray(c, dtype=float)
+    if name == "mu":
+        return -N / 2 * np.log1p(N * (X.mean() - c) ** 2 / S)
+    sigma_hat = np.sqrt(S / N)
+    return -N * np.log(c / sigma_hat) - S / (2 * c**2) + N / 2
+
+
+@pytest.mark.parametrize("name", ["mu", "sigma"])
+def test_profile_curve_default_grid_intervals_and_wald_quadratic(normal, name):
+    from pplmle.core.profiles import profile_curve
+
+    curve = profile_curve(normal, name)
+    prof_ci = normal.conf_int(0.95, "profile").loc[name].to_numpy()
+    wald_ci = normal.conf_int(0.95, "wald").loc[name].to_numpy()
+    assert curve.profile_interval == tuple(prof_ci) and curve.wald_interval == tuple(wald_ci)
+    assert curve.cutoff == pytest.approx(-1.920729410347062, rel=1e-14)  # -chi2_1(0.95) / 2
+    est, se = normal.params[name], normal.se[name]
+    assert (curve.estimate, curve.se) == (est, se)
+    # default grid: 81 points over both intervals and the estimate, a third of that width each side
+    lo, hi = min(prof_ci[0], wald_ci[0]), max(prof_ci[1], wald_ci[1])
+    c = curve.profile[name].values
+    np.testing.assert_allclose(c, np.linspace(lo - (hi - lo) / 3, hi + (hi - lo) / 3, 81), rtol=1e-14)
+    np.testing.assert_allclose(curve.relative.values, profile_closed_form(name, c), atol=1e-8)
+    np.testing.assert_allclose(curve.wald.values, -((c - est) ** 2) / (2 * se**2), rtol=1e-12)
+    # the profile crosses the cut-off at the interval ends
+    np.testing.assert_allclose(profile_closed_form(name, prof_ci), curve.cutoff, atol=1e-9)
+
+
+def test_profile_curve_on_given_values_at_another_level_is_a_value(normal):
+    import pickle
+
+    from pplmle.core.profiles import profile_curve
+
+    values = np.linspace(166.0, 170.0, 5)
+    curve = profile_curve(normal, "mu", level=0.5, values=values)
+    np.testing.assert_array_equal(curve.profile["mu"].values, values)
+    assert curve.cutoff == pytest.approx(-scipy.stats.chi2.ppf(0.5, 1) / 2, rel=1e-14)
+    assert curve.profile_interval == tuple(normal.conf_int(0.5, "profile").loc["mu"])
+    assert curve == profile_curve(normal, "mu", level=0.5, values=values)
+    assert pickle.loads(pickle.dumps(curve)) == curve
+    assert curve != profile_curve(normal, "mu", level=0.9, values=values)
+    with pytest.raises(ValueError, match=r"`level` must be strictly between 0 and 1; got 95"):
+        profile_curve(normal, "mu", level=95)
+    with pytest.raises(
+        ValueError, match=r"`name` must be one of the result's parameters \['mu', 'sigma'\]; got 'tau'"
+    ):
+        profile_curve(normal, "tau")

@@ -341,3 +341,27 @@ def test_bootstrap_of_a_pm_model_and_its_data():
     pm.set_data({"y": y + 1.0}, model=model)
     with pytest.raises(ValueError, match=r"observed data changed \(pm.set_data\) since this estimate"):
         res.bootstrap(reps=10)
+
+
+def test_estimate_distribution_is_what_the_histogram_draws():
+    import pickle
+
+    from pplmle.workflows.simulation import estimate_distribution
+
+    sim = pl.simulate(pl.Normal, true={"mu": 170.0, "sigma": 5.0}, n=10, reps=300, seed=1, progressbar=False)
+    est, se = sim.estimates, sim.se
+    keep = est["converged"].to_numpy()
+    d = estimate_distribution(sim, "sigma")
+    np.testing.assert_array_equal(d.values, est.loc[keep, "sigma"].to_numpy(float))
+    np.testing.assert_array_equal(d.se, se.loc[keep, "sigma"].to_numpy(float))
+    assert (d.truth, d.square) == (5.0, False) and d.mean_se == pytest.approx(np.nanmean(d.se), rel=1e-15)
+    sq = estimate_distribution(sim, "sigma", square=True)
+    np.testing.assert_allclose(sq.values, d.values**2, rtol=1e-15)
+    np.testing.assert_allclose(sq.se, 2 * d.values * d.se, rtol=1e-15)  # delta method
+    assert sq.truth == 25.0 and sq.bias == pytest.approx(np.mean(d.values**2) - 25.0, rel=1e-12)
+    t = np.linspace(0.0, 60.0, 7)
+    np.testing.assert_allclose(sq.claimed_pdf(t), scipy.stats.norm.pdf(t, 25.0, sq.mean_se), rtol=1e-14)
+    assert sq == estimate_distribution(sim, "sigma", square=True) and sq != d
+    assert pickle.loads(pickle.dumps(sq)) == sq
+    with pytest.raises(ValueError, match=r"`name` must be one of the simulated parameters \['mu', 'sigma'\]"):
+        estimate_distribution(sim, "tau")

@@ -16,11 +16,14 @@ neighbouring point.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.optimize
 import scipy.stats
+
+from pplmle.core import values as _values
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -28,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pplmle.core.likelihood import Likelihood
     from pplmle.core.result import MLEResult
 
-__all__ = ["profile"]
+__all__ = ["ProfileCurve", "profile", "profile_curve"]
 
 
 def _context(result: MLEResult) -> Likelihood:
@@ -177,6 +180,125 @@ def profile(
         dims=(name,),
         name="profile_loglik",
         attrs={"estimate": prof.estimate, "loglik_max": result.loglik, "nll_max": result.nll},
+    )
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class ProfileCurve(_values.Value):
+    """The profile log-likelihood of one parameter with its intervals, from :func:`profile_curve`.
+
+    Attributes
+    ----------
+    name
+        The parameter label.
+    level
+        Level of the intervals.
+    estimate, se
+        The MLE of the parameter and its standard error.
+    profile
+        The profile log-likelihood on the grid (:func:`profile`).
+    cutoff
+        ``-chi2_1(level) / 2``: the profile interval is where :attr:`relative` is above it.
+    profile_interval, wald_interval
+        The ends of the two intervals at `level` (``result.conf_int``).
+    """
+
+    name: str
+    level: float
+    estimate: float
+    se: float
+    profile: xr.DataArray
+    cutoff: float
+    profile_interval: tuple[float, float]
+    wald_interval: tuple[float, float]
+
+    @property
+    def relative(self) -> xr.DataArray:
+        """``profile_loglik(c) - loglik``: 0 at the MLE."""
+        out = self.profile - self.profile.attrs["loglik_max"]
+        out.name = "relative_profile_loglik"
+        return out
+
+    @property
+    def wald(self) -> xr.DataArray | None:
+        """The Wald quadratic ``-(c - estimate)^2 / (2 se^2)`` on the grid; None without a usable se."""
+        if not (np.isfinite(self.se) and self.se > 0):
+            return None
+        c = self.profile[self.name]
+        out = -((c - self.estimate) ** 2) / (2 * self.se**2)
+        out.name = "wald_quadratic"
+        return out
+
+    def __repr__(self) -> str:
+        lo, hi = self.profile_interval
+        return (
+            f"ProfileCurve of {self.name} on {self.profile.size} points: estimate {self.estimate:.6g}, "
+            f"{100 * self.level:g}% profile interval [{lo:.6g}, {hi:.6g}]"
+        )
+
+
+def _default_grid(name: str, estimate: float, ends: np.ndarray, n: int = 81) -> np.ndarray:
+    """`n` points spanning the interval ends and the estimate, with a third of their width each side."""
+    finite = ends[np.isfinite(ends)]
+    if finite.size == 0:
+        raise ValueError(
+            f"{name} has neither a profile nor a Wald interval to scale a default grid; pass `values`."
+        )
+    lo, hi = min(finite.min(), estimate), max(finite.max(), estimate)
+    pad = (hi - lo) / 3 if hi > lo else max(abs(estimate), 1.0)
+    return np.linspace(lo - pad, hi + pad, n)
+
+
+def profile_curve(result: MLEResult, name: str, level: float = 0.95, values: Any = None) -> ProfileCurve:
+    """The profile log-likelihood of one parameter, with its profile and Wald intervals.
+
+    Parameters
+    ----------
+    result
+        An MLE result.
+    name
+        A scalar parameter label (``"mu"``, ``"beta[x]"``, ...).
+    level
+        Level of the intervals.
+    values
+        Where to evaluate the profile (default: 81 points spanning both
+        intervals with a margin of a third of their width on each side).
+
+    Returns
+    -------
+    ProfileCurve
+
+    Examples
+    --------
+    >>> import numpy as np, pplmle as pl
+    >>> from pplmle.core.profiles import profile_curve
+    >>> curve = profile_curve(pl.mle(pl.Normal(pl.datasets.heights())), "sigma")
+    >>> np.round(curve.profile_interval, 2).tolist(), round(curve.cutoff, 4)
+    ([3.23, 7.9], -1.9207)
+    >>> curve.relative.size, float(curve.relative.max()) <= 0.0
+    (81, True)
+    """
+    if not isinstance(level, (int, float, np.floating)) or not 0.0 < level < 1.0:
+        raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
+    level = float(level)
+    if name not in result.labels:
+        raise ValueError(f"`name` must be one of the result's parameters {result.labels}; got {name!r}.")
+    j = result.labels.index(name)
+    est = float(result._flat(result.params)[j])
+    se = float(result._flat(result.se)[j])
+    prof_lo, prof_hi = (float(v) for v in result.conf_int(level, method="profile").loc[name])
+    wald_lo, wald_hi = (float(v) for v in result.conf_int(level, method="wald").loc[name])
+    if values is None:
+        values = _default_grid(name, est, np.array([prof_lo, prof_hi, wald_lo, wald_hi]))
+    return ProfileCurve(
+        name=name,
+        level=level,
+        estimate=est,
+        se=se,
+        profile=profile(result, name, values),
+        cutoff=float(-scipy.stats.chi2.ppf(level, 1) / 2),
+        profile_interval=(prof_lo, prof_hi),
+        wald_interval=(wald_lo, wald_hi),
     )
 
 

@@ -1,18 +1,26 @@
 """Matplotlib figures (imported lazily; nothing is drawn on import).
 
-Every function takes ``ax=None`` (a new figure is made) and returns the Axes.
+Every function takes ``ax=None`` (a new figure is made) and returns the Axes.  Computing and
+drawing are separate (as iminuit's ``profile`` and ``draw_profile``): each figure validates its
+drawing arguments, asks a lower layer for the numbers, and draws them; the numbers are values of
+their own, to print, test or draw another way.
 
 * :func:`candidates` -- the first picture: data under a few candidate normal
-  distributions, each with its likelihood (the product of the densities).
+  distributions, each with its likelihood (the product of the densities);
+  computed by :func:`pplmle.workflows.surfaces.candidate_likelihoods`.
 * :func:`likelihood_curve` and :func:`surface_plot` -- the likelihood swept over
-  one parameter, or over two as filled contours (``LikelihoodSurface.plot``).
+  one parameter, or over two as filled contours (``LikelihoodSurface.plot``),
+  computed by :func:`pplmle.surface`.
 * :func:`profile_plot` -- the profile log-likelihood of one parameter with its
-  profile and Wald intervals; :func:`contour` -- the joint region of two
-  parameters with the Wald ellipse.
+  profile and Wald intervals (:func:`pplmle.core.profiles.profile_curve`);
+  :func:`contour` -- the joint region of two parameters with the Wald ellipse
+  (:func:`pplmle.joint_region`).
 * :func:`posterior_vs_likelihood` -- a posterior beside the normalized profile
-  likelihood, with the MLE and the MAP (``BayesVsMLE.plot``).
+  likelihood, with the MLE and the MAP (``BayesVsMLE.plot``), computed by
+  :func:`pplmle.workflows.bayes.posterior_and_likelihood`.
 * :func:`sampling_distribution` -- the estimates of a simulation study against the
-  truth and the normal law their standard errors claim (``SimulationResult.plot``).
+  truth and the normal law their standard errors claim (``SimulationResult.plot``),
+  computed by :func:`pplmle.workflows.simulation.estimate_distribution`.
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ def likelihood_curve(
 ) -> Axes:
     """Plot the likelihood of `result` as a function of one parameter.
 
+    The curve is :func:`pplmle.surface` over ``{name: grid}``.
+
     Parameters
     ----------
     result
@@ -70,16 +80,17 @@ def likelihood_curve(
     """
     import matplotlib.pyplot as plt
 
+    from pplmle.workflows.surfaces import surface
+
     kinds = ("likelihood", "loglik", "nll")
     if kind not in kinds:
         raise ValueError(f"`kind` must be one of {kinds}; got {kind!r}.")
     if name not in result.params or np.ndim(result.params[name]) != 0:
         scalars = [k for k, v in result.params.items() if np.ndim(v) == 0]
         raise ValueError(f"`name` must be a scalar parameter of the result, one of {scalars}; got {name!r}.")
-    points = np.asarray(grid, dtype=float)
-    point = {**result.params, **(fixed or {})}
-    nll = np.array([result.nllf({**point, name: g}) for g in points])
-    values = {"likelihood": np.exp(-(nll - nll.min())), "loglik": -nll, "nll": nll}[kind]
+    curve = surface(result, {name: grid}, fixed)
+    points = curve.dataset[name].values
+    values = curve.dataset[kind].values
     labels = {
         "likelihood": "likelihood / max likelihood",
         "loglik": "log-likelihood",
@@ -88,8 +99,9 @@ def likelihood_curve(
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.plot(points, values, marker="o", ms=3)
-    best = points[np.argmin(nll)]
+    best = curve.argmax()[name]
     ax.axvline(best, color="C3", ls="--", lw=1, label=f"best on grid: {name} = {best:g}")
+    point = {**result.params, **(fixed or {})}
     others = ", ".join(f"{k} = {np.round(v, 4):g}" for k, v in point.items() if k != name and np.ndim(v) == 0)
     ax.set_xlabel(f"{name} ({unit})" if unit else name)
     ax.set_ylabel(labels[kind])
@@ -105,21 +117,6 @@ _KIND_LABELS = {
     "loglik": "log-likelihood",
     "nll": "negative log-likelihood",
 }
-
-
-def _check_level(level: float) -> float:
-    if not isinstance(level, (int, float, np.floating)) or not 0.0 < level < 1.0:
-        raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
-    return float(level)
-
-
-def _scalar_label(result: MLEResult, name: str, argument: str = "name") -> int:
-    """Index of `name` among the result's scalar labels, or a ValueError naming the argument."""
-    if name not in result.labels:
-        raise ValueError(
-            f"`{argument}` must be one of the result's parameters {result.labels}; got {name!r}."
-        )
-    return result.labels.index(name)
 
 
 def _axis_label(name: str, unit: str | None) -> str:
@@ -234,7 +231,6 @@ def surface_plot(surface: LikelihoodSurface, kind: str = "likelihood", ax: Axes 
     return ax
 
 
-_WIDEN_TIMES = 6  # contour(): times the default grid may grow to hold the joint region
 _LOG_SPAN = 20.0  # log-likelihood units shown by the filled contours of loglik / nll
 
 
@@ -271,7 +267,8 @@ def profile_plot(
     The curve is ``profile_loglik(c) - loglik``, so it is 0 at the MLE; the
     profile interval is where it lies above the cut-off ``-chi2_1(level) / 2``.
     Dashed, for comparison: the Wald quadratic ``-(c - est)^2 / (2 se^2)`` and
-    the Wald interval ``est +/- z se``.
+    the Wald interval ``est +/- z se``.  All of it is computed by
+    :func:`pplmle.core.profiles.profile_curve`.
 
     Parameters
     ----------
@@ -305,44 +302,29 @@ def profile_plot(
     [3.23, 7.9]
     >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
-    import scipy.stats
+    from pplmle.core.profiles import profile_curve
 
-    from pplmle.core.profiles import profile
-
-    level = _check_level(level)
-    j = _scalar_label(result, name)
-    est = float(result._flat(result.params)[j])
-    se = float(result._flat(result.se)[j])
-    prof_lo, prof_hi = result.conf_int(level, method="profile").loc[name]
-    wald_lo, wald_hi = result.conf_int(level, method="wald").loc[name]
-    if values is None:
-        ends = np.array([prof_lo, prof_hi, wald_lo, wald_hi], dtype=float)
-        ends = ends[np.isfinite(ends)]
-        if ends.size == 0:
-            raise ValueError(
-                f"{name} has neither a profile nor a Wald interval to scale a default grid; pass `values`."
-            )
-        lo, hi = min(ends.min(), est), max(ends.max(), est)
-        pad = (hi - lo) / 3 if hi > lo else max(abs(est), 1.0)
-        values = np.linspace(lo - pad, hi + pad, 81)
-    prof = profile(result, name, values)
-    grid = prof[name].values
-    rel = prof.values - result.loglik
-    cut = -scipy.stats.chi2.ppf(level, 1) / 2
-    pct = f"{100 * level:g}%"
+    curve = profile_curve(result, name, level, values)
+    est, se, cut = curve.estimate, curve.se, curve.cutoff
+    prof_lo, prof_hi = curve.profile_interval
+    wald_lo, wald_hi = curve.wald_interval
+    grid = curve.profile[name].values
+    rel = curve.relative.values
+    wald = curve.wald
+    pct = f"{100 * curve.level:g}%"
 
     ax = _new_axes(ax, (9.0, 4.6))
     ax.plot(grid, rel, color="C0", lw=2, label="profile log-likelihood")
-    if np.isfinite(se) and se > 0:
+    if wald is not None:
         ax.plot(
             grid,
-            -((grid - est) ** 2) / (2 * se**2),
+            wald.values,
             color="C1",
             ls="--",
             lw=1.5,
             label=f"Wald quadratic, se = {se:.4g}",
         )
-    ax.axhline(cut, color="0.3", lw=1, gid="cut-off", label=f"cut-off −χ²₁({level:g})/2 = {cut:.4f}")
+    ax.axhline(cut, color="0.3", lw=1, gid="cut-off", label=f"cut-off −χ²₁({curve.level:g})/2 = {cut:.4f}")
     for i, end in enumerate((prof_lo, prof_hi)):
         if np.isfinite(end):
             ax.axvline(
@@ -395,7 +377,8 @@ def contour(
     ``(x, y)`` block of ``inv(result.cov)``: the quadratic approximation of the
     same surface with the others fixed.  (With no other parameters ``P`` is
     ``inv(cov)``; the plain block ``cov[(x, y), (x, y)]`` would instead describe
-    the others re-optimized, and be wider.)
+    the others re-optimized, and be wider.)  Region, grid and ellipse are
+    computed by :func:`pplmle.joint_region`.
 
     Parameters
     ----------
@@ -422,7 +405,8 @@ def contour(
     Warns
     -----
     PPLMLEWarning
-        When the region reaches the edge of the grid (it is cut off there).
+        When the region reaches the edge of the grid (it is cut off there;
+        raised by :func:`pplmle.joint_region`).
 
     Examples
     --------
@@ -434,57 +418,14 @@ def contour(
     [[168.0, 4.7328638265]]
     >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
-    import warnings
-
     import matplotlib.lines
-    import scipy.stats
 
-    from pplmle.core.errors import PPLMLEWarning
-    from pplmle.workflows.surfaces import surface
+    from pplmle.workflows.surfaces import joint_region
 
-    level = _check_level(level)
-    jx, jy = _scalar_label(result, x, "x"), _scalar_label(result, y, "y")
-    if jx == jy:
-        raise ValueError(f"`x` and `y` must be different parameters; both are {x!r}.")
-    est, se = result._flat(result.params), result._flat(result.se)
-    q = scipy.stats.chi2.ppf(level, 2)
-    cut = -q / 2
-    pct = f"{100 * level:g}%"
-    default = grid is None
-    if default:
-        if not isinstance(n, (int, np.integer)) or n < 2:
-            raise ValueError(f"`n` must be a whole number >= 2; got {n!r}.")
-        if not (np.isfinite(width) and width > 0):
-            raise ValueError(f"`width` must be a positive number; got {width!r}.")
-        bad = [lab for lab, j in ((x, jx), (y, jy)) if not (np.isfinite(se[j]) and se[j] > 0)]
-        if bad:
-            raise ValueError(f"{bad} have no standard error to scale a default grid; pass `grid`.")
-        # in standard errors from the MLE: (x low, x high, y low, y high)
-        reach = np.full(4, float(width))
-    elif not isinstance(grid, Mapping) or set(grid) != {x, y}:
-        raise ValueError(f"`grid` must map exactly {x!r} and {y!r} to values; got {grid!r}.")
-    for _ in range(_WIDEN_TIMES + 1 if default else 1):
-        if default:
-            grid = {
-                lab: est[j] + np.linspace(-reach[2 * k], reach[2 * k + 1], n) * se[j]
-                for k, (lab, j) in enumerate(((x, jx), (y, jy)))
-            }
-        assert grid is not None  # given, or the default built just above
-        surf = surface(result, {x: grid[x], y: grid[y]})
-        rel = np.ma.masked_invalid(surf.loglik.values.T - result.loglik)  # rows follow y
-        inside = np.array([np.ma.any(side > cut) for side in (rel[:, 0], rel[:, -1], rel[0], rel[-1])])
-        if not inside.any():
-            break
-        if default:  # the default grid grows on the sides the region reaches
-            reach = np.where(inside, reach + width / 2, reach)
-    else:
-        warnings.warn(
-            f"The {pct} joint region of ({x}, {y}) reaches the edge of the grid and is cut off there; "
-            + ("pass a wider `grid`." if default else "widen `grid`."),
-            PPLMLEWarning,
-            stacklevel=2,
-        )
-    gx, gy = surf.dataset[x].values, surf.dataset[y].values
+    region = joint_region(result, x, y, level, grid, n, width)
+    rel = np.ma.masked_invalid(region.relative.values.T)  # rows follow y
+    gx, gy = region.grid[x], region.grid[y]
+    cut, pct = region.cutoff, f"{100 * region.level:g}%"
 
     ax = _new_axes(ax, (6.6, 6.2))
     floor = float(np.floor(4 * cut))  # whole log-likelihood units, 0 to about 4x the cut-off
@@ -501,14 +442,11 @@ def contour(
     handles = [
         matplotlib.lines.Line2D([], [], color="C3", lw=2, label=f"{pct} joint region (χ²₂ cut-off {cut:.3f})")
     ]
-    others = [lab for i, lab in enumerate(result.labels) if i not in (jx, jy)]
-    chol = _conditional_cholesky(result.cov.to_numpy(), [jx, jy])
-    if chol is not None:
-        t = np.linspace(0.0, 2 * np.pi, 361)
-        ell = est[[jx, jy]][:, None] + np.sqrt(q) * chol @ np.vstack([np.cos(t), np.sin(t)])
+    others = region.fixed
+    if region.ellipse is not None:
         (line,) = ax.plot(
-            ell[0],
-            ell[1],
+            region.ellipse[:, 0],
+            region.ellipse[:, 1],
             color="k",
             ls="--",
             lw=1.5,
@@ -518,20 +456,20 @@ def contour(
         handles.append(line)
     else:
         handles.append(matplotlib.lines.Line2D([], [], ls="none", label="Wald ellipse: no covariance"))
+    ex, ey = region.estimate
     (mle_point,) = ax.plot(
-        [est[jx]],
-        [est[jy]],
+        [ex],
+        [ey],
         "o",
         color="k",
         mec="white",
         ms=8,
         gid="MLE",
-        label=f"MLE ({est[jx]:.4g}, {est[jy]:.4g})",
+        label=f"MLE ({ex:.4g}, {ey:.4g})",
     )
     handles.append(mle_point)
     note = (
-        "others fixed at the MLE: "
-        + ", ".join(f"{lab} = {est[result.labels.index(lab)]:.4g}" for lab in others)
+        "others fixed at the MLE: " + ", ".join(f"{lab} = {value:.4g}" for lab, value in others.items())
         if others
         else "no other parameters"
     )
@@ -541,24 +479,6 @@ def contour(
     ax.set_title(f"{result.model_name}: {pct} joint likelihood region of ({x}, {y})\n{note}")
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize="small")
     return ax
-
-
-def _conditional_cholesky(cov: np.ndarray, idx: list[int]) -> np.ndarray | None:
-    """Cholesky factor of the covariance of ``idx`` given the other parameters (None if unavailable).
-
-    With the others fixed at the MLE the quadratic approximation of the
-    log-likelihood has the Hessian block ``inv(cov)[idx, idx]``, so the Wald
-    ellipse of the fixed-others surface uses its inverse (the plain block
-    ``cov[idx, idx]`` when there are no other parameters).
-    """
-    if not np.all(np.isfinite(cov)):
-        return None
-    try:
-        np.linalg.cholesky(cov)  # positive definite, or no ellipse
-        precision = np.linalg.inv(cov)
-        return np.linalg.cholesky(np.linalg.inv(precision[np.ix_(idx, idx)]))
-    except np.linalg.LinAlgError:
-        return None
 
 
 def _sci(loglik: float) -> str:
@@ -587,7 +507,8 @@ def candidates(
     The likelihood of a candidate is the product of the densities at the data
     points (the markers on its curve); its legend entry gives that product and
     its logarithm, and the best candidate is drawn thicker and marked
-    ``"(best)"``.
+    ``"(best)"``.  The likelihoods are computed by
+    :func:`pplmle.workflows.surfaces.candidate_likelihoods`.
 
     Parameters
     ----------
@@ -615,42 +536,21 @@ def candidates(
     'μ = 168, σ = 5: L = 1.19e-13, log L = -29.76 (best)'
     >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
-    import scipy.stats
+    from pplmle.workflows.surfaces import candidate_likelihoods
 
-    from pplmle.core.validate import as_float_array, check_finite
-
-    data = as_float_array("x", x, ndim=1)
-    check_finite("x", data)
-    if isinstance(params, (str, bytes, Mapping)) or not isinstance(params, Sequence) or len(params) == 0:
-        raise ValueError(
-            f"`params` must be a non-empty list of dicts with keys 'mu' and 'sigma'; got {params!r}."
-        )
-    cands = []
-    for i, p in enumerate(params):
-        if not isinstance(p, Mapping) or not {"mu", "sigma"} <= set(p):
-            raise ValueError(f"`params[{i}]` must be a dict with keys 'mu' and 'sigma'; got {p!r}.")
-        try:
-            mu, sigma = float(p["mu"]), float(p["sigma"])
-        except (TypeError, ValueError):
-            raise ValueError(f"`params[{i}]` must hold numbers for 'mu' and 'sigma'; got {p!r}.") from None
-        if not np.isfinite(mu):
-            raise ValueError(f"`params[{i}]['mu']` must be finite; got {mu!r}.")
-        if not (np.isfinite(sigma) and sigma > 0):
-            raise ValueError(f"`params[{i}]['sigma']` must be positive and finite; got {sigma!r}.")
-        cands.append((mu, sigma))
-    logliks = [float(np.sum(scipy.stats.norm.logpdf(data, mu, sigma))) for mu, sigma in cands]
-    best = int(np.argmax(logliks))
+    cands = candidate_likelihoods(x, params)
+    data, best = cands.x, cands.best
 
     ax = _new_axes(ax, (7.2, 4.8))
-    lo = min(data.min(), *(mu - 3.5 * s for mu, s in cands))
-    hi = max(data.max(), *(mu + 3.5 * s for mu, s in cands))
+    lo = min(data.min(), *(cands.mu - 3.5 * cands.sigma))
+    hi = max(data.max(), *(cands.mu + 3.5 * cands.sigma))
     grid = np.linspace(lo, hi, 400)
+    curves = cands.pdf(grid)
     top = 0.0
-    for i, ((mu, sigma), ll) in enumerate(zip(cands, logliks, strict=True)):
+    for i, (mu, sigma, ll) in enumerate(zip(cands.mu, cands.sigma, cands.loglik, strict=True)):
         color = f"C{i % 10}"
         is_best = i == best
-        curve = scipy.stats.norm.pdf(grid, mu, sigma)
-        dens = scipy.stats.norm.pdf(data, mu, sigma)
+        curve, dens = curves[i], cands.density[i]
         top = max(top, float(curve.max()))
         label = f"μ = {mu:g}, σ = {sigma:g}: L = {_sci(ll)}, log L = {ll:.2f}" + (
             " (best)" if is_best else ""
@@ -682,9 +582,6 @@ def candidates(
     return ax
 
 
-_NEGLIGIBLE_LEVEL = 1 - 1e-6  # profile interval at this level: relative likelihood exp(-11.96) at its ends
-
-
 def posterior_vs_likelihood(
     comparison: BayesVsMLE, name: str, ax: Axes | None = None, *, unit: str = ""
 ) -> Axes:
@@ -695,6 +592,7 @@ def posterior_vs_likelihood(
     shaded; the profile likelihood ``exp(profile_loglik - max)`` is divided by
     its integral over the plotted grid, so it is the flat-prior posterior of
     that parameter up to the profiling.  Vertical lines mark the MLE and the MAP.
+    The densities are computed by :func:`pplmle.workflows.bayes.posterior_and_likelihood`.
 
     Parameters
     ----------
@@ -726,43 +624,19 @@ def posterior_vs_likelihood(
     True
     >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
-    import arviz as az
-    from arviz.stats.density_utils import kde
+    from pplmle.workflows.bayes import posterior_and_likelihood
 
-    from pplmle.core.profiles import _Profiler, profile
-
-    mle_res, map_res = comparison.mle, comparison.map
-    j = _scalar_label(mle_res, name)
-    posterior = comparison.idata.posterior
-    if name not in posterior.data_vars or posterior[name].ndim != 2:
-        scalars = [v for v in posterior.data_vars if posterior[v].ndim == 2]
-        raise ValueError(
-            f"`name` must be a scalar variable of the posterior, one of {scalars}; got {name!r}."
-        )
-    draws = np.asarray(posterior[name].values, dtype=float).ravel()
-    level = _check_level(comparison.level)
-    x_kde, pdf = kde(draws)
-    est = float(mle_res._flat(mle_res.params)[j])
-    map_value = float(map_res._flat(map_res.params)[map_res.labels.index(name)])
-    # the profile is evaluated where the likelihood is not negligible (above exp(-12) of its maximum):
-    # far out, near the edge of the support, the constrained optimizations are both useless and fragile
-    far = np.array(_Profiler(mle_res, name).interval(_NEGLIGIBLE_LEVEL), dtype=float)
-    if not np.all(np.isfinite(far)):  # flat to one side: exp(profile) does not integrate
-        raise ValueError(
-            f"The profile likelihood of {name} does not fall off on both sides of the MLE "
-            f"(interval ends {far.tolist()}); it cannot be normalized to a density."
-        )
-    prof = profile(mle_res, name, np.linspace(far[0], far[1], 161))
-    grid = prof[name].values
-    lik = np.nan_to_num(np.exp(prof.values - np.nanmax(prof.values)), nan=0.0)
-    lik = lik / np.trapezoid(lik, grid)
+    dens = posterior_and_likelihood(comparison, name)
+    x_kde, pdf = dens.posterior_grid, dens.posterior_density
+    grid, lik = dens.likelihood_grid, dens.likelihood_density
+    est, map_value = dens.mle, dens.map
+    hdi_lo, hdi_hi = dens.hdi
     visible = grid[lik >= 1e-3 * lik.max()]  # show the posterior and where the likelihood is visible
     lo, hi = min(float(x_kde.min()), float(visible.min())), max(float(x_kde.max()), float(visible.max()))
-    hdi_lo, hdi_hi = np.asarray(az.hdi(draws, hdi_prob=level), dtype=float)
-    pct = f"{100 * level:g}%"
+    pct = f"{100 * dens.level:g}%"
 
     ax = _new_axes(ax, (9.5, 4.6))
-    ax.plot(x_kde, pdf, color="C0", lw=2, gid="posterior", label=f"posterior (KDE of {draws.size} draws)")
+    ax.plot(x_kde, pdf, color="C0", lw=2, gid="posterior", label=f"posterior (KDE of {dens.n_draws} draws)")
     inside = (x_kde >= hdi_lo) & (x_kde <= hdi_hi)
     ax.fill_between(
         x_kde[inside],
@@ -811,42 +685,32 @@ def sampling_distribution(
     and the normal density centred at the truth with the mean standard error as
     its sd, which is what the Wald interval assumes.  With ``square=True`` the
     squared estimates are shown against the squared truth (sigma_hat^2 and its
-    (n - 1)/n bias).
+    (n - 1)/n bias).  The numbers are computed by
+    :func:`pplmle.workflows.simulation.estimate_distribution`.
     """
-    if name not in sim.labels:
-        raise ValueError(f"`name` must be one of the simulated parameters {sim.labels}; got {name!r}.")
+    from pplmle.workflows.simulation import estimate_distribution
+
+    dist = estimate_distribution(sim, name, square=square)
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
         raise ValueError(f"`bins` must be a whole number >= 2; got {bins!r}.")
-    import scipy.stats
-
-    est = sim.estimates
-    keep = est["converged"].to_numpy() & np.isfinite(est[name].to_numpy(float))
-    values = est.loc[keep, name].to_numpy(float)
-    truth = sim.true[name]
-    se = sim.se.loc[keep, name].to_numpy(float)
+    values, truth = dist.values, dist.truth
     symbol = _HATS.get(name)
     label = f"$\\hat{{{symbol}}}$" if symbol else f"estimate of {name}"
     if square:
-        values, truth, se = values**2, truth**2, 2 * np.abs(values) * se  # delta method
         label = f"$\\hat{{{symbol}}}^2$" if symbol else f"(estimate of {name})²"
     ax = _new_axes(ax, (6.4, 4.0))
     ax.hist(values, bins=bins, density=True, color="0.8", edgecolor="0.55", label=f"{values.size} estimates")
     grid = np.linspace(*ax.get_xlim(), 400)
-    mean_se = float(np.nanmean(se))
-    if np.isfinite(mean_se) and mean_se > 0:
-        ax.plot(
-            grid,
-            scipy.stats.norm.pdf(grid, truth, mean_se),
-            color="C0",
-            label=f"N(truth, mean se = {mean_se:.3g})",
-        )
+    claimed = dist.claimed_pdf(grid)
+    if claimed is not None:
+        ax.plot(grid, claimed, color="C0", label=f"N(truth, mean se = {dist.mean_se:.3g})")
     ax.axvline(truth, color="C3", lw=2, label=f"truth {truth:.4g}")
     ax.axvline(
-        values.mean(),
+        dist.mean,
         color="k",
         ls="--",
         lw=1.5,
-        label=f"mean {values.mean():.4g} (bias {values.mean() - truth:+.3g})",
+        label=f"mean {dist.mean:.4g} (bias {dist.bias:+.3g})",
     )
     n = f", n = {sim.n}" if sim.n else ""
     ax.set_title(f"Sampling distribution of {label} ({sim.reps} replicates{n})")

@@ -5,6 +5,9 @@
   table with a row per parameter.
 * :func:`result_inference_data` (``MLEResult.to_inference_data``) turns an MLE
   into an ``az.InferenceData`` so ArviZ's summaries and plots apply.
+* :func:`posterior_and_likelihood` puts one parameter's posterior density (a
+  KDE of the draws) beside its profile likelihood normalized to a density
+  (``BayesVsMLE.plot`` draws it).
 * :func:`parameterization_effect` shows that a mode depends on the scale it is
   taken on, while the MLE does not.
 """
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pplmle.core import values as _values
 from pplmle.core.result import MLEResult
 from pplmle.pymc.families import Family
 
@@ -24,7 +28,14 @@ if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
     import matplotlib.axes
 
-__all__ = ["BayesVsMLE", "bayes_vs_mle", "parameterization_effect", "result_inference_data"]
+__all__ = [
+    "BayesVsMLE",
+    "PosteriorAndLikelihood",
+    "bayes_vs_mle",
+    "parameterization_effect",
+    "posterior_and_likelihood",
+    "result_inference_data",
+]
 
 
 @dataclass(frozen=True, repr=False)
@@ -143,6 +154,129 @@ def bayes_vs_mle(
         index=mle_res.labels,
     )
     return BayesVsMLE(table=table, idata=idata, mle=mle_res, map=map_res, level=float(level))
+
+
+_NEGLIGIBLE_LEVEL = 1 - 1e-6  # profile interval at this level: relative likelihood exp(-11.96) at its ends
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class PosteriorAndLikelihood(_values.Value):
+    """One parameter's posterior density beside its normalized profile likelihood.
+
+    From :func:`posterior_and_likelihood`.
+
+    Attributes
+    ----------
+    name
+        The parameter.
+    level
+        Level of the HDI.
+    n_draws
+        The number of posterior draws.
+    posterior_grid, posterior_density
+        The kernel density estimate of the draws (``arviz.stats.density_utils.kde``).
+    hdi
+        The highest-density interval of the draws at `level`.
+    likelihood_grid, likelihood_density
+        ``exp(profile_loglik - max)`` divided by its integral over its grid
+        (trapezoids), so that it integrates to 1: the flat-prior posterior up
+        to the profiling.  The grid spans the profile interval at level
+        ``1 - 1e-6``, where the relative likelihood is about ``exp(-12)``.
+    mle, map
+        The parameter's MLE and MAP.
+    """
+
+    name: str
+    level: float
+    n_draws: int
+    posterior_grid: np.ndarray
+    posterior_density: np.ndarray
+    hdi: tuple[float, float]
+    likelihood_grid: np.ndarray
+    likelihood_density: np.ndarray
+    mle: float
+    map: float
+
+    def __repr__(self) -> str:
+        return (
+            f"PosteriorAndLikelihood of {self.name}: MLE {self.mle:.6g}, MAP {self.map:.6g}, "
+            f"{100 * self.level:g}% HDI [{self.hdi[0]:.6g}, {self.hdi[1]:.6g}] ({self.n_draws} draws)"
+        )
+
+
+def posterior_and_likelihood(comparison: BayesVsMLE, name: str) -> PosteriorAndLikelihood:
+    """One parameter's posterior density and its profile likelihood, normalized to a density.
+
+    Parameters
+    ----------
+    comparison
+        From :func:`bayes_vs_mle` (its ``idata``, ``mle``, ``map`` and ``level``
+        are used; any object with those attributes will do).
+    name
+        A scalar parameter of the model (a variable of the posterior).
+
+    Returns
+    -------
+    PosteriorAndLikelihood
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm, pplmle as pl
+    >>> from pplmle.workflows.bayes import posterior_and_likelihood
+    >>> with pm.Model() as model:
+    ...     mu = pm.Normal("mu", 160.0, 5.0)
+    ...     sigma = pm.HalfNormal("sigma", 10.0)
+    ...     x = pm.Normal("x", mu, sigma, observed=pl.datasets.heights())
+    >>> cmp = pl.bayes_vs_mle(model, draws=200, tune=200, random_seed=0)
+    >>> d = posterior_and_likelihood(cmp, "mu")
+    >>> d.mle == cmp.mle.params["mu"], round(float(np.trapezoid(d.likelihood_density, d.likelihood_grid)), 12)
+    (True, 1.0)
+    """
+    import arviz as az
+    from arviz.stats.density_utils import kde
+
+    from pplmle.core.profiles import _Profiler, profile
+
+    mle_res, map_res = comparison.mle, comparison.map
+    if name not in mle_res.labels:
+        raise ValueError(f"`name` must be one of the result's parameters {mle_res.labels}; got {name!r}.")
+    j = mle_res.labels.index(name)
+    posterior = comparison.idata.posterior
+    if name not in posterior.data_vars or posterior[name].ndim != 2:
+        scalars = [v for v in posterior.data_vars if posterior[v].ndim == 2]
+        raise ValueError(
+            f"`name` must be a scalar variable of the posterior, one of {scalars}; got {name!r}."
+        )
+    level = comparison.level
+    if not isinstance(level, (int, float, np.floating)) or not 0.0 < level < 1.0:
+        raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
+    draws = np.asarray(posterior[name].values, dtype=float).ravel()
+    x_kde, pdf = kde(draws)
+    # the profile is evaluated where the likelihood is not negligible (above exp(-12) of its maximum):
+    # far out, near the edge of the support, the constrained optimizations are both useless and fragile
+    far = np.array(_Profiler(mle_res, name).interval(_NEGLIGIBLE_LEVEL), dtype=float)
+    if not np.all(np.isfinite(far)):  # flat to one side: exp(profile) does not integrate
+        raise ValueError(
+            f"The profile likelihood of {name} does not fall off on both sides of the MLE "
+            f"(interval ends {far.tolist()}); it cannot be normalized to a density."
+        )
+    prof = profile(mle_res, name, np.linspace(far[0], far[1], 161))
+    grid = prof[name].values
+    lik = np.nan_to_num(np.exp(prof.values - np.nanmax(prof.values)), nan=0.0)
+    lik = lik / np.trapezoid(lik, grid)
+    hdi_lo, hdi_hi = (float(v) for v in np.asarray(az.hdi(draws, hdi_prob=level), dtype=float))
+    return PosteriorAndLikelihood(
+        name=name,
+        level=float(level),
+        n_draws=int(draws.size),
+        posterior_grid=np.asarray(x_kde, dtype=float),
+        posterior_density=np.asarray(pdf, dtype=float),
+        hdi=(hdi_lo, hdi_hi),
+        likelihood_grid=np.array(grid, dtype=float),
+        likelihood_density=lik,
+        mle=float(mle_res._flat(mle_res.params)[j]),
+        map=float(map_res._flat(map_res.params)[map_res.labels.index(name)]),
+    )
 
 
 def result_inference_data(result: MLEResult, draws: int = 4000, seed: int | None = 0) -> az.InferenceData:

@@ -52,7 +52,7 @@ from pplmle.pymc.families import Family
 from pplmle.pymc.fitting import FitContext, fit_context
 from pplmle.pymc.kernel import GTOL
 
-__all__ = ["BootstrapResult", "SimulationResult", "simulate"]
+__all__ = ["BootstrapResult", "EstimateDistribution", "SimulationResult", "estimate_distribution", "simulate"]
 
 _KINDS = ("parametric", "nonparametric")
 #: diagnostics meaning that the MLE does not exist (see pplmle.core.diagnostics)
@@ -765,6 +765,106 @@ class SimulationResult(_values.Value):
 
     def _repr_html_(self) -> str:
         return f"<p>{self.__repr__().splitlines()[0]}</p>" + self.summary().round(4).to_html()
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class EstimateDistribution(_values.Value):
+    """The estimates of one parameter over a simulation's replicates, from :func:`estimate_distribution`.
+
+    Attributes
+    ----------
+    name
+        The parameter.
+    square
+        Whether the estimates (and the truth) are squared.
+    values
+        The estimates of the converged replicates (their squares when `square`).
+    truth
+        The true value (squared when `square`).
+    se
+        The standard error of each kept estimate (of its square by the delta
+        method, ``2 |estimate| se``, when `square`; NaN where there is none).
+    mean_se
+        The mean standard error: the sd of the normal law the Wald interval assumes.
+    """
+
+    name: str
+    square: bool
+    values: np.ndarray
+    truth: float
+    se: np.ndarray
+    mean_se: float
+
+    @property
+    def mean(self) -> float:
+        """The mean estimate."""
+        return float(self.values.mean())
+
+    @property
+    def bias(self) -> float:
+        """The mean estimate minus the truth."""
+        return self.mean - self.truth
+
+    def claimed_pdf(self, points: Any) -> np.ndarray | None:
+        """The density of ``N(truth, mean_se)`` at `points`; None without a positive mean se."""
+        if not (np.isfinite(self.mean_se) and self.mean_se > 0):
+            return None
+        return scipy.stats.norm.pdf(np.asarray(points, dtype=float), self.truth, self.mean_se)
+
+    def __repr__(self) -> str:
+        what = f"{self.name}^2" if self.square else self.name
+        return (
+            f"EstimateDistribution of {what} over {self.values.size} replicates: truth {self.truth:.6g}, "
+            f"mean {self.mean:.6g} (bias {self.bias:+.3g}), mean se {self.mean_se:.4g}"
+        )
+
+
+def estimate_distribution(sim: SimulationResult, name: str, *, square: bool = False) -> EstimateDistribution:
+    """The estimates of `name` over the converged replicates of a simulation study, with the truth.
+
+    Parameters
+    ----------
+    sim
+        From :func:`simulate`.
+    name
+        A simulated parameter.
+    square
+        Square the estimates and the truth (``sigma_hat^2`` and its ``(n - 1) / n``
+        bias); the standard errors follow by the delta method.
+
+    Returns
+    -------
+    EstimateDistribution
+
+    Examples
+    --------
+    >>> import pplmle as pl
+    >>> from pplmle.workflows.simulation import estimate_distribution
+    >>> true = {"mu": 0.0, "sigma": 2.0}
+    >>> sim = pl.simulate(pl.Normal, true=true, n=10, reps=200, seed=1, progressbar=False)
+    >>> d = estimate_distribution(sim, "sigma", square=True)
+    >>> d.truth, d.values.size
+    (4.0, 200)
+    >>> round(d.mean / d.truth, 1)  # E[sigma_hat^2] = (n - 1) / n sigma^2
+    0.9
+    """
+    if name not in sim.labels:
+        raise ValueError(f"`name` must be one of the simulated parameters {sim.labels}; got {name!r}.")
+    est = sim.estimates
+    keep = est["converged"].to_numpy() & np.isfinite(est[name].to_numpy(float))
+    values = est.loc[keep, name].to_numpy(float)
+    truth = float(sim.true[name])
+    se = sim.se.loc[keep, name].to_numpy(float)
+    if square:
+        values, truth, se = values**2, truth**2, 2 * np.abs(values) * se  # delta method
+    return EstimateDistribution(
+        name=name,
+        square=bool(square),
+        values=values,
+        truth=truth,
+        se=se,
+        mean_se=float(np.nanmean(se)),
+    )
 
 
 # ---------------------------------------------------------------------------------

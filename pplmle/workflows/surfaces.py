@@ -1,4 +1,6 @@
-"""Likelihood surfaces over a 1-D or 2-D grid of parameters: :func:`surface`, :class:`LikelihoodSurface`.
+"""Likelihood surfaces over a 1-D or 2-D grid of parameters: :func:`surface`, :class:`LikelihoodSurface`;
+the joint likelihood region of two parameters: :func:`joint_region`, :class:`JointRegion`;
+candidate normal distributions for data: :func:`candidate_likelihoods`, :class:`Candidates`.
 
 The log-likelihood is evaluated by one compiled PyTensor function vectorized
 over the grid points (``pytensor.graph.replace.vectorize_graph``), a chunk of
@@ -25,11 +27,20 @@ is 1 at the best grid point and never underflows there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import sys
+import types
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
+import scipy.stats
 
+from pplmle.core import values as _values
+from pplmle.core.errors import PPLMLEWarning
 from pplmle.core.result import MLEResult
 from pplmle.pymc.families import Family
 
@@ -38,7 +49,14 @@ if TYPE_CHECKING:  # pragma: no cover
     import matplotlib.axes
     import xarray as xr
 
-__all__ = ["LikelihoodSurface", "surface"]
+__all__ = [
+    "Candidates",
+    "JointRegion",
+    "LikelihoodSurface",
+    "candidate_likelihoods",
+    "joint_region",
+    "surface",
+]
 
 _TERMS_PER_CHUNK = 4_000_000
 
@@ -375,3 +393,338 @@ def _profile_points(engine, result, model, points, grid_idx) -> np.ndarray:
             out[i] = engine.info(u)["loglik"]
             done.append((target, u))
     return out
+
+
+# ---------------------------------------------------------------------------------
+# the joint likelihood region of two parameters
+
+_WIDEN_TIMES = 6  # joint_region(): times the default grid may grow to hold the region
+
+
+def _check_level(level: Any) -> float:
+    if not isinstance(level, (int, float, np.floating)) or not 0.0 < level < 1.0:
+        raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
+    return float(level)
+
+
+def _label_index(result: MLEResult, name: str, argument: str) -> int:
+    """Index of `name` among the result's scalar labels, or a ValueError naming the argument."""
+    if name not in result.labels:
+        raise ValueError(
+            f"`{argument}` must be one of the result's parameters {result.labels}; got {name!r}."
+        )
+    return result.labels.index(name)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside pplmle.
+
+    Counted from the function that calls this one (level 1), so a warning raised by a
+    compute function names the user's line whether it was called directly or by a figure.
+    """
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _conditional_cholesky(cov: np.ndarray, idx: list[int]) -> np.ndarray | None:
+    """Cholesky factor of the covariance of ``idx`` given the other parameters (None if unavailable).
+
+    With the others fixed at the MLE the quadratic approximation of the
+    log-likelihood has the Hessian block ``inv(cov)[idx, idx]``, so the Wald
+    ellipse of the fixed-others surface uses its inverse (the plain block
+    ``cov[idx, idx]`` when there are no other parameters).
+    """
+    if not np.all(np.isfinite(cov)):
+        return None
+    try:
+        np.linalg.cholesky(cov)  # positive definite, or no ellipse
+        precision = np.linalg.inv(cov)
+        return np.linalg.cholesky(np.linalg.inv(precision[np.ix_(idx, idx)]))
+    except np.linalg.LinAlgError:
+        return None
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class JointRegion(_values.Value):
+    """The joint likelihood region of two parameters, from :func:`joint_region`.
+
+    Attributes
+    ----------
+    x, y
+        The two parameter labels (the grid's first and second dimension).
+    level
+        Level of the region.
+    cutoff
+        ``-chi2_2(level) / 2``: the region is where :attr:`relative` is above it.
+    surface
+        The log-likelihood on the grid, every other parameter fixed at the MLE.
+    loglik_max
+        The log-likelihood at the MLE.
+    estimate
+        The MLE of ``(x, y)``.
+    fixed
+        The other parameters (labels) and the MLE values they are fixed at.
+    ellipse
+        361 points ``(x, y)`` (one per row, closed) of the Wald ellipse
+        ``d' P d = chi2_2(level)``, ``d = t - estimate``, ``P`` the ``(x, y)``
+        block of ``inv(cov)``; None when the covariance is not positive definite.
+    truncated
+        Whether the region reaches the edge of the grid (it is cut off there).
+    """
+
+    x: str
+    y: str
+    level: float
+    cutoff: float
+    surface: LikelihoodSurface
+    loglik_max: float
+    estimate: tuple[float, float]
+    fixed: dict[str, float]
+    ellipse: np.ndarray | None
+    truncated: bool
+
+    @property
+    def relative(self) -> xr.DataArray:
+        """``loglik(x, y) - loglik_max`` on the grid (dimensions ``(x, y)``; NaN outside the support)."""
+        out = self.surface.loglik - self.loglik_max
+        out.name = "relative_loglik"
+        return out
+
+    @property
+    def grid(self) -> dict[str, np.ndarray]:
+        """The grid values of `x` and `y`."""
+        return {name: self.surface.dataset[name].values for name in (self.x, self.y)}
+
+    def __repr__(self) -> str:
+        shape = " x ".join(str(v.size) for v in self.grid.values())
+        cut = ", cut off at the grid's edge" if self.truncated else ""
+        return (
+            f"JointRegion of ({self.x}, {self.y}) at level {self.level:g}: cut-off {self.cutoff:.6g} "
+            f"on a {shape} grid{cut}; MLE ({self.estimate[0]:.6g}, {self.estimate[1]:.6g})"
+        )
+
+
+def joint_region(
+    result: MLEResult,
+    x: str,
+    y: str,
+    level: float = 0.95,
+    grid: Mapping[str, npt.ArrayLike] | None = None,
+    n: int = 60,
+    width: float = 3.5,
+) -> JointRegion:
+    """The joint likelihood region of two parameters, with the Wald ellipse for comparison.
+
+    The log-likelihood ``loglik(x, y)`` is evaluated on a grid with every other
+    parameter fixed at its MLE; the region at `level` is where
+    ``loglik(x, y) - loglik >= -chi2_2(level) / 2``.  The Wald ellipse is the
+    same boundary for the quadratic approximation of that surface,
+    ``d' P d = chi2_2(level)``, ``d = t - est``, where ``P`` is the ``(x, y)``
+    block of ``inv(result.cov)``.  (With no other parameters ``P`` is
+    ``inv(cov)``; the plain block ``cov[(x, y), (x, y)]`` would instead describe
+    the others re-optimized, and be wider.)
+
+    Parameters
+    ----------
+    result
+        An MLE result.
+    x, y
+        Two different scalar parameter labels (``"mu"``, ``"beta[0]"``, ...).
+    level
+        Level of the region.
+    grid
+        ``{x: values, y: values}``.  Default: `n` points over est +/- `width` se
+        each, widened by ``width / 2`` se on every side the region reaches
+        (up to six times).
+    n, width
+        The default grid's size and half-width in standard errors.
+
+    Returns
+    -------
+    JointRegion
+
+    Warns
+    -----
+    PPLMLEWarning
+        When the region reaches the edge of the grid (it is cut off there;
+        ``truncated`` is then True).
+
+    Examples
+    --------
+    >>> import numpy as np, pplmle as pl
+    >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
+    >>> region = pl.joint_region(res, "mu", "sigma")
+    >>> round(region.cutoff, 6), region.truncated  # -chi2_2(0.95) / 2 = log(0.05)
+    (-2.995732, False)
+    >>> region.relative.dims, region.relative.shape
+    (('mu', 'sigma'), (60, 60))
+    >>> d = region.ellipse - region.estimate  # on the ellipse d' inv(cov) d = chi2_2(0.95)
+    >>> np.allclose(np.einsum("ni,ij,nj->n", d, np.linalg.inv(res.cov.to_numpy()), d), -2 * region.cutoff)
+    True
+    """
+    level = _check_level(level)
+    jx, jy = _label_index(result, x, "x"), _label_index(result, y, "y")
+    if jx == jy:
+        raise ValueError(f"`x` and `y` must be different parameters; both are {x!r}.")
+    est, se = result._flat(result.params), result._flat(result.se)
+    q = float(scipy.stats.chi2.ppf(level, 2))
+    cut = -q / 2
+    default = grid is None
+    if default:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+            raise ValueError(f"`n` must be a whole number >= 2; got {n!r}.")
+        if not (np.isfinite(width) and width > 0):
+            raise ValueError(f"`width` must be a positive number; got {width!r}.")
+        bad = [lab for lab, j in ((x, jx), (y, jy)) if not (np.isfinite(se[j]) and se[j] > 0)]
+        if bad:
+            raise ValueError(f"{bad} have no standard error to scale a default grid; pass `grid`.")
+        # in standard errors from the MLE: (x low, x high, y low, y high)
+        reach = np.full(4, float(width))
+    elif not isinstance(grid, Mapping) or set(grid) != {x, y}:
+        raise ValueError(f"`grid` must map exactly {x!r} and {y!r} to values; got {grid!r}.")
+    truncated = True
+    for _ in range(_WIDEN_TIMES + 1 if default else 1):
+        if default:
+            grid = {
+                lab: est[j] + np.linspace(-reach[2 * k], reach[2 * k + 1], n) * se[j]
+                for k, (lab, j) in enumerate(((x, jx), (y, jy)))
+            }
+        assert grid is not None  # given, or the default built just above
+        surf = surface(result, {x: grid[x], y: grid[y]})
+        rel = surf.loglik.values - result.loglik  # rows follow x
+        above = np.isfinite(rel) & (rel > cut)
+        inside = np.array([above[0].any(), above[-1].any(), above[:, 0].any(), above[:, -1].any()])
+        if not inside.any():
+            truncated = False
+            break
+        if default:  # the default grid grows on the sides the region reaches
+            reach = np.where(inside, reach + width / 2, reach)
+    if truncated:
+        warnings.warn(
+            f"The {100 * level:g}% joint region of ({x}, {y}) reaches the edge of the grid and is cut off "
+            "there; " + ("pass a wider `grid`." if default else "widen `grid`."),
+            PPLMLEWarning,
+            stacklevel=_user_stacklevel(),
+        )
+    chol = _conditional_cholesky(result.cov.to_numpy(), [jx, jy])
+    ellipse = None
+    if chol is not None:
+        t = np.linspace(0.0, 2 * np.pi, 361)
+        ellipse = (est[[jx, jy]][:, None] + np.sqrt(q) * chol @ np.vstack([np.cos(t), np.sin(t)])).T
+    return JointRegion(
+        x=x,
+        y=y,
+        level=level,
+        cutoff=cut,
+        surface=surf,
+        loglik_max=float(result.loglik),
+        estimate=(float(est[jx]), float(est[jy])),
+        fixed={lab: float(est[i]) for i, lab in enumerate(result.labels) if i not in (jx, jy)},
+        ellipse=ellipse,
+        truncated=truncated,
+    )
+
+
+# ---------------------------------------------------------------------------------
+# candidate normal distributions for data (the first picture of the likelihood)
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Candidates(_values.Value):
+    """Candidate normal distributions for data and their likelihoods, from :func:`candidate_likelihoods`.
+
+    Attributes
+    ----------
+    x
+        The data.
+    mu, sigma
+        The candidates' parameters, one entry per candidate.
+    density
+        ``density[i, k]``: the density of candidate ``i`` at ``x[k]``, the
+        factors of its likelihood.
+    loglik
+        The log-likelihood of each candidate (the sum of the log densities).
+    best
+        Index of the candidate with the largest likelihood.
+    """
+
+    x: np.ndarray
+    mu: np.ndarray
+    sigma: np.ndarray
+    density: np.ndarray
+    loglik: np.ndarray
+    best: int
+
+    def pdf(self, points: npt.ArrayLike) -> np.ndarray:
+        """The candidates' densities at `points`: one row per candidate."""
+        t = np.asarray(points, dtype=float)
+        return scipy.stats.norm.pdf(t[None, :], self.mu[:, None], self.sigma[:, None])
+
+    def __repr__(self) -> str:
+        rows = "\n".join(
+            f"  mu = {m:g}, sigma = {s:g}: loglik {ll:.6g}" + (" (best)" if i == self.best else "")
+            for i, (m, s, ll) in enumerate(zip(self.mu, self.sigma, self.loglik, strict=True))
+        )
+        return f"Candidates for {self.x.size} observations\n{rows}"
+
+
+def candidate_likelihoods(x: npt.ArrayLike, params: Sequence[Mapping[str, float]]) -> Candidates:
+    """The likelihood of data under a few candidate normal distributions.
+
+    The likelihood of a candidate is the product of its densities at the data
+    points; its logarithm (the sum of the log densities) never underflows.
+
+    Parameters
+    ----------
+    x
+        The data, a non-empty 1-D array of finite numbers.
+    params
+        Candidates, a non-empty list of ``{"mu": ..., "sigma": ...}`` with
+        ``sigma > 0``.
+
+    Returns
+    -------
+    Candidates
+
+    Examples
+    --------
+    >>> import pplmle as pl
+    >>> cands = [{"mu": 160, "sigma": 5}, {"mu": 168, "sigma": 5}, {"mu": 175, "sigma": 5}]
+    >>> c = candidate_likelihoods(pl.datasets.heights(), cands)
+    >>> c.loglik.round(2).tolist(), c.best
+    ([-42.56, -29.76, -39.56], 1)
+    """
+    from pplmle.core.validate import as_float_array, check_finite
+
+    data = as_float_array("x", x, ndim=1)
+    check_finite("x", data)
+    if isinstance(params, (str, bytes, Mapping)) or not isinstance(params, Sequence) or len(params) == 0:
+        raise ValueError(
+            f"`params` must be a non-empty list of dicts with keys 'mu' and 'sigma'; got {params!r}."
+        )
+    mus, sigmas = [], []
+    for i, p in enumerate(params):
+        if not isinstance(p, Mapping) or not {"mu", "sigma"} <= set(p):
+            raise ValueError(f"`params[{i}]` must be a dict with keys 'mu' and 'sigma'; got {p!r}.")
+        try:
+            mu, sigma = float(p["mu"]), float(p["sigma"])
+        except (TypeError, ValueError):
+            raise ValueError(f"`params[{i}]` must hold numbers for 'mu' and 'sigma'; got {p!r}.") from None
+        if not np.isfinite(mu):
+            raise ValueError(f"`params[{i}]['mu']` must be finite; got {mu!r}.")
+        if not (np.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"`params[{i}]['sigma']` must be positive and finite; got {sigma!r}.")
+        mus.append(mu)
+        sigmas.append(sigma)
+    mu_arr, sigma_arr = np.array(mus), np.array(sigmas)
+    loglik = np.array(
+        [float(np.sum(scipy.stats.norm.logpdf(data, m, s))) for m, s in zip(mus, sigmas, strict=True)]
+    )
+    density = scipy.stats.norm.pdf(data[None, :], mu_arr[:, None], sigma_arr[:, None])
+    return Candidates(
+        x=data.copy(), mu=mu_arr, sigma=sigma_arr, density=density, loglik=loglik, best=int(np.argmax(loglik))
+    )

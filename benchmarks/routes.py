@@ -97,7 +97,7 @@ def main() -> None:
         w, wo = variants["with"], variants["without"]
         same = ""
         if w["res"].converged and wo["res"].converged:
-            a, b = w["res"]._flat(w["res"].params), wo["res"]._flat(wo["res"].params)
+            a, b = w["res"].vector(w["res"].params), wo["res"].vector(wo["res"].params)
             same = f"{np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)):.1e}"
         rows.append(
             {

@@ -6,7 +6,7 @@ import pytest
 
 import pplmle as pl
 from pplmle.pymc.batch import BatchEngine, assess, batch_engine, constrained, newton
-from pplmle.pymc.fitting import _family_engine, _model_engine
+from pplmle.pymc.fitting import family_engine, model_engine
 
 N, B = 30, 40
 
@@ -16,8 +16,8 @@ def normal():
     rng = np.random.default_rng(0)
     X = rng.normal(3.0, 2.0, size=(B, N))
     fam = pl.Normal(X[0])
-    engine = _family_engine(fam)
-    engine.set_data(fam._data())
+    engine = family_engine(fam)
+    engine.set_data(fam.data())
     # the family fits x / unit (a power of two) and reports in the units of x: the replicates
     # share its unit, so the batch is given X / unit
     return engine, batch_engine(engine, ["x"]), X, {"x": X / fam.unit}
@@ -74,7 +74,7 @@ def test_assess_refuses_an_unbounded_likelihood():
         mu = pm.Normal("mu", 0, 10)
         sigma = pm.HalfNormal("sigma", 10)
         pm.Normal("obs", mu, sigma, observed=x)
-    engine, _ = _model_engine(model, "MLE", "raise")
+    engine, _ = model_engine(model, "MLE", "raise")
     batch = BatchEngine(engine, ["x"])
     data = {"x": np.array([[3.0, 3.0, 3.0], [1.0, 2.0, 4.0]])}  # constant data: sigma -> 0
     U, _ = newton(batch, np.zeros((2, 2)), data)
@@ -86,8 +86,8 @@ def test_assess_refuses_an_unbounded_likelihood():
 def test_a_graph_that_does_not_vectorize_gives_no_batch_engine():
     # the Categorical log-likelihood indexes log p by the (batched) class codes
     fam = pl.Categorical([0, 1, 2, 1], k=3)
-    engine = _family_engine(fam)
-    engine.set_data(fam._data())
+    engine = family_engine(fam)
+    engine.set_data(fam.data())
     assert batch_engine(engine, ["y"]) is None
 
 

@@ -137,12 +137,12 @@ def test_a_short_find_map_budget_is_made_up_by_the_kernel():
 
 def test_exhausted_newton_is_counted_as_exhausted():
     from pplmle.pymc import kernel
-    from pplmle.pymc.fitting import _family_engine
+    from pplmle.pymc.fitting import family_engine
 
     fam = pl.Normal(X)
-    engine = _family_engine(fam)
-    engine.set_data(fam._data())
-    u0 = engine.to_unconstrained(fam._to_free({"mu": 0.0, "sigma": 1e-3}))
+    engine = family_engine(fam)
+    engine.set_data(fam.data())
+    u0 = engine.to_unconstrained(fam.to_free({"mu": 0.0, "sigma": 1e-3}))
     fit = kernel.newton(engine.single, u0[None, :], maxiter=1)
     assert fit.status.tolist() == [kernel.EXHAUSTED]
     assert not engine.info(fit.U[0])["ok"]

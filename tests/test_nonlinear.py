@@ -398,7 +398,7 @@ def _model(p: Problem) -> pm.Model:
     return model
 
 
-def _fit(p: Problem):
+def fit_from(p: Problem):
     start = {f"b{j + 1}": v for j, v in enumerate(p.start)} | {"sigma": float(np.std(p.y))}
     with warnings.catch_warnings(record=True) as caught:
         # pplmle's own warnings are recorded (an unconverged fit warns); any other warning
@@ -415,7 +415,7 @@ def fits():
 
     def get(name):
         if name not in done:
-            done[name] = _fit(PROBLEMS[name])
+            done[name] = fit_from(PROBLEMS[name])
         return done[name]
 
     return get

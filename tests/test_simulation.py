@@ -214,7 +214,7 @@ def test_regression_family_keeps_its_design_and_input():
     np.testing.assert_array_equal(fam.X, X)
     ref = pl.mle(fam)
     np.testing.assert_allclose(
-        sim.estimates.loc[10, sim.labels].to_numpy(float), ref._flat(ref.params), rtol=1e-8
+        sim.estimates.loc[10, sim.labels].to_numpy(float), ref.vector(ref.params), rtol=1e-8
     )
 
 
@@ -296,7 +296,7 @@ def test_nonparametric_rows_are_refits_of_resamples():
         assert sample.columns == ["a", "b"]
         ref = pl.mle(sample)
         np.testing.assert_allclose(
-            boot.estimates.loc[i, boot.result.labels].to_numpy(float), ref._flat(ref.params), rtol=1e-8
+            boot.estimates.loc[i, boot.result.labels].to_numpy(float), ref.vector(ref.params), rtol=1e-8
         )
     again = pl.mle(fam).bootstrap(reps=50, seed=4, progressbar=False)
     pd.testing.assert_frame_equal(boot.estimates, again.estimates)

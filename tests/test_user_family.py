@@ -33,15 +33,15 @@ class Weibull(pl.Family):
     def n_obs(self):
         return self.x.size
 
-    def _data(self):
+    def data(self):
         return {"x": self.x}
 
-    def _declare(self, data):
+    def declare(self, data):
         alpha = pm.HalfFlat("alpha")  # flat priors on the support: the MAP is the MLE
         beta = pm.HalfFlat("beta")
         pm.Weibull("obs", alpha=alpha, beta=beta, observed=data["x"])
 
-    def _start(self):
+    def start(self):
         return {"alpha": 1.0, "beta": float(np.mean(self.x))}  # the exponential fit
 
     def hand_nll(self):  # for pl.compare: the NLL by scipy.stats, every constant included
@@ -140,23 +140,23 @@ def test_a_subclass_missing_an_abstract_method_cannot_be_instantiated():
         param_names = ("lam",)
         n_obs = 3
 
-        def _data(self):
+        def data(self):
             return {"x": np.ones(3)}
 
-        def _start(self):
+        def start(self):
             return {"lam": 1.0}
 
-    with pytest.raises(TypeError, match=r"abstract .*_declare"):
+    with pytest.raises(TypeError, match=r"abstract .*declare"):
         NoDeclare()
-    with pytest.raises(TypeError, match=r"abstract .*_start"):
-        type("NoStart", (Weibull,), {"_start": pl.Family._start})(X)
+    with pytest.raises(TypeError, match=r"abstract .*start"):
+        type("NoStart", (Weibull,), {"start": pl.Family.start})(X)
 
 
 def test_simulation_hooks_say_what_to_implement():
-    with pytest.raises(NotImplementedError, match=r"Weibull does not support simulation.*`_template`"):
+    with pytest.raises(NotImplementedError, match=r"Weibull does not support simulation.*`template`"):
         pl.simulate(Weibull, true={"alpha": 1.5, "beta": 2.0}, n=10, reps=2, seed=0)
     with pytest.raises(NotImplementedError, match=r"Weibull does not support the nonparametric bootstrap"):
-        Weibull(X)._resample(np.arange(3))
+        Weibull(X).resample(np.arange(3))
 
 
 def test_the_readme_shows_this_family():

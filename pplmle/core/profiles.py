@@ -34,8 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ProfileCurve", "profile", "profile_curve"]
 
 
-def _context(result: MLEResult) -> Likelihood:
-    ctx = result._context
+def _likelihood_of(result: MLEResult) -> Likelihood:
+    ctx = result.context
     if ctx is None or not np.all(np.isfinite(ctx.u)):
         raise ValueError("This result has no usable optimum to profile (the fit failed to start).")
     return ctx
@@ -48,21 +48,21 @@ def _index(result: MLEResult, name: str) -> int:
     return labels.index(name)
 
 
-class _Profiler:
+class Profiler:
     """Evaluates the profile NLL of one parameter, remembering warm starts."""
 
     def __init__(self, result: MLEResult, name: str):
         self.result = result
-        self.ctx = _context(result)
+        self.ctx = _likelihood_of(result)
         self.j = _index(result, name)
         self.name = name
-        self.estimate = float(result._flat(result.params)[self.j])
+        self.estimate = float(result.vector(result.params)[self.j])
         self.nll_hat = result.nll
         self._starts: list[tuple[float, np.ndarray]] = [(self.estimate, self.ctx.u)]
 
     def _in_support(self, c: float) -> bool:
         """Whether the parameter may take the value `c` (its transform maps it to a finite value)."""
-        flat = self.result._flat(self.result.params).copy()
+        flat = self.result.vector(self.result.params).copy()
         flat[self.j] = c
         params, i = {}, 0
         for name, value in self.result.params.items():
@@ -92,7 +92,7 @@ class _Profiler:
         def g(c: float) -> float:
             return self.nll(c) - self.nll_hat - target
 
-        se = float(self.result._flat(self.result.se)[self.j])
+        se = float(self.result.vector(self.result.se)[self.j])
         step0 = se if np.isfinite(se) and se > 0 else max(0.1 * abs(self.estimate), 1e-3)
         ends = []
         for side in (-1.0, 1.0):
@@ -159,11 +159,11 @@ def profile(
     """
     import xarray as xr
 
-    prof = _Profiler(result, name)
+    prof = Profiler(result, name)
     if values is None:
         if not isinstance(n, (int, np.integer)) or n < 2:
             raise ValueError(f"`n` must be a whole number >= 2; got {n!r}.")
-        se = float(result._flat(result.se)[prof.j])
+        se = float(result.vector(result.se)[prof.j])
         if not np.isfinite(se):
             raise ValueError(f"{name} has no standard error to scale a default grid; pass `values`.")
         values = prof.estimate + np.linspace(-width, width, n) * se
@@ -284,8 +284,8 @@ def profile_curve(result: MLEResult, name: str, level: float = 0.95, values: Any
     if name not in result.labels:
         raise ValueError(f"`name` must be one of the result's parameters {result.labels}; got {name!r}.")
     j = result.labels.index(name)
-    est = float(result._flat(result.params)[j])
-    se = float(result._flat(result.se)[j])
+    est = float(result.vector(result.params)[j])
+    se = float(result.vector(result.se)[j])
     prof_lo, prof_hi = (float(v) for v in result.conf_int(level, method="profile").loc[name])
     wald_lo, wald_hi = (float(v) for v in result.conf_int(level, method="wald").loc[name])
     if values is None:
@@ -306,7 +306,7 @@ def profile_intervals(result: MLEResult, level: float) -> tuple[np.ndarray, np.n
     """Lower and upper profile-likelihood interval ends for every scalar parameter."""
     lower, upper = [], []
     for label in result.labels:
-        lo, hi = _Profiler(result, label).interval(level)
+        lo, hi = Profiler(result, label).interval(level)
         lower.append(lo)
         upper.append(hi)
     return np.array(lower), np.array(upper)

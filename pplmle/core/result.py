@@ -62,6 +62,10 @@ class MLEResult(_values.Value):
     n_starts, same_optimum
         How many starting points were used and whether they reached the same
         optimum (None for a single start).
+    context
+        The fitted likelihood (:class:`pplmle.core.likelihood.Likelihood`): a copy of the
+        data and what recomputes the NLL on it, for :meth:`nllf`, profiles and surfaces.
+        Not part of equality (two results are equal when their numbers are).
     """
 
     params: dict[str, float | np.ndarray]
@@ -81,7 +85,7 @@ class MLEResult(_values.Value):
     n_eval: int = 0
     flags: dict[str, str] = field(default_factory=dict)
     data_key: str = ""
-    _context: Likelihood | None = field(default=None, compare=False)
+    context: Likelihood | None = field(default=None, compare=False)
 
     @property
     def mle_exists(self) -> bool:
@@ -109,7 +113,17 @@ class MLEResult(_values.Value):
         """Labels of the flattened scalar parameters, in the order of :attr:`cov`."""
         return list(self.cov.index)
 
-    def _flat(self, values: Mapping[str, Any]) -> np.ndarray:
+    def vector(self, values: Mapping[str, Any]) -> np.ndarray:
+        """`values` (laid out like :attr:`params`, such as :attr:`se`) as one flat vector in the
+        order of :attr:`labels`.
+
+        Examples
+        --------
+        >>> import pplmle as pl
+        >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
+        >>> res.vector(res.params).round(4).tolist()
+        [168.0, 4.7329]
+        """
         return np.concatenate([np.ravel(np.asarray(values[k], dtype=float)) for k in self.params])
 
     def conf_int(self, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
@@ -139,13 +153,13 @@ class MLEResult(_values.Value):
             raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
         if method == "wald":
             z = scipy.stats.norm.ppf(0.5 + level / 2.0)
-            est, se = self._flat(self.params), self._flat(self.se)
+            est, se = self.vector(self.params), self.vector(self.se)
             lower, upper = est - z * se, est + z * se
         elif method == "profile":
             if self.method != "MLE":
                 raise ValueError(f"`method='profile'` needs an MLE result; this is a {self.method}.")
             # computed once per level and kept with the result's context (the value is unchanged)
-            cache = self._context.cache if self._context is not None else {}
+            cache = self.context.cache if self.context is not None else {}
             key = ("profile intervals", float(level))
             if key not in cache:
                 cache[key] = profile_intervals(self, level)
@@ -165,8 +179,8 @@ class MLEResult(_values.Value):
         pct = f"{100 * level:g}%"
         out = pd.DataFrame(
             {
-                "estimate": self._flat(self.params),
-                "se": self._flat(self.se),
+                "estimate": self.vector(self.params),
+                "se": self.vector(self.se),
                 f"lower {pct}": ci["lower"].to_numpy(),
                 f"upper {pct}": ci["upper"].to_numpy(),
             },
@@ -240,9 +254,9 @@ class MLEResult(_values.Value):
 
     def nllf(self, params: Mapping[str, Any] | None = None) -> float:
         """The NLL at `params` (natural scale, by name; default: the estimate), on the fitted data."""
-        if self._context is None:
+        if self.context is None:
             raise ValueError("This result carries no likelihood function.")
-        return self._context.nll(self.params if params is None else params)
+        return self.context.nll(self.params if params is None else params)
 
     def __repr__(self) -> str:
         return _display.result_text(self)

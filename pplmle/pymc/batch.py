@@ -37,7 +37,7 @@ from pytensor.tensor.shape import Shape, Shape_i
 from pytensor.tensor.variable import TensorVariable
 
 from pplmle.pymc import kernel
-from pplmle.pymc.engine import Engine, _LazyFunctions, require_float64
+from pplmle.pymc.engine import Engine, LazyFunctions, require_float64
 
 #: How many batch graphs this process has compiled (a worker should compile each model once).
 COMPILED = 0
@@ -127,7 +127,7 @@ class BatchEngine:
 
             return compile_
 
-        self._fns = _LazyFunctions({"vg": build([outputs[0], outputs[2]]), "full": build(outputs)})
+        self._fns = LazyFunctions({"vg": build([outputs[0], outputs[2]]), "full": build(outputs)})
 
     # -- evaluation ------------------------------------------------------------
     def _args(self, U: np.ndarray, data: Mapping[str, np.ndarray]) -> list[np.ndarray]:

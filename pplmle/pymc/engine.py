@@ -211,7 +211,7 @@ def require_float64(model: pm.Model, what: str) -> None:
         )
 
 
-class _LazyFunctions(dict):
+class LazyFunctions(dict):
     """Compiled functions by name, each compiled by its builder the first time it is asked for."""
 
     def __init__(self, builders: Mapping[str, Callable[[], Callable]]):
@@ -315,7 +315,7 @@ class Engine:
         self._graphs = {"loglik": loglik}
         # each function is compiled on first use only: a surface needs neither the Hessian
         # nor the optimizer's functions, and a cold compile of the Hessian takes seconds
-        self._fns = _LazyFunctions(
+        self._fns = LazyFunctions(
             {
                 "vg": fn([u], [obj_j, grad]),
                 "info": fn([u], [obj_j, ll_j, grad, hess, rep_j, jac]),

@@ -91,11 +91,11 @@ class Family(abc.ABC):
 
     * ``param_names`` -- names of the reported parameters, in order.
     * ``n_obs`` -- property: the number of observations.
-    * ``_data()`` -- the values of the ``pm.Data`` containers, by name.
-    * ``_declare(data)`` -- declare the free variables with flat priors
+    * ``data()`` -- the values of the ``pm.Data`` containers, by name.
+    * ``declare(data)`` -- declare the free variables with flat priors
       (``pm.Flat``, ``pm.HalfFlat``, ``pm.Uniform(0, 1)``) and the likelihood,
       inside the active ``pm.Model``; `data` holds the containers by name.
-    * ``_start()`` -- a rough natural-scale starting point for the free
+    * ``start()`` -- a rough natural-scale starting point for the free
       variables (not the MLE).
 
     Optional, with defaults:
@@ -106,16 +106,16 @@ class Family(abc.ABC):
     * ``hand_nll()`` -- a hand-written NLL for :func:`pplmle.compare`: a
       :class:`~pplmle.reference.handwritten.HandNLL`, or a callable taking the
       parameter dict and returning the NLL with all constants; None by default.
-    * ``_labels()`` -- the label of each scalar element, per parameter
+    * ``labels()`` -- the label of each scalar element, per parameter
       (default: the parameter names).
-    * ``_findings()`` -- problems known from the data alone, such as a boundary
+    * ``findings()`` -- problems known from the data alone, such as a boundary
       MLE (default: none).
-    * ``_to_free(params)``, ``_free_batch(params)`` -- free-variable values from
+    * ``to_free(params)``, ``free_batch(params)`` -- free-variable values from
       reported ones, for one point or a batch (default: they are the same).
-    * ``_key()`` -- what must agree for two instances to share compiled
+    * ``compile_key()`` -- what must agree for two instances to share compiled
       functions (default: the class).
-    * ``_template(n, **kwargs)`` (a classmethod) and ``_with_response(y)`` for
-      :func:`pplmle.simulate` and the parametric bootstrap, ``_resample(rows)``
+    * ``template(n, **kwargs)`` (a classmethod) and ``with_response(y)`` for
+      :func:`pplmle.simulate` and the parametric bootstrap, ``resample(rows)``
       for the nonparametric bootstrap (default: ``NotImplementedError``).
     """
 
@@ -137,15 +137,15 @@ class Family(abc.ABC):
         """Number of observations in the likelihood."""
 
     @abc.abstractmethod
-    def _data(self) -> dict[str, np.ndarray]:
+    def data(self) -> dict[str, np.ndarray]:
         """Values of the ``pm.Data`` containers, by name."""
 
     @abc.abstractmethod
-    def _declare(self, data: Mapping[str, Any]) -> None:
+    def declare(self, data: Mapping[str, Any]) -> None:
         """Declare the model's variables inside an active ``pm.Model`` context."""
 
     @abc.abstractmethod
-    def _start(self) -> dict[str, Any]:
+    def start(self) -> dict[str, Any]:
         """A rough natural-scale starting point for the free variables (not the MLE)."""
 
     # -- optional: the reference routes of pl.compare -----------------------------------
@@ -158,47 +158,47 @@ class Family(abc.ABC):
         return None
 
     # -- optional: labels, findings, parameterization, sharing ---------------------------
-    def _findings(self) -> list:
+    def findings(self) -> list:
         """Problems known from the data alone (separation, boundary MLE): findings of the diagnostics."""
         return []
 
-    def _key(self) -> tuple:
+    def compile_key(self) -> tuple:
         """What must agree for two instances to share compiled functions."""
         return (type(self),)
 
-    def _labels(self) -> dict[str, list[str]]:
+    def labels(self) -> dict[str, list[str]]:
         """Label of each scalar element, per reported parameter (scalars: the name)."""
         return {name: [name] for name in self.param_names}
 
-    def _to_free(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def to_free(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Free-variable values (natural scale) from reported parameter values."""
         return {k: params[k] for k in self.param_names if k in params}
 
-    def _free_batch(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Like :meth:`_to_free` for arrays with a leading batch dimension (one row per point)."""
+    def free_batch(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Like :meth:`to_free` for arrays with a leading batch dimension (one row per point)."""
         return {k: params[k] for k in self.param_names}
 
     # -- optional: repeated fits (pplmle.simulate, MLEResult.bootstrap) -------------------
     @classmethod
-    def _template(cls, n: int | None, **kwargs: Any) -> Family:
+    def template(cls, n: int | None, **kwargs: Any) -> Family:
         """An instance with `n` placeholder responses: the shapes and covariates of a simulation."""
         raise NotImplementedError(
             f"{cls.__name__} does not support simulation: a family supports it by implementing "
-            "`_template` and `_with_response`."
+            "`template` and `with_response`."
         )
 
-    def _with_response(self, y: np.ndarray) -> Family:
+    def with_response(self, y: np.ndarray) -> Family:
         """The same family and covariates with the response `y` (validated)."""
         raise NotImplementedError(
             f"{self.name} does not support simulation or the parametric bootstrap: a family supports "
-            "them by implementing `_template` and `_with_response`."
+            "them by implementing `template` and `with_response`."
         )
 
-    def _resample(self, rows: np.ndarray) -> Family:
+    def resample(self, rows: np.ndarray) -> Family:
         """The family on the observations `rows` (with repeats): a nonparametric bootstrap sample."""
         raise NotImplementedError(
             f"{self.name} does not support the nonparametric bootstrap: a family supports it by "
-            "implementing `_resample`."
+            "implementing `resample`."
         )
 
     def __getstate__(self) -> dict:
@@ -206,17 +206,17 @@ class Family(abc.ABC):
         return {**self.__dict__, "_model": None}
 
     # -- shared machinery -------------------------------------------------------
-    def _build(self, data: Mapping[str, Any]) -> pm.Model:
+    def build_model(self, data: Mapping[str, Any]) -> pm.Model:
         with pm.Model(name="") as model:
             containers = {name: pm.Data(name, value) for name, value in data.items()}
-            self._declare(containers)
+            self.declare(containers)
         return model
 
     @property
     def model(self) -> pm.Model:
         """A PyMC model of this family with flat priors and this instance's data."""
         if self._model is None:
-            self._model = self._build(self._data())
+            self._model = self.build_model(self.data())
         return self._model
 
     @property
@@ -284,7 +284,7 @@ class _Univariate(Family):
     def n_obs(self) -> int:
         return int(self.x.size)
 
-    def _data(self) -> dict[str, np.ndarray]:
+    def data(self) -> dict[str, np.ndarray]:
         return {self._arg: self.x}
 
     @staticmethod
@@ -292,14 +292,14 @@ class _Univariate(Family):
         return np.arange(1.0, n + 1.0)
 
     @classmethod
-    def _template(cls, n, **kwargs):
+    def template(cls, n, **kwargs):
         _template_args(cls, n, kwargs)
         return cls(cls._placeholder(n))
 
-    def _with_response(self, y):
+    def with_response(self, y):
         return type(self)(y)
 
-    def _resample(self, rows):
+    def resample(self, rows):
         return type(self)(self.x[rows])
 
 
@@ -327,7 +327,7 @@ class _UnitScaled(_Univariate):
         super().__init__(x, nan_policy=nan_policy)
         self.unit = _power_of_two(self.x)
 
-    def _data(self) -> dict[str, np.ndarray]:
+    def data(self) -> dict[str, np.ndarray]:
         return {self._arg: self.x / self.unit, "unit": np.asarray(self.unit)}
 
     def _factor(self, name: str) -> float:
@@ -343,26 +343,26 @@ class _UnitScaled(_Univariate):
         pm.Potential("unit_jacobian", -pt.cast(d[self._arg].shape[0], "float64") * pt.log(d["unit"]))
         return out
 
-    def _to_free(self, params):
+    def to_free(self, params):
         return {
             f"{k}_std": np.asarray(params[k], dtype=float) / self._factor(k)
             for k in self.param_names
             if k in params
         }
 
-    def _free_batch(self, params):
+    def free_batch(self, params):
         return {f"{k}_std": np.asarray(params[k], dtype=float) / self._factor(k) for k in self.param_names}
 
     def _scaled_start(self, params: Mapping[str, float]) -> dict[str, Any]:
-        return self._to_free(params)
+        return self.to_free(params)
 
-    def _with_response(self, y):
+    def with_response(self, y):
         # a simulation draws the container, that is x / unit: keep this instance's unit
         new = type(self)(np.asarray(y, dtype=float) * self.unit)
         new.unit = self.unit
         return new
 
-    def _resample(self, rows):
+    def resample(self, rows):
         new = type(self)(self.x[rows])
         new.unit = self.unit
         return new
@@ -386,11 +386,11 @@ class Normal(_UnitScaled):
 
     _powers: ClassVar[dict[str, int]] = {"mu": 1, "sigma": 1}
 
-    def _declare(self, d):
+    def declare(self, d):
         v = self._declare_scaled(d, mu=pm.Flat, sigma=pm.HalfFlat)
         pm.Normal("obs", mu=v["mu"], sigma=v["sigma"], observed=d["x"])
 
-    def _start(self):
+    def start(self):
         mu, sigma = _center_scale(self.x / self.unit)  # in units: np.std(x) overflows for x ~ 1e200
         return self._scaled_start({"mu": mu * self.unit, "sigma": sigma * self.unit})
 
@@ -410,12 +410,12 @@ class LogNormal(_Univariate):
         check_support("x", x, "positive", x > 0, "LogNormal")
         check_not_constant("x", x, "LogNormal", unbounded("sigma"))
 
-    def _declare(self, d):
+    def declare(self, d):
         mu = pm.Flat("mu")
         sigma = pm.HalfFlat("sigma")
         pm.LogNormal("obs", mu=mu, sigma=sigma, observed=d["x"])
 
-    def _start(self):
+    def start(self):
         lx = np.log(self.x)
         mu, sigma = _center_scale(lx)
         return {"mu": mu, "sigma": sigma}
@@ -444,16 +444,16 @@ class Bernoulli(_Univariate):
     def _placeholder(n):
         return np.arange(n) % 2.0
 
-    def _declare(self, d):
+    def declare(self, d):
         p = pm.Uniform("p", 0.0, 1.0)  # density 1 on (0, 1): flat
         pm.Bernoulli("obs", p=p, observed=d["y"])
 
-    def _findings(self):
+    def findings(self):
         if np.all(self.y == self.y[0]):
             return [dg.boundary({"p": float(self.y[0])}, f"every y is {int(self.y[0])}")]
         return []
 
-    def _start(self):
+    def start(self):
         return {"p": 0.5}
 
     def closed_form(self):
@@ -476,16 +476,16 @@ class Poisson(_Univariate):
     def _placeholder(n):
         return np.arange(n) % 3.0
 
-    def _declare(self, d):
+    def declare(self, d):
         lam = pm.HalfFlat("lam")
         pm.Poisson("obs", mu=lam, observed=d["x"])
 
-    def _findings(self):
+    def findings(self):
         if np.all(self.x == 0):
             return [dg.boundary({"lam": 0.0}, "every count is 0")]
         return []
 
-    def _start(self):
+    def start(self):
         m = float(np.mean(self.x))  # the closed form (0.5 when every count is 0: a boundary)
         return {"lam": m if m > 0 else 0.5}
 
@@ -507,11 +507,11 @@ class Exponential(_UnitScaled):
 
     _powers: ClassVar[dict[str, int]] = {"lam": -1}
 
-    def _declare(self, d):
+    def declare(self, d):
         v = self._declare_scaled(d, lam=pm.HalfFlat)
         pm.Exponential("obs", lam=v["lam"], observed=d["x"])
 
-    def _start(self):
+    def start(self):
         return self._scaled_start({"lam": 1.0 / float(np.mean(self.x))})  # the closed form
 
     def closed_form(self):
@@ -537,11 +537,11 @@ class Gamma(_UnitScaled):
 
     _powers: ClassVar[dict[str, int]] = {"alpha": 0, "beta": -1}
 
-    def _declare(self, d):
+    def declare(self, d):
         v = self._declare_scaled(d, alpha=pm.HalfFlat, beta=pm.HalfFlat)
         pm.Gamma("obs", alpha=v["alpha"], beta=v["beta"], observed=d["x"])
 
-    def _start(self):
+    def start(self):
         # moment estimates: alpha = mean^2 / var, beta = mean / var (computed on a scaled copy,
         # so that neither squares overflow nor underflow at any scale of x)
         s = float(np.max(self.x))
@@ -575,7 +575,7 @@ class Binomial(Family):
     def n_obs(self) -> int:
         return int(self.k.size)
 
-    def _data(self):
+    def data(self):
         return {"k": self.k, "n": self.n}
 
     def closed_form(self):
@@ -585,28 +585,28 @@ class Binomial(Family):
         return hw.BinomialNLL(self.k, self.n)
 
     @classmethod
-    def _template(cls, n, **kwargs):
+    def template(cls, n, **kwargs):
         trials = _template_args(cls, n, kwargs, trials="the number of trials of each observation")["trials"]
         return cls(np.zeros(n), trials)
 
-    def _with_response(self, k):
+    def with_response(self, k):
         return Binomial(k, self.n)
 
-    def _resample(self, rows):
+    def resample(self, rows):
         return Binomial(self.k[rows], self.n[rows])
 
-    def _declare(self, d):
+    def declare(self, d):
         p = pm.Uniform("p", 0.0, 1.0)
         pm.Binomial("obs", n=pt.cast(d["n"], "int64"), p=p, observed=d["k"])  # int trials: drawable
 
-    def _findings(self):
+    def findings(self):
         if np.all(self.k == 0):
             return [dg.boundary({"p": 0.0}, "there are no successes")]
         if np.all(self.k == self.n):
             return [dg.boundary({"p": 1.0}, "every trial is a success")]
         return []
 
-    def _start(self):
+    def start(self):
         return {"p": 0.5}
 
 
@@ -654,13 +654,13 @@ class Categorical(Family):
     def n_obs(self) -> int:
         return int(self.y.size)
 
-    def _key(self):
+    def compile_key(self):
         return (type(self), self.k)
 
-    def _labels(self):
+    def labels(self):
         return {"p": [f"p[{c}]" for c in self.classes]}
 
-    def _data(self):
+    def data(self):
         return {"y": self.y}
 
     def closed_form(self):
@@ -670,32 +670,32 @@ class Categorical(Family):
         return hw.CategoricalNLL(self.y, self.k)
 
     @classmethod
-    def _template(cls, n, **kwargs):
+    def template(cls, n, **kwargs):
         k = _template_args(cls, n, kwargs, k="the number of classes")["k"]
         return cls(np.arange(n) % k, k=k)
 
-    def _with_response(self, y):
+    def with_response(self, y):
         new = Categorical(y, k=self.k)
         new.classes = self.classes
         return new
 
-    def _resample(self, rows):
-        return self._with_response(self.y[rows])
+    def resample(self, rows):
+        return self.with_response(self.y[rows])
 
-    def _declare(self, d):
+    def declare(self, d):
         p = pm.Dirichlet("p", a=np.ones(self.k))  # constant density on the simplex: flat
         pm.Categorical("obs", p=p, observed=d["y"])
 
-    def _findings(self):
+    def findings(self):
         counts = np.bincount(self.y, minlength=self.k)
         empty = np.flatnonzero(counts == 0)
         if empty.size == 0:
             return []
-        labels = self._labels()["p"]
+        labels = self.labels()["p"]
         names = [plain(self.classes[j]) for j in empty]
         return [dg.boundary({labels[j]: 0.0 for j in empty}, f"class(es) {names} never occur")]
 
-    def _start(self):
+    def start(self):
         return {"p": np.full(self.k, 1.0 / self.k)}
 
 
@@ -767,14 +767,14 @@ class _Regression(Family):
 
     _extra_params: tuple[str, ...] = ()
 
-    def _key(self):
+    def compile_key(self):
         return (type(self), self.intercept, self.X.shape[1])
 
-    def _data(self):
+    def data(self):
         return {"Q": self._Q, "R": self._R, "scale": self._scale, "y": self.y}
 
     def _coefficient_labels(self) -> list[str]:
-        labels = self._labels()
+        labels = self.labels()
         return [lab for name in ("intercept", "beta") for lab in labels.get(name, [])]
 
     def _separation(self):
@@ -786,7 +786,7 @@ class _Regression(Family):
         return np.arange(n, dtype=float)
 
     @classmethod
-    def _template(cls, n, X=None, **kwargs):
+    def template(cls, n, X=None, **kwargs):
         if X is None:
             raise TypeError(f"{cls.__name__} needs `X=`: the design, one row per observation.")
         rows = len(X)
@@ -797,7 +797,7 @@ class _Regression(Family):
 
     _template_only: tuple[str, ...] = ()
 
-    def _with_response(self, y):
+    def with_response(self, y):
         new = copy.copy(self)
         new._model = None
         new._cached_findings = None
@@ -810,14 +810,14 @@ class _Regression(Family):
     def _raw_y(self) -> np.ndarray:
         return self.y
 
-    def _resample(self, rows):
+    def resample(self, rows):
         X = pd.DataFrame(self.X[rows], columns=self.columns)
         return self._rebuild(X, self._raw_y()[rows], rows)
 
     def _rebuild(self, X, y, rows):
         return type(self)(X, y, intercept=self.intercept)
 
-    def _findings(self):
+    def findings(self):
         if self._cached_findings is None:
             sep = self._separation()
             if sep is None:
@@ -852,13 +852,13 @@ class _Regression(Family):
         scaled = coef * (self._scale[:, None] if coef.ndim == 2 else self._scale)
         return self._R @ scaled
 
-    def _to_free(self, params):
+    def to_free(self, params):
         out = {k: params[k] for k in self._extra_params if k in params}
         if "beta" in params:
             out["gamma"] = self._gamma_from(params)
         return out
 
-    def _free_batch(self, params):
+    def free_batch(self, params):
         beta = np.asarray(params["beta"], dtype=float)  # (G, p) or (G, p, k-1)
         coef = beta
         if self.intercept:
@@ -869,7 +869,7 @@ class _Regression(Family):
         out["gamma"] = np.einsum("ij,gj...->gi...", self._R, scaled)
         return out
 
-    def _labels(self):
+    def labels(self):
         labels = {"beta": [f"beta[{c}]" for c in self.columns]}
         if self.intercept:
             labels = {"intercept": ["intercept"], **labels}
@@ -890,17 +890,17 @@ class LinearRegression(_Regression):
         super()._set_response(y, extras)
         self.unit = _power_of_two(self.y)
 
-    def _data(self):
-        return {**super()._data(), "y": self.y / self.unit, "unit": np.asarray(self.unit)}
+    def data(self):
+        return {**super().data(), "y": self.y / self.unit, "unit": np.asarray(self.unit)}
 
-    def _declare(self, d):
+    def declare(self, d):
         mu = self._declare_coefficients(d, (self._Q.shape[1],), unit=d["unit"])
         sigma = pm.HalfFlat("sigma_std")
         pm.Deterministic("sigma", sigma * d["unit"])
         pm.Normal("obs", mu=mu, sigma=sigma, observed=d["y"])
         pm.Potential("unit_jacobian", -pt.cast(d["y"].shape[0], "float64") * pt.log(d["unit"]))
 
-    def _to_free(self, params):
+    def to_free(self, params):
         out = {}
         if "sigma" in params:
             out["sigma_std"] = np.asarray(params["sigma"], dtype=float) / self.unit
@@ -908,22 +908,22 @@ class LinearRegression(_Regression):
             out["gamma"] = self._gamma_from(params) / self.unit
         return out
 
-    def _free_batch(self, params):
-        out = super()._free_batch(params)
+    def free_batch(self, params):
+        out = super().free_batch(params)
         out["gamma"] = out["gamma"] / self.unit
         out["sigma_std"] = np.asarray(out.pop("sigma"), dtype=float) / self.unit
         return out
 
-    def _start(self):
+    def start(self):
         # the closed form: least squares on the orthonormal basis, and the RMS residual
         y = self.y / self.unit
         gamma = self._Q.T @ y
         rms = float(np.sqrt(np.mean((y - self._Q @ gamma) ** 2)))
         return {"gamma": gamma, "sigma_std": rms if rms > 0 else (float(np.std(y)) or 1.0)}
 
-    def _with_response(self, y):
+    def with_response(self, y):
         # a simulation draws the container, that is y / unit: keep this instance's unit
-        new = super()._with_response(np.asarray(y, dtype=float) * self.unit)
+        new = super().with_response(np.asarray(y, dtype=float) * self.unit)
         new.unit = self.unit
         return new
 
@@ -932,8 +932,8 @@ class LinearRegression(_Regression):
         new.unit = self.unit
         return new
 
-    def _labels(self):
-        return {**super()._labels(), "sigma": ["sigma"]}
+    def labels(self):
+        return {**super().labels(), "sigma": ["sigma"]}
 
     def closed_form(self):
         return cf.linear_regression(self.X, self.y, intercept=self.intercept)
@@ -953,7 +953,7 @@ class LogisticRegression(_Regression):
     def _set_response(self, y, extras):
         self.y = check_binary("y", y, "LogisticRegression")
 
-    def _declare(self, d):
+    def declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1],))
         pm.Bernoulli("obs", logit_p=eta, observed=d["y"])
 
@@ -964,7 +964,7 @@ class LogisticRegression(_Regression):
     def _placeholder_y(n, **kwargs):
         return np.arange(n) % 2.0
 
-    def _start(self):
+    def start(self):
         return {"gamma": np.zeros(self._Q.shape[1])}
 
     def hand_nll(self):
@@ -996,8 +996,8 @@ class PoissonRegression(_Regression):
             check_finite("offset", offset)
         self.offset = np.zeros_like(y) if offset is None else offset
 
-    def _data(self):
-        return {**super()._data(), "offset": self.offset}
+    def data(self):
+        return {**super().data(), "offset": self.offset}
 
     def _separation(self):
         return find_zero_separation(self._X1, self.y, self._names)
@@ -1015,11 +1015,11 @@ class PoissonRegression(_Regression):
     def hand_nll(self):
         return hw.PoissonRegressionNLL(self.X, self.y, intercept=self.intercept, offset=self.offset)
 
-    def _declare(self, d):
+    def declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1],))
         pm.Poisson("obs", mu=pt.exp(eta + d["offset"]), observed=d["y"])
 
-    def _start(self):
+    def start(self):
         gamma = np.zeros(self._Q.shape[1])
         if self.intercept:
             # log of the mean rate on the intercept column only
@@ -1063,8 +1063,8 @@ class SoftmaxRegression(_Regression):
         self.y = codes.astype(np.int64)
         self.k = int(self.classes.size)
 
-    def _key(self):
-        return (*super()._key(), self.k)
+    def compile_key(self):
+        return (*super().compile_key(), self.k)
 
     def _separation(self):
         return find_separation(self._X1, self.y, self.k, self._names)
@@ -1077,7 +1077,7 @@ class SoftmaxRegression(_Regression):
             raise TypeError("SoftmaxRegression needs `k=`: the number of classes.")
         return np.arange(n) % k
 
-    def _with_response(self, y):
+    def with_response(self, y):
         codes, _ = check_codes(y, self.k, "SoftmaxRegression", name="y")
         new = copy.copy(self)
         new._model = None
@@ -1100,15 +1100,15 @@ class SoftmaxRegression(_Regression):
     def hand_nll(self):
         return hw.SoftmaxRegressionNLL(self.X, self.y, self.k, intercept=self.intercept)
 
-    def _declare(self, d):
+    def declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1], self.k - 1))
         logits = pt.concatenate([pt.zeros((eta.shape[0], 1)), eta], axis=1)
         pm.Categorical("obs", logit_p=logits, observed=d["y"])
 
-    def _start(self):
+    def start(self):
         return {"gamma": np.zeros((self._Q.shape[1], self.k - 1))}
 
-    def _labels(self):
+    def labels(self):
         rest = [str(c) for c in self.classes[1:]]
         labels = {"beta": [f"beta[{c}, {r}]" for c in self.columns for r in rest]}
         if self.intercept:

@@ -40,16 +40,16 @@ _MODEL_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _REGISTRY_LOCK = threading.RLock()
 
 
-def _family_engine(family: Family) -> Engine:
-    key = family._key()
+def family_engine(family: Family) -> Engine:
+    key = family.compile_key()
     with _REGISTRY_LOCK:
         if key not in _FAMILY_ENGINES:
-            model = family._build(family._data())
-            _FAMILY_ENGINES[key] = Engine(model, reported=list(family._labels()))
+            model = family.build_model(family.data())
+            _FAMILY_ENGINES[key] = Engine(model, reported=list(family.labels()))
         return _FAMILY_ENGINES[key]
 
 
-def _model_engine(model: pm.Model, method: str, nan_policy: str) -> tuple[Engine, dict]:
+def model_engine(model: pm.Model, method: str, nan_policy: str) -> tuple[Engine, dict]:
     with _REGISTRY_LOCK:
         engine, shared_map = _model_engine_locked(model, method, nan_policy)
     # carry over data the user changed with pm.set_data since the copy was made (under the
@@ -75,7 +75,7 @@ def _model_engine_locked(model: pm.Model, method: str, nan_policy: str) -> tuple
     return per_model[key]
 
 
-def _labels_for(engine: Engine, labels: Mapping[str, list[str]] | None) -> list[str]:
+def labels_for(engine: Engine, labels: Mapping[str, list[str]] | None) -> list[str]:
     if labels is not None:
         return [lab for name in engine.reported for lab in labels[name]]
     out = []
@@ -87,7 +87,7 @@ def _labels_for(engine: Engine, labels: Mapping[str, list[str]] | None) -> list[
     return out
 
 
-def _observed(model: pm.Model) -> dict[str, np.ndarray]:
+def observed_data(model: pm.Model) -> dict[str, np.ndarray]:
     """Current values of the observed variables, by name."""
     out = {}
     for rv in model.observed_RVs:
@@ -99,30 +99,30 @@ def _observed(model: pm.Model) -> dict[str, np.ndarray]:
     return out
 
 
-def _n_obs(model: pm.Model) -> int:
+def observation_count(model: pm.Model) -> int:
     total = 0
     for rv in model.observed_RVs:
-        data = _observed(model)[rv.name]
+        data = observed_data(model)[rv.name]
         ndim_supp = getattr(rv.owner.op, "ndim_supp", 0) or 0
         shape = np.shape(data)
         total += int(np.prod(shape[: len(shape) - ndim_supp])) if shape else 1
     return total
 
 
-def _data_key(model: pm.Model) -> str:
+def data_fingerprint(model: pm.Model) -> str:
     """A fingerprint of the observed data (values and shapes, not names): equal for fits to the same data."""
     digest = hashlib.sha1()
     # a family fitted in units observes data / unit (a power of two): fingerprint the data itself
     names = {p.name for p in model.potentials}
     unit = float(model["unit"].get_value()) if "unit_jacobian" in names else 1.0
-    for data in _observed(model).values():
+    for data in observed_data(model).values():
         arr = np.ascontiguousarray(np.asarray(data, dtype=float) * unit)
         digest.update(str(arr.shape).encode())
         digest.update(arr.tobytes())
     return digest.hexdigest()
 
 
-def _fit(
+def fit_from(
     engine: Engine,
     *,
     method: str,
@@ -428,9 +428,9 @@ class FitContext:
             if self.source is None:
                 raise ValueError("This result carries no model to recompute its likelihood from.")
             if isinstance(self.source, Family):
-                self._engine = _family_engine(self.source)
+                self._engine = family_engine(self.source)
             else:
-                self._engine = _model_engine(self.source, self.method, self.nan_policy)[0]
+                self._engine = model_engine(self.source, self.method, self.nan_policy)[0]
         return self._engine
 
     def __getstate__(self) -> dict[str, Any]:
@@ -523,13 +523,13 @@ def _result(
         same_optimum=same,
         n_eval=int(n_eval),
         flags=dict(flags),
-        data_key=_data_key(engine.model),
-        _context=context,
+        data_key=data_fingerprint(engine.model),
+        context=context,
     )
 
 
 class _Setup(TypedDict, total=False):
-    """What :func:`_estimate` passes to :func:`_fit` about the model, by keyword."""
+    """What :func:`_estimate` passes to :func:`fit_from` about the model, by keyword."""
 
     n_obs: int
     model_name: str
@@ -547,17 +547,17 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
                 "map_estimate() on a pm.Model with the priors you want."
             )
         _check_start_names(start, model.param_names)
-        engine = _family_engine(model)
+        engine = family_engine(model)
         setup: _Setup = {
             "n_obs": model.n_obs,
             "model_name": model.name,
-            "to_free": model._to_free,
-            "findings": model._findings(),
+            "to_free": model.to_free,
+            "findings": model.findings(),
         }
     else:
-        engine, _ = _model_engine(model, method, nan_policy)
+        engine, _ = model_engine(model, method, nan_policy)
         setup = {
-            "n_obs": _n_obs(engine.model),
+            "n_obs": observation_count(engine.model),
             "model_name": model.name or "pm.Model",
             "to_free": None,
             "second_route": True,
@@ -565,22 +565,22 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
     # the engine is shared by every fit of the same structure: one thread at a time
     with engine.lock:
         if isinstance(model, Family):
-            engine.set_data(model._data())
-            free_start = {**model._start(), **model._to_free(dict(start or {}))}
+            engine.set_data(model.data())
+            free_start = {**model.start(), **model.to_free(dict(start or {}))}
         else:
             free_start = dict(start or {})
         u0 = engine.to_unconstrained(free_start)  # compiles the engine on first use
-        labels = _labels_for(engine, model._labels() if isinstance(model, Family) else None)
-        result = _fit(engine, method=method, start_u=u0, labels=labels, **setup, **options)
-    if isinstance(result._context, FitContext):
-        result._context.source = model
-        result._context.nan_policy = nan_policy
+        labels = labels_for(engine, model.labels() if isinstance(model, Family) else None)
+        result = fit_from(engine, method=method, start_u=u0, labels=labels, **setup, **options)
+    if isinstance(result.context, FitContext):
+        result.context.source = model
+        result.context.nan_policy = nan_policy
     return result
 
 
 def fit_context(result: MLEResult) -> FitContext:
     """The PyMC layer's :class:`FitContext` behind `result` (ValueError when it has none)."""
-    ctx = result._context
+    ctx = result.context
     if not isinstance(ctx, FitContext):
         raise ValueError("This result carries no likelihood to evaluate (the fit failed to start).")
     return ctx

@@ -31,6 +31,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from pplmle.core.profiles import profile_curve
+from pplmle.workflows.bayes import posterior_and_likelihood
+from pplmle.workflows.simulation import estimate_distribution
+from pplmle.workflows.surfaces import LikelihoodSurface, candidate_likelihoods, joint_region, surface
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -79,8 +84,6 @@ def likelihood_curve(
         Unit of the parameter, for the axis label.
     """
     import matplotlib.pyplot as plt
-
-    from pplmle.workflows.surfaces import surface
 
     kinds = ("likelihood", "loglik", "nll")
     if kind not in kinds:
@@ -178,7 +181,6 @@ def surface_plot(surface: LikelihoodSurface, kind: str = "likelihood", ax: Axes 
     ('mu', 'Normal: relative likelihood L / max L over mu\\nfixed: sigma = 5')
     >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
-    from pplmle.workflows.surfaces import LikelihoodSurface
 
     if kind not in _KIND_LABELS:
         raise ValueError(f"`kind` must be one of {tuple(_KIND_LABELS)}; got {kind!r}.")
@@ -302,7 +304,6 @@ def profile_plot(
     [3.23, 7.9]
     >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
-    from pplmle.core.profiles import profile_curve
 
     curve = profile_curve(result, name, level, values)
     est, se, cut = curve.estimate, curve.se, curve.cutoff
@@ -420,8 +421,6 @@ def contour(
     """
     import matplotlib.lines
 
-    from pplmle.workflows.surfaces import joint_region
-
     region = joint_region(result, x, y, level, grid, n, width)
     rel = np.ma.masked_invalid(region.relative.values.T)  # rows follow y
     gx, gy = region.grid[x], region.grid[y]
@@ -536,7 +535,6 @@ def candidates(
     'μ = 168, σ = 5: L = 1.19e-13, log L = -29.76 (best)'
     >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
-    from pplmle.workflows.surfaces import candidate_likelihoods
 
     cands = candidate_likelihoods(x, params)
     data, best = cands.x, cands.best
@@ -624,7 +622,6 @@ def posterior_vs_likelihood(
     True
     >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
-    from pplmle.workflows.bayes import posterior_and_likelihood
 
     dens = posterior_and_likelihood(comparison, name)
     x_kde, pdf = dens.posterior_grid, dens.posterior_density
@@ -688,7 +685,6 @@ def sampling_distribution(
     (n - 1)/n bias).  The numbers are computed by
     :func:`pplmle.workflows.simulation.estimate_distribution`.
     """
-    from pplmle.workflows.simulation import estimate_distribution
 
     dist = estimate_distribution(sim, name, square=square)
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:

@@ -21,8 +21,12 @@ import numpy as np
 import pandas as pd
 
 from pplmle.core import values as _values
+from pplmle.core.profiles import Profiler, profile
 from pplmle.core.result import MLEResult
-from pplmle.pymc.families import Family
+from pplmle.core.validate import as_float_array, check_finite
+from pplmle.pymc.families import Family, Normal
+from pplmle.pymc.fitting import map_estimate, mle
+from pplmle.workflows.surfaces import inference_data, surface
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -107,8 +111,6 @@ def bayes_vs_mle(
     import arviz as az
     import pymc as pm
 
-    from pplmle.pymc.fitting import map_estimate, mle
-
     if not 0.0 < level < 1.0:
         raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
     for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
@@ -139,13 +141,13 @@ def bayes_vs_mle(
     hdi = [c for c in summary.columns if c.startswith("hdi_")]
     table = pd.DataFrame(
         {
-            "MLE": mle_res._flat(mle_res.params),
-            "SE": mle_res._flat(mle_res.se),
+            "MLE": mle_res.vector(mle_res.params),
+            "SE": mle_res.vector(mle_res.se),
             "Wald lower": wald["lower"].to_numpy(),
             "Wald upper": wald["upper"].to_numpy(),
             "profile lower": prof["lower"].to_numpy(),
             "profile upper": prof["upper"].to_numpy(),
-            "MAP": map_res._flat(map_res.params),
+            "MAP": map_res.vector(map_res.params),
             "mean": summary["mean"].to_numpy(),
             "sd": summary["sd"].to_numpy(),
             **{c: summary[c].to_numpy() for c in hdi},
@@ -235,8 +237,6 @@ def posterior_and_likelihood(comparison: BayesVsMLE, name: str) -> PosteriorAndL
     import arviz as az
     from arviz.stats.density_utils import kde
 
-    from pplmle.core.profiles import _Profiler, profile
-
     mle_res, map_res = comparison.mle, comparison.map
     if name not in mle_res.labels:
         raise ValueError(f"`name` must be one of the result's parameters {mle_res.labels}; got {name!r}.")
@@ -254,7 +254,7 @@ def posterior_and_likelihood(comparison: BayesVsMLE, name: str) -> PosteriorAndL
     x_kde, pdf = kde(draws)
     # the profile is evaluated where the likelihood is not negligible (above exp(-12) of its maximum):
     # far out, near the edge of the support, the constrained optimizations are both useless and fragile
-    far = np.array(_Profiler(mle_res, name).interval(_NEGLIGIBLE_LEVEL), dtype=float)
+    far = np.array(Profiler(mle_res, name).interval(_NEGLIGIBLE_LEVEL), dtype=float)
     if not np.all(np.isfinite(far)):  # flat to one side: exp(profile) does not integrate
         raise ValueError(
             f"The profile likelihood of {name} does not fall off on both sides of the MLE "
@@ -274,8 +274,8 @@ def posterior_and_likelihood(comparison: BayesVsMLE, name: str) -> PosteriorAndL
         hdi=(hdi_lo, hdi_hi),
         likelihood_grid=np.array(grid, dtype=float),
         likelihood_density=lik,
-        mle=float(mle_res._flat(mle_res.params)[j]),
-        map=float(map_res._flat(map_res.params)[map_res.labels.index(name)]),
+        mle=float(mle_res.vector(mle_res.params)[j]),
+        map=float(map_res.vector(map_res.params)[map_res.labels.index(name)]),
     )
 
 
@@ -284,12 +284,10 @@ def result_inference_data(result: MLEResult, draws: int = 4000, seed: int | None
     import arviz as az
     import xarray as xr
 
-    from pplmle.workflows.surfaces import _inference_data, surface
-
     if not isinstance(draws, (int, np.integer)) or draws < 1:
         raise ValueError(f"`draws` must be a whole number >= 1; got {draws!r}.")
     labels = result.labels
-    est, se = result._flat(result.params), result._flat(result.se)
+    est, se = result.vector(result.params), result.vector(result.se)
     mle_group = xr.Dataset(
         {
             "estimate": (("parameter",), est),
@@ -323,7 +321,7 @@ def result_inference_data(result: MLEResult, draws: int = 4000, seed: int | None
         posterior = xr.Dataset(post, coords={"chain": [0], "draw": np.arange(draws)})
         posterior.attrs["source"] = "large-sample normal approximation N(MLE, cov)"
         groups["posterior"] = posterior
-    return _inference_data(az, **groups)
+    return inference_data(az, **groups)
 
 
 def parameterization_effect(x: Any) -> pd.DataFrame:
@@ -345,10 +343,6 @@ def parameterization_effect(x: Any) -> pd.DataFrame:
     [4.732864, 4.988877]
     """
     import pymc as pm
-
-    from pplmle.core.validate import as_float_array, check_finite
-    from pplmle.pymc.families import Normal
-    from pplmle.pymc.fitting import map_estimate, mle
 
     arr = as_float_array("x", x, ndim=1)
     check_finite("x", arr)

@@ -44,6 +44,7 @@ from pplmle.core import values as _values
 from pplmle.core.errors import LikelihoodMismatchWarning, warn_or_raise
 from pplmle.core.result import MLEResult
 from pplmle.pymc.families import Family
+from pplmle.pymc.fitting import family_engine, mle, model_engine, observed_data
 from pplmle.reference import handwritten as hw
 
 __all__ = ["Comparison", "compare"]
@@ -180,9 +181,8 @@ def _call_closed_form(fn: Callable, data: dict[str, np.ndarray]) -> dict[str, An
 
 
 def _user_data(model) -> dict[str, np.ndarray]:
-    from pplmle.pymc.fitting import _observed
 
-    data = dict(_observed(model))
+    data = dict(observed_data(model))
     for var in model.data_vars:
         if hasattr(var, "get_value"):
             data[var.name] = np.asarray(var.get_value())
@@ -265,7 +265,6 @@ def compare(
     >>> round(float(cmp.table.loc["sigma", "closed_form"]) ** 2, 10)  # divide by n
     22.4
     """
-    from pplmle.pymc.fitting import _family_engine, _model_engine, mle
 
     if not (rtol >= 0 and atol >= 0):
         raise ValueError(f"`rtol` and `atol` must be >= 0; got rtol={rtol!r}, atol={atol!r}.")
@@ -286,7 +285,7 @@ def compare(
         if nll_fn is None and own is not None:
             nll_fn = own.nll if isinstance(own, hw.HandNLL) else own
         if closed_form is not None:
-            cf_fn = lambda: _call_closed_form(closed_form, model._data())  # noqa: E731
+            cf_fn = lambda: _call_closed_form(closed_form, model.data())  # noqa: E731
         else:
             estimate = model.closed_form()
             if estimate is not None:
@@ -299,12 +298,12 @@ def compare(
                 f"No hand-written NLL for {model.name} (Family.hand_nll returns None; or pass nll=...): "
                 "the scipy route and the equivalence check are skipped."
             )
-        engine = _family_engine(model)
+        engine = family_engine(model)
         to_params = _reported_from_u(engine)
         with engine.lock:
-            u0 = engine.to_unconstrained(model._start())
+            u0 = engine.to_unconstrained(model.start())
     else:
-        engine, _ = _model_engine(model, "MLE", "raise")
+        engine, _ = model_engine(model, "MLE", "raise")
         data = _user_data(engine.model)
         cf_fn = (lambda: _call_closed_form(closed_form, data)) if closed_form is not None else None
         if nll is None:
@@ -321,7 +320,7 @@ def compare(
     equivalent, mismatch = None, None
     with engine.lock:
         if isinstance(model, Family):
-            engine.set_data(model._data())
+            engine.set_data(model.data())
         if nll_fn is not None and n_check > 0:
             equivalent = True
             rng = np.random.default_rng(seed)
@@ -389,7 +388,7 @@ def compare(
 
     # 3. the table
     labels = res.labels
-    se = res._flat(res.se)
+    se = res.vector(res.se)
     cols = {m: _flat(p, names) for m, p in estimates.items()}
     score = nll_fn if nll_fn is not None else res.nllf
     nll_by = {}

@@ -44,12 +44,23 @@ import pymc as pm
 import scipy.stats
 
 from pplmle.core import diagnostics as dg
-from pplmle.core import messages
+from pplmle.core import errors, messages
 from pplmle.core import values as _values
 from pplmle.core.errors import PPLMLEWarning
+from pplmle.pymc import batch as _batch
+from pplmle.pymc.batch import batch_engine
 from pplmle.pymc.engine import portable, restore
 from pplmle.pymc.families import Family
-from pplmle.pymc.fitting import FitContext, fit_context
+from pplmle.pymc.fitting import (
+    FitContext,
+    data_fingerprint,
+    family_engine,
+    fit_context,
+    fit_from,
+    labels_for,
+    model_engine,
+    observation_count,
+)
 from pplmle.pymc.kernel import GTOL
 
 __all__ = ["BootstrapResult", "EstimateDistribution", "SimulationResult", "estimate_distribution", "simulate"]
@@ -108,33 +119,30 @@ class _Runner:
     """Compiles a study's model once (batch and single-fit engines, data sampler) and fits chunks."""
 
     def __init__(self, study: _Study):
-        from pplmle.pymc.fitting import _family_engine, _model_engine
 
         source = study.source
         if isinstance(source, Family):
-            engine = _family_engine(source)
+            engine = family_engine(source)
         else:
-            engine = _model_engine(source, "MLE", "raise")[0]
+            engine = model_engine(source, "MLE", "raise")[0]
         with engine.lock:  # the setup sets the shared engine's data and compiles on it
             self._setup(study)
 
     def _setup(self, study: _Study) -> None:
-        from pplmle.pymc.batch import batch_engine
-        from pplmle.pymc.fitting import _family_engine, _labels_for, _model_engine, _n_obs
 
         self.study = study
         source = study.source
         self.family = source if isinstance(source, Family) else None
         if self.family is not None:
-            self.engine = _family_engine(self.family)
-            self.engine.set_data(self.family._data())
-            self.labels = _labels_for(self.engine, self.family._labels())
+            self.engine = family_engine(self.family)
+            self.engine.set_data(self.family.data())
+            self.labels = labels_for(self.engine, self.family.labels())
             self.n_obs = self.family.n_obs
-            self.base_data = dict(self.family._data())
+            self.base_data = dict(self.family.data())
         else:
-            self.engine, _ = _model_engine(source, "MLE", "raise")
-            self.labels = _labels_for(self.engine, None)
-            self.n_obs = _n_obs(self.engine.model)
+            self.engine, _ = model_engine(source, "MLE", "raise")
+            self.labels = labels_for(self.engine, None)
+            self.n_obs = observation_count(self.engine.model)
             self.base_data = {k: np.array(v, copy=True) for k, v in self.engine.data_snapshot().items()}
         model = self.engine.model
         self.observed = _observed_containers(model)
@@ -162,13 +170,13 @@ class _Runner:
         if self.study.kind == "nonparametric":
             rows = np.random.default_rng(stream).integers(0, self.n_obs, self.n_obs)
             if self.family is not None:
-                return self.family._resample(rows)
+                return self.family.resample(rows)
             return {**self.base_data, **{k: self.base_data[k][rows] for k in self.batched}}
         assert self.sampler is not None  # every study but a nonparametric bootstrap has one
         draws = self.sampler.draw(self.study.free, stream)
         if self.family is not None:
             (value,) = draws.values()
-            return self.family._with_response(value)
+            return self.family.with_response(value)
         return {**self.base_data, **draws}
 
     # -- a chunk -----------------------------------------------------------------------
@@ -178,7 +186,6 @@ class _Runner:
             return self._run(indices)
 
     def _run(self, indices: np.ndarray) -> dict[str, Any]:
-        from pplmle.pymc import batch as _batch
 
         c, m = indices.size, len(self.labels)
         out: dict[str, Any] = {
@@ -209,9 +216,9 @@ class _Runner:
                 continue
             if isinstance(rep, Family):
                 fams.append(rep)
-                data.append(rep._data())
-                starts.append({**rep._start()})
-                clean = not rep._findings()
+                data.append(rep.data())
+                starts.append({**rep.start()})
+                clean = not rep.findings()
             else:
                 fams.append(None)
                 data.append(rep)
@@ -262,12 +269,11 @@ class _Runner:
 
     def _single(self, r: int, data, fam: Family | None, start, out) -> None:
         """Refit replicate row `r` alone, with every diagnostic of mle(); record its warnings."""
-        from pplmle.pymc.fitting import _fit
 
         self.engine.set_data(self._full_data(data))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PPLMLEWarning)
-            result = _fit(
+            result = fit_from(
                 self.engine,
                 method="MLE",
                 start_u=self._u0(start),
@@ -281,8 +287,8 @@ class _Runner:
                 n_obs=fam.n_obs if fam is not None else self.n_obs,
                 labels=self.labels,
                 model_name="replicate",
-                to_free=fam._to_free if fam is not None else None,
-                findings=fam._findings() if fam is not None else None,
+                to_free=fam.to_free if fam is not None else None,
+                findings=fam.findings() if fam is not None else None,
             )
         out["diagnostics"][r] = "; ".join(result.diagnostics) or ("" if result.converged else "not converged")
         out["warnings"][r] = tuple(
@@ -291,8 +297,8 @@ class _Runner:
         exists = not set(result.diagnostics) & _NO_MLE
         if not exists:  # where the optimizer stopped is not an estimate: leave the row NaN
             return
-        out["estimate"][r] = result._flat(result.params)
-        out["se"][r] = result._flat(result.se)
+        out["estimate"][r] = result.vector(result.params)
+        out["se"][r] = result.vector(result.se)
         out["nll"][r] = result.nll
         out["converged"][r] = result.converged
         exists = bool(np.all(np.isfinite(out["estimate"][r])))
@@ -465,7 +471,6 @@ def _frame(merged: dict, labels: list[str], key: str) -> pd.DataFrame:
 
 def _warn_summary(merged: dict, reps: int, what: str) -> None:
     """One warning per kind of problem met among the replicates, with the count."""
-    from pplmle.core import errors
 
     counts: dict[str, int] = {}
     for names in merged["warnings"]:
@@ -494,7 +499,7 @@ def _template(model: Any, n: int | None, family_kwargs: dict) -> Family | pm.Mod
     if isinstance(model, type) and issubclass(model, Family):
         if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
             raise ValueError(f"`n` must be a whole number >= 1; got {n!r}.")
-        return model._template(None if n is None else int(n), **family_kwargs)  # regressions: n = len(X)
+        return model.template(None if n is None else int(n), **family_kwargs)  # regressions: n = len(X)
     if isinstance(model, Family):
         raise TypeError(
             "`model` must be a family class such as pl.Normal (not an instance) or a pm.Model; "
@@ -509,32 +514,30 @@ def _template(model: Any, n: int | None, family_kwargs: dict) -> Family | pm.Mod
 
 def _true_values(source: Family | pm.Model, true: Mapping[str, Any], n: int | None):
     """Validate `true`; return (free-variable values to draw from, flat reported truth, labels)."""
-    from pplmle.pymc.fitting import _labels_for, _model_engine, _n_obs
 
     if not isinstance(true, Mapping):
         raise TypeError(f"`true` must be a dict of parameter values by name; got {type(true).__name__}.")
     if isinstance(source, Family):
-        from pplmle.pymc.fitting import _family_engine
-
         names = list(source.param_names)
-        engine = _family_engine(source)
+        engine = family_engine(source)
         engine._compile()
-        to_free = source._to_free
-        labels = _labels_for(engine, source._labels())
+        to_free = source.to_free
+        labels = labels_for(engine, source.labels())
         shapes = dict(zip(engine.reported, engine.reported_shapes, strict=True))
     else:
-        engine, _ = _model_engine(source, "MLE", "raise")
+        engine, _ = model_engine(source, "MLE", "raise")
         engine._compile()
         names = list(engine.reported)
-        labels = _labels_for(engine, None)
+        labels = labels_for(engine, None)
         shapes = dict(zip(engine.reported, engine.reported_shapes, strict=True))
 
         def to_free(params):
             return dict(params)
 
-        if n is not None and n != _n_obs(engine.model):
+        n_model = observation_count(engine.model)
+        if n is not None and n != n_model:
             raise ValueError(
-                f"`n` must be None or the model's number of observations ({_n_obs(engine.model)}) for a "
+                f"`n` must be None or the model's number of observations ({n_model}) for a "
                 f"pm.Model; got {n!r}. Resize its pm.Data containers with pm.set_data instead."
             )
     missing, unknown = set(names) - set(true), set(true) - set(names)
@@ -555,7 +558,7 @@ def _true_values(source: Family | pm.Model, true: Mapping[str, Any], n: int | No
     try:
         with engine.lock:
             if isinstance(source, Family):
-                engine.set_data(source._data())
+                engine.set_data(source.data())
             engine.to_unconstrained(free)
     except ValueError:
         shown = ", ".join(f"{k}: {v.tolist()}" for k, v in values.items())
@@ -890,10 +893,10 @@ def bootstrap(
         raise ValueError(f"`kind` must be one of {_KINDS}; got {kind!r}.")
     if not 0 < level < 1:
         raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
-    ctx = result._context
+    ctx = result.context
     if result.method != "MLE" or not isinstance(ctx, FitContext) or ctx.source is None:
         raise ValueError("Only an MLE from pl.mle() can be bootstrapped (not a MAP or a failed fit).")
-    if not np.all(np.isfinite(result._flat(result.params))) or any(
+    if not np.all(np.isfinite(result.vector(result.params))) or any(
         d in result.diagnostics for d in dg.NO_MLE
     ):
         raise ValueError(
@@ -901,10 +904,8 @@ def bootstrap(
         )
     source = ctx.source
     if isinstance(source, pm.Model):
-        from pplmle.pymc.fitting import _data_key, _model_engine
-
-        engine, _ = _model_engine(source, "MLE", "raise")
-        if _data_key(engine.model) != result.data_key:
+        engine, _ = model_engine(source, "MLE", "raise")
+        if data_fingerprint(engine.model) != result.data_key:
             raise ValueError(
                 "The model's observed data changed (pm.set_data) since this estimate was made; "
                 "bootstrap the estimate of the current data, or set the fitted data back."
@@ -957,7 +958,7 @@ class BootstrapResult(_values.Value):
     @property
     def table(self) -> pd.DataFrame:
         est = self._merged["estimate"]
-        mle = self.result._flat(self.result.params)
+        mle = self.result.vector(self.result.params)
         pct = f"{100 * self.level:g}%"
         a = (1 - self.level) / 2
         cols: dict[str, list[float]] = {k: [] for k in ("se", "lower", "upper", "bias", "used")}
@@ -974,7 +975,7 @@ class BootstrapResult(_values.Value):
                 "se": cols["se"],
                 f"lower {pct}": cols["lower"],
                 f"upper {pct}": cols["upper"],
-                "mle se": self.result._flat(self.result.se),
+                "mle se": self.result.vector(self.result.se),
                 "bias": cols["bias"],
                 "used": cols["used"],
             },

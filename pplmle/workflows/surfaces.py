@@ -42,7 +42,9 @@ import scipy.stats
 from pplmle.core import values as _values
 from pplmle.core.errors import PPLMLEWarning
 from pplmle.core.result import MLEResult
+from pplmle.core.validate import as_float_array, check_finite
 from pplmle.pymc.families import Family
+from pplmle.pymc.fitting import FitContext, family_engine, labels_for, mle, model_engine, observation_count
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -161,14 +163,14 @@ class LikelihoodSurface:
             half = np.gradient(grid) / 2 if grid.size > 1 else np.zeros(1)
             posterior[name] = (("chain", "draw"), (grid[i] + rng.uniform(-1, 1, draws) * half[i])[None, :])
         post = xr.Dataset(posterior, coords={"chain": [0], "draw": np.arange(draws)})
-        return _inference_data(az, posterior=post, likelihood_surface=self.dataset)
+        return inference_data(az, posterior=post, likelihood_surface=self.dataset)
 
     def __repr__(self) -> str:
         best = ", ".join(f"{k}={v:.6g}" for k, v in self.argmax().items())
         return f"LikelihoodSurface over {self.names} (best grid point: {best})\n{self.dataset}"
 
 
-def _inference_data(az, **groups):
+def inference_data(az, **groups):
     """az.InferenceData with our own (documented) groups; ArviZ warns about non-standard names."""
     import warnings
 
@@ -179,27 +181,26 @@ def _inference_data(az, **groups):
 
 def _resolve(model: Any):
     """(context, result or None, labels, to_free_batch, n_obs, model name) for a model or result."""
-    from pplmle.pymc.fitting import FitContext, _family_engine, _labels_for, _model_engine, _n_obs
 
     if isinstance(model, MLEResult):
-        ctx = model._context
-        if ctx is None:
+        if not isinstance(model.context, FitContext):
             raise ValueError("`model` is a result without a likelihood to evaluate.")
+        ctx = model.context
         family = getattr(ctx.to_free, "__self__", None)
-        batch = family._free_batch if isinstance(family, Family) else None
+        batch = family.free_batch if isinstance(family, Family) else None
         return ctx, model, ctx.labels, batch, model.n_obs, model.model_name
     if isinstance(model, Family):
-        engine = _family_engine(model)
+        engine = family_engine(model)
         engine._compile()
-        labels = _labels_for(engine, model._labels())
-        ctx = FitContext(engine, model._data(), engine.u_default, labels, model._to_free, source=model)
-        return ctx, None, labels, model._free_batch, model.n_obs, model.name
-    engine, _ = _model_engine(model, "MLE", "raise")
+        labels = labels_for(engine, model.labels())
+        ctx = FitContext(engine, model.data(), engine.u_default, labels, model.to_free, source=model)
+        return ctx, None, labels, model.free_batch, model.n_obs, model.name
+    engine, _ = model_engine(model, "MLE", "raise")
     engine._compile()
-    labels = _labels_for(engine, None)
+    labels = labels_for(engine, None)
     snapshot = {k: np.array(v, copy=True) for k, v in engine.data_snapshot().items()}
     ctx = FitContext(engine, snapshot, engine.u_default, labels, None, source=model)
-    return ctx, None, labels, None, _n_obs(engine.model), model.name or "pm.Model"
+    return ctx, None, labels, None, observation_count(engine.model), model.name or "pm.Model"
 
 
 def surface(
@@ -245,8 +246,6 @@ def surface(
     0.449329
     """
     import xarray as xr
-
-    from pplmle.pymc.fitting import mle
 
     ctx, result, labels, to_free_batch, n_obs, model_name = _resolve(model)
     engine = ctx.engine
@@ -297,7 +296,7 @@ def surface(
     if missing and not profile:
         if result is None:
             result = mle(model)
-        est = result._flat(result.params)
+        est = result.vector(result.params)
         for i in missing:
             base[i] = est[i]
     fixed_attr = {
@@ -376,12 +375,11 @@ def _fixed_points(engine, points, names_shapes, by_name, to_free_batch, chunk) -
 
 def _profile_points(engine, result, model, points, grid_idx) -> np.ndarray:
     """Maximize over the other parameters at each grid point, walking from the best start."""
-    from pplmle.pymc.fitting import mle
 
     if result is None:
         result = mle(model)
-    u_hat = result._context.u
-    est = result._flat(result.params)[grid_idx]
+    u_hat = result.context.u
+    est = result.vector(result.params)[grid_idx]
     order = np.argsort(np.sum(((points[:, grid_idx] - est) / (np.abs(est) + 1.0)) ** 2, axis=1))
     out = np.full(points.shape[0], np.nan)
     done: list[tuple[np.ndarray, np.ndarray]] = []
@@ -570,7 +568,7 @@ def joint_region(
     jx, jy = _label_index(result, x, "x"), _label_index(result, y, "y")
     if jx == jy:
         raise ValueError(f"`x` and `y` must be different parameters; both are {x!r}.")
-    est, se = result._flat(result.params), result._flat(result.se)
+    est, se = result.vector(result.params), result.vector(result.se)
     q = float(scipy.stats.chi2.ppf(level, 2))
     cut = -q / 2
     default = grid is None
@@ -698,7 +696,6 @@ def candidate_likelihoods(x: npt.ArrayLike, params: Sequence[Mapping[str, float]
     >>> c.loglik.round(2).tolist(), c.best
     ([-42.56, -29.76, -39.56], 1)
     """
-    from pplmle.core.validate import as_float_array, check_finite
 
     data = as_float_array("x", x, ndim=1)
     check_finite("x", data)

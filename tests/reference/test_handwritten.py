@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from reference import gamma_mle, logistic_mle, poisson_reg_mle, softmax_mle
+from textbook import gamma_mle, logistic_mle, poisson_reg_mle, softmax_mle
 from scipy import stats
 from scipy.special import digamma, expit, softmax
 

@@ -1,4 +1,4 @@
-"""mle() and map_estimate() on user PyMC models: flattening, MAP, refusals, warnings, reuse."""
+"""pplmle.pymc.fitting: mle() and map_estimate() against closed forms, at any scale, with honest diagnostics."""
 
 import pickle
 

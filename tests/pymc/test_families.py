@@ -4,7 +4,7 @@ against the analytic Fisher information."""
 import numpy as np
 import pandas as pd
 import pytest
-from reference import design, gamma_mle, logistic_mle, poisson_reg_mle, qr_lstsq, softmax_mle
+from textbook import design, gamma_mle, logistic_mle, poisson_reg_mle, qr_lstsq, softmax_mle
 from scipy.special import expit
 
 import pplmle as pl

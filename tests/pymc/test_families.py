@@ -4,8 +4,8 @@ against the analytic Fisher information."""
 import numpy as np
 import pandas as pd
 import pytest
-from textbook import design, gamma_mle, logistic_mle, poisson_reg_mle, qr_lstsq, softmax_mle
 from scipy.special import expit
+from textbook import design, gamma_mle, logistic_mle, poisson_reg_mle, qr_lstsq, softmax_mle
 
 import pplmle as pl
 

@@ -1,4 +1,4 @@
-"""pplmle.pymc.fitting: mle() and map_estimate() against closed forms, at any scale, with honest diagnostics."""
+"""pplmle.pymc.fitting: mle() and map_estimate() on user PyMC models: flattening, MAP, refusals, reuse."""
 
 import pickle
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from textbook import gamma_mle, logistic_mle, poisson_reg_mle, softmax_mle
 from scipy import stats
 from scipy.special import digamma, expit, softmax
+from textbook import gamma_mle, logistic_mle, poisson_reg_mle, softmax_mle
 
 from pplmle.pymc import families
 from pplmle.reference import handwritten as hw

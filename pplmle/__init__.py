@@ -7,8 +7,7 @@ polished, checked), and :func:`map_estimate` for the MAP with priors kept.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pplmle import viz as plots
-from pplmle.core import datasets, diagnostics
+from pplmle import datasets, diagnostics, losses, plots
 from pplmle.core.errors import (
     BoundaryWarning,
     ConvergenceWarning,
@@ -40,7 +39,6 @@ from pplmle.pymc.families import (
     SoftmaxRegression,
 )
 from pplmle.pymc.fitting import map_estimate, mle
-from pplmle.reference import losses
 from pplmle.workflows.bayes import BayesVsMLE, bayes_vs_mle, parameterization_effect
 from pplmle.workflows.comparison import Comparison, compare
 from pplmle.workflows.model_selection import LRTest, compare_models, lr_test

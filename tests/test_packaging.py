@@ -1,9 +1,12 @@
 """The package as installed: metadata, public names, environment.yml in step with pyproject."""
 
+import importlib
 import re
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
+
+import pytest
 
 import pplmle as pl
 
@@ -47,3 +50,43 @@ def test_readme_has_exactly_the_two_fresh_machine_commands():
         ("install", 'pip install -e ".[test]" && pplmle demo\n'),
         ("test", "python -m pytest\n"),
     ]
+
+
+#: The public surface before the package was layered (0.1.0): every name must still be reachable.
+PUBLIC_BEFORE_LAYERS = {
+    "pplmle": (
+        "BayesVsMLE Bernoulli Binomial BootstrapResult BoundaryWarning Categorical Comparison "
+        "ConvergenceWarning DriftWarning EstimationError ExistenceWarning Exponential Family Gamma "
+        "HessianWarning LRTest LikelihoodMismatchWarning LikelihoodSurface LinearRegression LogNormal "
+        "LogisticRegression MLEResult MultipleOptimaWarning Normal PPLMLEWarning Poisson PoissonRegression "
+        "SeparationWarning SimulationResult SoftmaxRegression UnboundedLikelihoodWarning __version__ "
+        "bayes_vs_mle compare compare_models datasets diagnostics losses lr_test map_estimate mle "
+        "parameterization_effect plots profile simulate surface"
+    ),
+    "pplmle.plots": (
+        "candidates contour likelihood_curve posterior_vs_likelihood profile_plot "
+        "sampling_distribution surface_plot"
+    ),
+    "pplmle.losses": (
+        "binary_cross_entropy binary_cross_entropy_with_logits cross_entropy log_softmax nll_loss softmax"
+    ),
+    "pplmle.diagnostics": "NO_MLE Diagnostic Finding",
+    "pplmle.datasets": "heights",
+    "pplmle.MLEResult": (
+        "aic bic bootstrap conf_int labels mle_exists nll nllf table to_inference_data _repr_html_"
+    ),
+    "pplmle.LikelihoodSurface": "argmax dataset plot to_inference_data",
+    "pplmle.SimulationResult": "dataset plot summary",
+    "pplmle.BayesVsMLE": "plot",
+}
+
+
+@pytest.mark.parametrize("owner", sorted(PUBLIC_BEFORE_LAYERS))
+def test_no_public_name_disappeared(owner):
+    module, _, cls = owner.partition(".")
+    if owner.startswith("pplmle.") and owner.split(".")[1][0].islower():
+        target = importlib.import_module(owner)  # `import pplmle.plots` works as before
+    else:
+        target = getattr(importlib.import_module(module), cls) if cls else importlib.import_module(module)
+    missing = [name for name in PUBLIC_BEFORE_LAYERS[owner].split() if not hasattr(target, name)]
+    assert missing == []

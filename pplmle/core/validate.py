@@ -6,6 +6,9 @@ raises ``ValueError`` naming the argument, the rule and the first bad value.
 
 from __future__ import annotations
 
+import datetime
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,8 +32,235 @@ def _first_bad(mask: np.ndarray) -> tuple[int, ...] | int:
     return int(idx[0]) if idx.size == 1 else tuple(int(i) for i in idx)
 
 
+#: how many labels or names a message lists before it stops
+_FEW = 5
+
+
+def _few(items: Sequence[Any]) -> str:
+    """The first few `items` as a list, with how many more there are."""
+    shown = [plain(v) for v in items[:_FEW]]
+    return f"{shown}" + (f" and {len(items) - _FEW} more" if len(items) > _FEW else "")
+
+
+def check_not_masked(name: str, x: Any) -> None:
+    """Raise if `x` is a NumPy masked array with masked values: pplmle reads values, not masks."""
+    if not isinstance(x, np.ma.MaskedArray):
+        return
+    mask = np.ma.getmaskarray(x)
+    if mask.any():
+        raise ValueError(
+            f"`{name}` is a masked array with {int(mask.sum())} masked value(s) (the first at index "
+            f"{_first_bad(mask)}); pplmle does not read masks, so the masked values would be used as "
+            f"data. Pass `{name}.astype(float).filled(np.nan)` with nan_policy='omit' to leave them "
+            "out, or drop the masked values."
+        )
+
+
+#: dtype kinds that NumPy would silently turn into other numbers: complex, datetime, timedelta
+_NOT_REAL = {"c": "complex", "M": "datetime", "m": "timedelta"}
+_NOT_REAL_TYPES = (
+    complex,
+    np.complexfloating,
+    np.datetime64,
+    np.timedelta64,
+    datetime.date,
+    datetime.timedelta,
+)
+
+
+def _not_real_kind(dtype: Any) -> str | None:
+    return _NOT_REAL.get(getattr(dtype, "kind", ""))
+
+
+def check_real(name: str, x: Any) -> None:
+    """Raise if `x` holds complex numbers, dates or durations (NumPy would cast them to numbers).
+
+    The dtype of an array, of a pandas Series and of every column of a DataFrame is checked, and
+    the elements of an object array (or object column).
+    """
+    if hasattr(x, "columns") and hasattr(x, "iloc"):  # a DataFrame: name the column
+        for j, column in enumerate(x.columns):
+            _check_real(f"`{name}` column {plain(column)!r}", x.iloc[:, j])
+    else:
+        _check_real(f"`{name}`", x)
+
+
+def _check_real(what: str, x: Any) -> None:
+    dtype = getattr(x, "dtype", None)  # a pandas dtype too (a datetime with a time zone)
+    arr = None
+    if _not_real_kind(dtype) is None:
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError):
+            return  # not an array at all: the conversion that follows says so
+        dtype = arr.dtype
+    kind = _not_real_kind(dtype)
+    if kind is not None:
+        raise ValueError(f"{what} must hold real numbers; got {kind} dtype {dtype} ({_NOT_REAL_HINT[kind]}).")
+    if arr is not None and arr.dtype.kind == "O":
+        flat = arr.ravel()
+        bad = np.fromiter((isinstance(v, _NOT_REAL_TYPES) for v in flat), dtype=bool, count=flat.size)
+        if bad.any():
+            where = _first_bad(bad.reshape(arr.shape))
+            value = arr[where]
+            kind = _value_kind(value)
+            raise ValueError(
+                f"{what} must hold real numbers; found the {kind} value {value!r} at index {where} "
+                f"of an object array ({_NOT_REAL_HINT[kind]})."
+            )
+
+
+def _value_kind(value: Any) -> str:
+    if isinstance(value, (complex, np.complexfloating)):
+        return "complex"
+    return "timedelta" if isinstance(value, (np.timedelta64, datetime.timedelta)) else "datetime"
+
+
+_NOT_REAL_HINT = {
+    "complex": "complex values are not cast to their real part; pass the real part yourself if "
+    "that is what you mean",
+    "datetime": "dates are not converted to integers; convert them to numbers yourself, for "
+    "example days since a reference date",
+    "timedelta": "durations are not converted to integers; convert them to numbers in a unit "
+    "you choose, for example `td / np.timedelta64(1, 'D')`",
+}
+
+
+def check_data(name: str, x: Any) -> None:
+    """The checks of anything that enters as data: not masked, real numbers."""
+    check_not_masked(name, x)
+    check_real(name, x)
+
+
+def _index(x: Any) -> Any:
+    """The pandas index of `x` (a Series or DataFrame), else None (no pandas import here)."""
+    idx = getattr(x, "index", None)
+    return idx if hasattr(idx, "equals") and hasattr(idx, "tolist") else None
+
+
+def check_same_index(named: Mapping[str, Any]) -> None:
+    """Raise unless every pandas object among `named` has the index of the first one.
+
+    Rows are paired by position; pandas pairs them by label, so two indexes that differ mean the
+    user's rows would be paired differently than they think.  Objects of the wrong length are left
+    to the row-count check.
+    """
+    indexed = [(name, idx) for name, x in named.items() if (idx := _index(x)) is not None]
+    if len(indexed) < 2:
+        return
+    (first, ref), rest = indexed[0], indexed[1:]
+    for name, idx in rest:
+        if len(idx) != len(ref) or idx.equals(ref):
+            continue
+        a, b = ref.tolist(), idx.tolist()
+        try:
+            set_a, set_b = set(a), set(b)
+            only_a, only_b = [v for v in a if v not in set_b], [v for v in b if v not in set_a]
+        except TypeError:  # unhashable labels: compare by position only
+            only_a = only_b = []
+        if only_a or only_b:
+            detail = f"labels only in `{first}`: {_few(only_a)}; only in `{name}`: {_few(only_b)}"
+        else:
+            pos = [i for i, (u, v) in enumerate(zip(a, b, strict=True)) if not _same_label(u, v)]
+            if not pos:
+                continue  # the same labels in the same order (pandas' `equals` is stricter about dtypes)
+            pairs = ", ".join(f"{i} ({plain(a[i])!r} vs {plain(b[i])!r})" for i in pos[:_FEW])
+            more = f" and {len(pos) - _FEW} more" if len(pos) > _FEW else ""
+            detail = f"the same labels in a different order, first differing at position(s) {pairs}{more}"
+        raise ValueError(
+            f"`{first}` and `{name}` must have equal indexes (the same labels in the same order): "
+            f"pplmle pairs rows by position, pandas by label; {detail}. Align them first, for "
+            f"example `{name} = {name}.loc[{first}.index]`, or pass `.to_numpy()` to pair by position."
+        )
+
+
+def _same_label(u: Any, v: Any) -> bool:
+    try:
+        return bool(u == v) or (u != u and v != v)  # NaN labels match each other
+    except (TypeError, ValueError):
+        return u is v
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """`value` as a bool; only True, False and NumPy bools are accepted (no truthiness)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"`{name}` must be True or False; got {value!r} ({type(value).__name__}).")
+    return bool(value)
+
+
+def check_distinct_names(name: str, names: Sequence[str]) -> None:
+    """Raise if `names` (the column names of `name`, as strings) repeat."""
+    dup = [c for c, count in Counter(names).items() if count > 1]
+    if dup:
+        raise ValueError(
+            f"`{name}` must have distinct column names (each coefficient is labelled by its column); "
+            f"found duplicate(s) {_few(dup)}."
+        )
+
+
+def check_params(params: Any, expected: Mapping[str, Any], what: str = "params") -> dict[str, Any]:
+    """Checked float copies of `params`: exactly the names of `expected`, each with its shape.
+
+    `expected` maps each parameter name to a value of the right shape (a result's estimates).
+    """
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            f"`{what}` must be a mapping from parameter name to value; got {type(params).__name__}."
+        )
+    names = list(expected)
+    missing = [n for n in names if n not in params]
+    unknown = [n for n in params if n not in expected]
+    if missing or unknown:
+        parts = ([f"missing {missing}"] if missing else []) + ([f"unknown {unknown}"] if unknown else [])
+        raise ValueError(
+            f"`{what}` must give exactly the parameters {names}; {', '.join(parts)} "
+            "(no parameter is filled in from a default)."
+        )
+    out: dict[str, Any] = {}
+    for n in names:
+        try:
+            v = np.array(params[n], dtype=float, copy=True)
+        except (TypeError, ValueError):
+            raise ValueError(f"`{what}[{n!r}]` must be numeric; got {params[n]!r}.") from None
+        shape = np.shape(expected[n])
+        if v.shape != shape:
+            raise ValueError(f"`{what}[{n!r}]` must have shape {shape}; got shape {v.shape}.")
+        out[n] = float(v) if v.ndim == 0 else v
+    return out
+
+
+def check_finite_value(name: str, value: Any) -> np.ndarray:
+    """`value` as a new float array; raise if it is not numeric or has a NaN or infinite element."""
+    try:
+        arr = np.array(value, dtype=float, copy=True)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be numeric; got {value!r}.") from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = "" if arr.ndim == 0 else f" at index {_first_bad(bad)}"
+        raise ValueError(f"`{name}` must be finite; got {plain(arr[bad][0])!r}{where}.")
+    return arr
+
+
+def check_whole_observed(name: str, values: Any) -> None:
+    """Raise unless the observed `values` of the discrete variable `name` are whole numbers.
+
+    PyMC casts the observed data of a discrete likelihood to integers: 1.5 would be read as 1.
+    """
+    arr = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(arr) | (arr != np.round(arr))
+    if bad.any():
+        where = "" if arr.ndim == 0 else f" at index {_first_bad(bad)}"
+        value = arr if arr.ndim == 0 else arr[_first_bad(bad)]
+        raise ValueError(
+            f"`observed` values of the discrete variable {name!r} must be whole numbers; "
+            f"found {plain(value)!r}{where}."
+        )
+
+
 def as_float_array(name: str, x: Any, ndim: int = 1) -> np.ndarray:
     """Return `x` as a new float64 array with `ndim` dimensions."""
+    check_data(name, x)
     try:
         arr = np.array(x, dtype=float, copy=True)
     except (TypeError, ValueError) as exc:
@@ -146,6 +376,7 @@ def check_binomial(
     """
     check_nan_policy(nan_policy)
     k_arr = as_float_array("k", k, ndim=1)
+    check_data("n", n)
     try:
         n_arr = np.array(n, dtype=float, copy=True)
     except (TypeError, ValueError) as exc:
@@ -191,9 +422,11 @@ def as_design(X: Any, vector_ok: bool = False) -> tuple[np.ndarray, list[str]]:
 
     With `vector_ok`, a 1-D `X` (a vector or a named Series) is one column.
     """
+    check_data("X", X)
     columns = None
     if hasattr(X, "columns"):
         columns = [str(c) for c in X.columns]
+        check_distinct_names("X", columns)
     elif vector_ok and getattr(X, "ndim", 2) == 1 and getattr(X, "name", None) is not None:
         columns = [str(X.name)]
     try:

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import pplmle as pl
+from pplmle.core import validate as v
 
 GOOD = np.array([1.0, 2.0, 3.0])
 
@@ -121,3 +122,163 @@ def test_dataframe_input_is_not_modified():
     fam = pl.LogisticRegression(df, [1, 0, 1, 0, 0, 1])
     fam.X[0, 0] = -99.0  # the family holds its own copy
     pd.testing.assert_frame_equal(df, before)
+
+
+# -- inputs that NumPy or pandas would silently reinterpret --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "match"),
+    [
+        (
+            pd.Series([1.0, 2.0, 3.0], index=[0, 1, 2]),
+            pd.Series([1.0, 2.0, 3.0], index=[2, 0, 1]),
+            r"`X` and `y` must have equal indexes \(the same labels in the same order\).*same labels in a "
+            r"different order, first differing at position\(s\) 0 \(0 vs 2\), 1 \(1 vs 0\), 2 \(2 vs 1\)",
+        ),
+        (
+            pd.DataFrame({"a": [1.0, 2.0, 3.0]}),
+            pd.Series([1.0, 2.0, 3.0], index=[1, 2, 3]),
+            r"labels only in `X`: \[0\]; only in `y`: \[3\]",
+        ),
+        (
+            pd.Series(np.zeros(8)),
+            pd.Series(np.zeros(8), index=range(10, 18)),
+            r"only in `X`: \[0, 1, 2, 3, 4\] and 3 more; only in `y`: \[10, 11, 12, 13, 14\] and 3 more",
+        ),
+    ],
+)
+def test_check_same_index_names_the_labels_that_differ(a, b, match):
+    with pytest.raises(ValueError, match=match):
+        v.check_same_index({"X": a, "y": b})
+
+
+def test_check_same_index_leaves_numpy_lists_and_equal_indexes_alone():
+    s = pd.Series([1.0, 2.0], index=["a", "b"])
+    v.check_same_index({"X": s, "y": pd.Series([3.0, 4.0], index=["a", "b"])})
+    v.check_same_index({"X": s, "y": np.array([3.0, 4.0]), "offset": [1.0, 2.0]})  # paired by position
+    v.check_same_index({"X": s, "y": pd.Series([1.0], index=["z"])})  # the row-count check says it
+    v.check_same_index({"X": pd.Series([1.0, 2.0]), "y": pd.Series([1.0, 2.0], index=[0.0, 1.0])})
+
+
+@pytest.mark.parametrize(
+    ("x", "match"),
+    [
+        (
+            np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 1]),
+            r"`x` is a masked array with 2 masked value\(s\) \(the first at index 1\); pplmle does not "
+            r"read masks.*Pass `x.astype\(float\).filled\(np.nan\)` with nan_policy='omit'.*or drop",
+        ),
+        (np.array([1.0 + 2.0j, 3.0]), r"`x` must hold real numbers; got complex dtype complex128"),
+        (np.array([1.0, 2.0j], dtype=object), r"found the complex value 2j at index 1 of an object array"),
+        (
+            np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[D]"),
+            r"`x` must hold real numbers; got datetime dtype datetime64\[D\] \(dates are not converted",
+        ),
+        (np.array([1, 2], dtype="timedelta64[s]"), r"got timedelta dtype timedelta64\[s\]"),
+        (pd.Series(pd.to_datetime(["2020-01-01", "2020-01-02"])), r"got datetime dtype datetime64\["),
+        (
+            pd.Series(pd.to_datetime(["2020-01-01", "2020-01-02"])).dt.tz_localize("UTC"),
+            r"got datetime dtype datetime64\[.*, UTC\]",
+        ),
+        ([1.0, pd.Timestamp("2020-01-01")], r"found the datetime value Timestamp\('2020-01-01.*at index 1"),
+        (np.array([np.datetime64("2020-01-01"), 1.0], dtype=object), r"datetime value .* at index 0"),
+        ([pd.Timedelta(1, "D"), 2.0], r"found the timedelta value Timedelta"),
+        (np.datetime64("2020-01-01"), r"got datetime dtype datetime64\[D\]"),
+    ],
+)
+def test_check_data_refuses_masks_complex_and_datetimes(x, match):
+    with pytest.raises(ValueError, match=match):
+        v.check_data("x", x)
+    with pytest.raises(ValueError, match=match):
+        v.as_float_array("x", x, ndim=np.ndim(x))
+
+
+def test_check_data_names_the_dataframe_column():
+    df = pd.DataFrame({"a": [1.0, 2.0], "when": pd.to_datetime(["2020-01-01", "2020-01-02"])})
+    with pytest.raises(ValueError, match=r"`X` column 'when' must hold real numbers; got datetime dtype"):
+        v.as_design(df)
+    df = pd.DataFrame({"a": [1.0, 2.0], "z": np.array([1.0, 1j], dtype=object)})
+    with pytest.raises(
+        ValueError, match=r"`X` column 'z' must hold real numbers; found the complex value 1j"
+    ):
+        v.as_design(df)
+
+
+def test_check_data_accepts_plain_numbers_and_unmasked_masked_arrays():
+    for x in ([1, 2.5], np.arange(3), np.ma.masked_array([1.0, 2.0]), pd.Series([1.0, 2.0]), np.float64(1)):
+        v.check_data("x", x)
+    np.testing.assert_array_equal(v.check_vector("x", np.ma.masked_array([1.0, 2.0])), [1.0, 2.0])
+
+
+@pytest.mark.parametrize("value", ["no", "False", 1, 0, None, 1.0, np.int64(1)])
+def test_check_bool_refuses_everything_but_bools(value):
+    with pytest.raises(ValueError, match=r"`intercept` must be True or False; got .* \("):
+        v.check_bool("intercept", value)
+
+
+def test_check_bool_accepts_python_and_numpy_bools():
+    assert v.check_bool("intercept", np.bool_(False)) is False
+    assert v.check_bool("intercept", True) is True
+
+
+def test_duplicate_column_names_are_listed():
+    df = pd.DataFrame(np.ones((3, 4)), columns=["a", "b", "a", "b"])
+    with pytest.raises(
+        ValueError, match=r"`X` must have distinct column names .*found duplicate\(s\) \['a', 'b'\]"
+    ):
+        v.as_design(df)
+    # 1 and "1" would both label their coefficient "beta[1]"
+    with pytest.raises(ValueError, match=r"duplicate\(s\) \['1'\]"):
+        v.as_design(pd.DataFrame(np.ones((3, 2)), columns=[1, "1"]))
+
+
+def test_check_params_requires_exactly_the_names_and_shapes():
+    expected = {"mu": 1.0, "beta": np.zeros(2)}
+    with pytest.raises(ValueError, match=r"exactly the parameters \['mu', 'beta'\]; missing \['beta'\] \(no"):
+        v.check_params({"mu": 1.0}, expected)
+    with pytest.raises(ValueError, match=r"missing \['beta'\], unknown \['tau'\]"):
+        v.check_params({"mu": 1.0, "tau": 2.0}, expected)
+    with pytest.raises(ValueError, match=r"; unknown \['tau'\]"):
+        v.check_params({"mu": 1.0, "beta": [1.0, 2.0], "tau": 2.0}, expected)
+    with pytest.raises(ValueError, match=r"`params\['beta'\]` must have shape \(2,\); got shape \(3,\)"):
+        v.check_params({"mu": 1.0, "beta": [1.0, 2.0, 3.0]}, expected)
+    with pytest.raises(ValueError, match=r"`params\['mu'\]` must have shape \(\); got shape \(1,\)"):
+        v.check_params({"mu": [1.0], "beta": [1.0, 2.0]}, expected)
+    with pytest.raises(ValueError, match=r"`params\['mu'\]` must be numeric; got 'a'"):
+        v.check_params({"mu": "a", "beta": [1.0, 2.0]}, expected)
+    with pytest.raises(TypeError, match="must be a mapping"):
+        v.check_params([1.0, 2.0], expected)
+    beta = np.array([1.0, 2.0])
+    out = v.check_params({"beta": beta, "mu": 3}, expected)
+    assert out == {"mu": 3.0, "beta": out["beta"]} and out["beta"] is not beta
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (np.nan, r"`fixed\['sigma'\]` must be finite; got nan\."),
+        (np.inf, r"got inf\."),
+        ([1.0, -np.inf], r"got -inf at index 1\."),
+        ("a", r"`fixed\['sigma'\]` must be numeric; got 'a'"),
+    ],
+)
+def test_check_finite_value(value, match):
+    with pytest.raises(ValueError, match=match):
+        v.check_finite_value("fixed['sigma']", value)
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ([1.0, 2.0, 0.0, 1.5], r"found 1.5 at index 3\.$"),
+        ([[1.0, 2.0], [np.nan, 1.0]], r"found nan at index \(1, 0\)\.$"),
+        (2.5, r"found 2.5\.$"),
+    ],
+)
+def test_check_whole_observed(values, match):
+    with pytest.raises(
+        ValueError, match=r"`observed` values of the discrete variable 'y' must be whole numbers; " + match
+    ):
+        v.check_whole_observed("y", values)
+    v.check_whole_observed("y", np.array([0.0, 3.0, -2.0]))

@@ -39,14 +39,18 @@ from pplmle.core.validate import (
     as_float_array,
     check_binary,
     check_binomial,
+    check_bool,
     check_codes,
     check_counts,
+    check_data,
     check_finite,
     check_identified,
     check_integer,
     check_nan_policy,
     check_not_all_zero,
     check_not_constant,
+    check_not_masked,
+    check_same_index,
     check_same_length,
     check_support,
     check_vector,
@@ -358,6 +362,7 @@ class _UnitScaled(_Univariate):
 
     def with_response(self, y):
         # a simulation draws the container, that is x / unit: keep this instance's unit
+        check_data(self._arg, y)
         new = type(self)(np.asarray(y, dtype=float) * self.unit)
         new.unit = self.unit
         return new
@@ -625,6 +630,7 @@ class Categorical(Family):
     def __init__(self, y: Any, k: int | None = None, *, nan_policy: str = "raise"):
         super().__init__()
         check_nan_policy(nan_policy)
+        check_not_masked("y", y)
         raw = np.array(y, copy=True)
         if raw.ndim != 1:
             raise ValueError(f"`y` must be 1-dimensional; got an array with shape {raw.shape}.")
@@ -717,6 +723,8 @@ class _Regression(Family):
     def __init__(self, X: Any, y: Any, *, intercept: bool = True, nan_policy: str = "raise", **extra: Any):
         super().__init__()
         check_nan_policy(nan_policy)
+        intercept = check_bool("intercept", intercept)
+        check_same_index({"X": X, "y": y})
         Xa, self.columns = as_design(X, vector_ok=True)
         ya = self._response(y)
         extras = {k: v for k, v in extra.items() if v is not None}
@@ -736,7 +744,7 @@ class _Regression(Family):
             Xa, ya = Xa[~drop], ya[~drop]
             extras = {k: v[~drop] for k, v in extras.items()}
         check_finite("X", Xa)
-        self.X, self.intercept = Xa, bool(intercept)
+        self.X, self.intercept = Xa, intercept
         self._set_response(ya, extras)
         names = (["(intercept)"] if self.intercept else []) + self.columns
         X1 = np.column_stack([np.ones(len(Xa)), Xa]) if self.intercept else Xa
@@ -798,6 +806,7 @@ class _Regression(Family):
     _template_only: tuple[str, ...] = ()
 
     def with_response(self, y):
+        check_data("y", y)
         new = copy.copy(self)
         new._model = None
         new._cached_findings = None
@@ -923,6 +932,7 @@ class LinearRegression(_Regression):
 
     def with_response(self, y):
         # a simulation draws the container, that is y / unit: keep this instance's unit
+        check_data("y", y)
         new = super().with_response(np.asarray(y, dtype=float) * self.unit)
         new.unit = self.unit
         return new
@@ -986,6 +996,7 @@ class PoissonRegression(_Regression):
     def __init__(
         self, X: Any, y: Any, *, intercept: bool = True, offset: Any = None, nan_policy: str = "raise"
     ):
+        check_same_index({"X": X, "y": y, "offset": offset})
         off = None if offset is None else as_float_array("offset", offset, ndim=1)
         super().__init__(X, y, intercept=intercept, nan_policy=nan_policy, offset=off)
 
@@ -1044,6 +1055,7 @@ class SoftmaxRegression(_Regression):
     )
 
     def _response(self, y):
+        check_not_masked("y", y)
         raw = np.array(y, copy=True)
         if raw.ndim != 1:
             raise ValueError(f"`y` must be 1-dimensional; got an array with shape {raw.shape}.")

@@ -207,3 +207,176 @@ def test_tied_data_with_degenerate_iqr():
     res = fit(pl.Normal(x))
     np.testing.assert_allclose(res.params["sigma"], x.std(), rtol=1e-8)
     np.testing.assert_allclose(res.params["mu"], x.mean(), rtol=1e-8)
+
+
+# -- inputs that would be silently reinterpreted are refused --------------------------------------
+
+
+def _frame(n=12, seed=3):
+    r = np.random.default_rng(seed)
+    X = pd.DataFrame(r.normal(size=(n, 2)), columns=["a", "b"], index=[f"r{i}" for i in range(n)])
+    y = pd.Series(X["a"] - X["b"] + r.normal(0, 0.5, n), index=X.index)
+    return X, y
+
+
+REGRESSIONS = {
+    "LinearRegression": lambda y: y,
+    "LogisticRegression": lambda y: (y > 0).astype(int),
+    "PoissonRegression": lambda y: np.floor(np.exp(y / 2)),
+    "SoftmaxRegression": lambda y: pd.cut(y, 3, labels=["lo", "mid", "hi"]).astype(str),
+}
+
+
+@pytest.mark.parametrize("family", list(REGRESSIONS))
+def test_regressions_refuse_pandas_x_and_y_with_different_indexes(family):
+    X, y = _frame()
+    y = REGRESSIONS[family](y)
+    cls = getattr(pl, family)
+    shuffled = y.sample(frac=1.0, random_state=0)
+    with pytest.raises(
+        ValueError,
+        match=r"`X` and `y` must have equal indexes \(the same labels in the same order\): pplmle pairs "
+        r"rows by position, pandas by label; the same labels in a different order, first differing at "
+        r"position\(s\) 0 \('r0' vs ",
+    ):
+        cls(X, shuffled)
+    shifted = y.set_axis(range(len(y)))
+    with pytest.raises(
+        ValueError, match=r"labels only in `X`: \['r0', 'r1', 'r2', 'r3', 'r4'\] and 7 more; "
+    ):
+        cls(X, shifted)
+    assert cls(X, shuffled.loc[X.index]).n_obs == 12  # aligned: accepted
+    assert cls(X, shifted.to_numpy()).n_obs == 12  # numpy: paired by position, as documented
+
+
+def test_poisson_regression_refuses_an_offset_with_another_index():
+    X, y = _frame()
+    y = np.floor(np.exp(y / 2))
+    offset = pd.Series(np.zeros(12), index=X.index[::-1])
+    with pytest.raises(
+        ValueError, match=r"`X` and `offset` must have equal indexes.*position\(s\) 0 \('r0' vs 'r11'\)"
+    ):
+        pl.PoissonRegression(X, y, offset=offset)
+    with pytest.raises(ValueError, match=r"`y` and `offset` must have equal indexes"):
+        pl.PoissonRegression(X.to_numpy(), y, offset=offset)
+    assert pl.PoissonRegression(X, y, offset=offset.loc[X.index]).n_obs == 12
+
+
+MASK_MATCH = r"is a masked array with 1 masked value\(s\).*filled\(np.nan\)` with nan_policy='omit'"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: pl.Normal(m),
+        lambda m: pl.Poisson(np.ma.masked_array([1, 2, 3, 4], mask=m.mask)),
+        lambda m: pl.Bernoulli(np.ma.masked_array([0, 1, 1, 0], mask=m.mask)),
+        lambda m: pl.Binomial(np.ma.masked_array([0, 1, 1, 0], mask=m.mask), 2),
+        lambda m: pl.Binomial([0, 1, 1, 0], np.ma.masked_array([2, 2, 2, 2], mask=m.mask)),
+        lambda m: pl.Categorical(np.ma.masked_array(["a", "b", "a", "c"], mask=m.mask)),
+        lambda m: pl.Categorical(np.ma.masked_array([0, 1, 0, 2], mask=m.mask), k=3),
+        lambda m: pl.LinearRegression(np.arange(4.0), m),
+        lambda m: pl.LinearRegression(
+            np.ma.masked_array(
+                np.column_stack([np.arange(4.0), m.data]), mask=np.column_stack([0 * m.mask, m.mask])
+            ),
+            np.arange(4.0),
+        ),
+        lambda m: pl.SoftmaxRegression(np.arange(4.0), np.ma.masked_array(["a", "b", "a", "b"], mask=m.mask)),
+        lambda m: pl.PoissonRegression(np.arange(4.0), [1, 2, 3, 4], offset=m),
+        lambda m: pl.Normal([1.0, 2.0, 3.0, 4.0]).with_response(m),
+        lambda m: pl.LinearRegression(np.arange(4.0), np.arange(4.0) ** 2).with_response(m),
+    ],
+)
+def test_masked_arrays_are_refused_wherever_data_enter(make):
+    masked = np.ma.masked_array([1.0, 2.0, 3.0, 5.0], mask=[0, 0, 1, 0])
+    with pytest.raises(ValueError, match=MASK_MATCH):
+        make(masked)
+
+
+def test_masked_values_can_be_left_out_with_nan_policy_omit():
+    masked = np.ma.masked_array([1.0, 2.0, 30.0, 5.0], mask=[0, 0, 1, 0])
+    fam = pl.Normal(masked.astype(float).filled(np.nan), nan_policy="omit")
+    np.testing.assert_array_equal(fam.x, [1.0, 2.0, 5.0])
+
+
+DATES = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-04", "2024-01-08"])
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (
+            lambda: pl.Normal(np.array([1 + 1j, 2, 3, 5])),
+            r"`x` must hold real numbers; got complex dtype complex128",
+        ),
+        (lambda: pl.Normal(DATES.to_numpy()), r"`x` must hold real numbers; got datetime dtype datetime64"),
+        (
+            lambda: pl.Exponential(pd.Series(DATES - DATES[0])),
+            r"`x` must hold real numbers; got timedelta dtype",
+        ),
+        (lambda: pl.Normal(list(DATES)), r"`x` must hold real numbers; found the datetime value Timestamp"),
+        (lambda: pl.Poisson(np.array([1, 2, 3 + 0j])), r"`x` must hold real numbers; got complex dtype"),
+        (
+            lambda: pl.LinearRegression(
+                pd.DataFrame({"t": DATES, "a": [1.0, 3.0, 2.0, 5.0]}), np.arange(4.0)
+            ),
+            r"`X` column 't' must hold real numbers; got datetime dtype datetime64",
+        ),
+        (
+            lambda: pl.LinearRegression(np.arange(4.0), pd.Series(DATES, dtype=object)),
+            r"`y` must hold real numbers; found the datetime value Timestamp\('2024-01-01",
+        ),
+        (
+            lambda: pl.PoissonRegression(np.arange(4.0), [1, 2, 3, 4], offset=np.zeros(4, dtype=complex)),
+            r"`offset` must hold real numbers; got complex dtype",
+        ),
+    ],
+)
+def test_complex_data_and_datetimes_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("intercept", ["no", "False", 0, 1, None])
+@pytest.mark.parametrize("family", list(REGRESSIONS))
+def test_intercept_must_be_a_bool(family, intercept):
+    X, y = _frame()
+    with pytest.raises(ValueError, match=r"`intercept` must be True or False; got .* \((str|int|NoneType)\)"):
+        getattr(pl, family)(X, REGRESSIONS[family](y), intercept=intercept)
+
+
+def test_intercept_accepts_numpy_bools():
+    X, y = _frame()
+    fam = pl.LinearRegression(X, y, intercept=np.bool_(False))
+    assert fam.intercept is False and fam.param_names == ("beta", "sigma")
+
+
+def test_duplicate_column_names_are_refused():
+    X, y = _frame()
+    X2 = pd.concat([X, X["a"].rename("b") ** 2], axis=1)
+    with pytest.raises(
+        ValueError, match=r"`X` must have distinct column names.*found duplicate\(s\) \['b'\]"
+    ):
+        pl.LinearRegression(X2, y)
+
+
+def test_refused_inputs_are_not_modified():
+    X, y = _frame()
+    shuffled = y.sample(frac=1.0, random_state=0)
+    masked = np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 0])
+    dup = pd.concat([X, X["a"].rename("b") ** 2], axis=1)
+    before = X.copy(), shuffled.copy(), masked.copy(), dup.copy()
+    for make in (
+        lambda: pl.LinearRegression(X, shuffled),
+        lambda: pl.Normal(masked),
+        lambda: pl.LinearRegression(dup, y),
+        lambda: pl.LinearRegression(X, y, intercept="no"),
+    ):
+        with pytest.raises(ValueError):
+            make()
+    pd.testing.assert_frame_equal(X, before[0])
+    pd.testing.assert_series_equal(shuffled, before[1])
+    np.testing.assert_array_equal(masked.data, before[2].data)
+    np.testing.assert_array_equal(masked.mask, before[2].mask)
+    pd.testing.assert_frame_equal(dup, before[3])

@@ -19,11 +19,14 @@ from typing import Any, TypedDict
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor.scalar as ps
+from pytensor.tensor.elemwise import Elemwise
 
 from pplmle.core import diagnostics as dg
 from pplmle.core import messages
 from pplmle.core.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarning, warn_or_raise
 from pplmle.core.result import MLEResult
+from pplmle.core.validate import check_whole_observed
 from pplmle.pymc import kernel
 from pplmle.pymc.engine import Engine, Run, check_model, flatten_priors, portable, restore
 from pplmle.pymc.families import Family
@@ -62,6 +65,7 @@ def model_engine(model: pm.Model, method: str, nan_policy: str) -> tuple[Engine,
 
 def _model_engine_locked(model: pm.Model, method: str, nan_policy: str) -> tuple[Engine, dict]:
     imputed = check_model(model, nan_policy)
+    check_discrete_observed(model)
     per_model = _MODEL_ENGINES.setdefault(model, {})
     key = (method, tuple(sorted(imputed)), tuple(model.named_vars))
     if key not in per_model:
@@ -97,6 +101,31 @@ def observed_data(model: pm.Model) -> dict[str, np.ndarray]:
             data = model.compile_fn(outs=value, inputs=[], point_fn=False)()
         out[rv.name] = np.asarray(data)
     return out
+
+
+def check_discrete_observed(model: pm.Model) -> None:
+    """Refuse non-integer observations of a discrete likelihood that PyMC would truncate.
+
+    PyMC casts the observed data of a discrete variable (Poisson, Binomial, Bernoulli,
+    Categorical, ...) to integers. Data given as an array are cast when the model is built, so
+    1.5 is already 1 and nothing can tell; data given as a ``pm.Data`` container keep their
+    float values behind the cast, and those are checked here.
+    """
+    for rv in model.observed_RVs:
+        if not rv.type.dtype.startswith(("int", "uint", "bool")):
+            continue
+        node = model.rvs_to_values[rv].owner
+        if node is None or not (isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, ps.Cast)):
+            continue
+        source = node.inputs[0]
+        if not source.type.dtype.startswith(("float", "complex")):
+            continue
+        data = (
+            source.get_value(borrow=True) if hasattr(source, "get_value") else getattr(source, "data", None)
+        )
+        if data is None:
+            data = model.compile_fn(outs=source, inputs=[], point_fn=False)()
+        check_whole_observed(rv.name, data)
 
 
 def observation_count(model: pm.Model) -> int:

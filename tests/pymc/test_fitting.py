@@ -176,3 +176,51 @@ def test_result_is_frozen_and_picklable_parts():
         res.converged = False
     table = pickle.loads(pickle.dumps(res.table()))
     np.testing.assert_allclose(table.loc["mu", "estimate"], MU_HAT, rtol=1e-12)
+
+
+# -- refusals: non-integer discrete observations -----------------------
+
+
+def test_discrete_likelihood_observed_through_pm_data_must_be_whole_numbers():
+    with pm.Model() as model:
+        lam = pm.HalfNormal("lam", 5.0)
+        counts = pm.Data("counts", np.array([1.0, 2.0, 0.0, 1.5, 3.0]))
+        pm.Poisson("y", lam, observed=counts)
+    message = (
+        r"^`observed` values of the discrete variable 'y' must be whole numbers; found 1.5 at index 3\.$"
+    )
+    with pytest.raises(ValueError, match=message):
+        pl.mle(model)
+    with pytest.raises(ValueError, match=message):
+        pl.map_estimate(model)
+    np.testing.assert_array_equal(counts.get_value(), [1.0, 2.0, 0.0, 1.5, 3.0])  # not modified
+    pm.set_data({"counts": np.array([1.0, 2.0, 0.0, 1.0, 3.0])}, model=model)
+    np.testing.assert_allclose(pl.mle(model, strict=True).params["lam"], 1.4, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "likelihood",
+    [
+        lambda p, d: pm.Bernoulli("y", p, observed=d),
+        lambda p, d: pm.Binomial("y", 3, p, observed=d),
+        lambda p, d: pm.NegativeBinomial("y", n=2.0, p=p, observed=d),
+        lambda p, d: pm.Categorical("y", p=pm.math.stack([p, 1 - p]), observed=d),
+    ],
+)
+def test_every_discrete_likelihood_is_checked(likelihood):
+    with pm.Model() as model:
+        p = pm.Beta("p", 1.0, 1.0)
+        likelihood(p, pm.Data("d", np.array([0.0, 1.0, 0.5, 1.0])))
+    with pytest.raises(
+        ValueError, match=r"discrete variable 'y' must be whole numbers; found 0.5 at index 2\."
+    ):
+        pl.mle(model)
+
+
+def test_discrete_data_given_as_an_array_are_already_integers_in_the_model():
+    # the documented limit: PyMC casts an array of observations when the model is built, so the
+    # 1.5 is already 1 there, and no check can see it (a pm.Data container keeps it: see above)
+    with pm.Model() as model:
+        lam = pm.HalfNormal("lam", 5.0)
+        pm.Poisson("y", lam, observed=np.array([1.0, 2.0, 1.5]))
+    assert model.rvs_to_values[model["y"]].data.tolist() == [1, 2, 1]

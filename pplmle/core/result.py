@@ -15,6 +15,7 @@ from pplmle.core import values as _values
 from pplmle.core.diagnostics import NO_MLE
 from pplmle.core.likelihood import Likelihood
 from pplmle.core.profiles import profile_intervals
+from pplmle.core.validate import check_params
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -253,10 +254,14 @@ class MLEResult(_values.Value):
         )
 
     def nllf(self, params: Mapping[str, Any] | None = None) -> float:
-        """The NLL at `params` (natural scale, by name; default: the estimate), on the fitted data."""
+        """The NLL at `params` (natural scale, by name; default: the estimate), on the fitted data.
+
+        `params` must give every parameter of the result (the keys of ``params``), each with the
+        shape of its estimate: none is filled in from a default.
+        """
         if self.context is None:
             raise ValueError("This result carries no likelihood function.")
-        return self.context.nll(self.params if params is None else params)
+        return self.context.nll(self.params if params is None else check_params(params, self.params))
 
     def __repr__(self) -> str:
         return _display.result_text(self)

@@ -224,3 +224,48 @@ def test_discrete_data_given_as_an_array_are_already_integers_in_the_model():
         lam = pm.HalfNormal("lam", 5.0)
         pm.Poisson("y", lam, observed=np.array([1.0, 2.0, 1.5]))
     assert model.rvs_to_values[model["y"]].data.tolist() == [1, 2, 1]
+
+
+# -- nllf takes exactly the parameters of the result
+
+
+@pytest.fixture(scope="module")
+def normal_fit():
+    return pl.mle(pl.Normal(X), strict=True)
+
+
+@pytest.fixture(scope="module")
+def regression_fit():
+    rng = np.random.default_rng(5)
+    Xr = rng.normal(size=(30, 2))
+    return pl.mle(pl.LinearRegression(Xr, Xr @ [1.0, -0.5] + rng.normal(0, 0.3, 30)), strict=True)
+
+
+def test_nllf_requires_exactly_the_parameters_of_the_result(normal_fit):
+    with pytest.raises(
+        ValueError,
+        match=r"`params` must give exactly the parameters \['mu', 'sigma'\]; missing \['sigma'\] "
+        r"\(no parameter is filled in from a default\)",
+    ):
+        normal_fit.nllf({"mu": 168.0})
+    with pytest.raises(ValueError, match=r"exactly the parameters \['mu', 'sigma'\]; unknown \['tau'\]"):
+        normal_fit.nllf({"mu": 168.0, "sigma": 4.0, "tau": 1.0})
+    with pytest.raises(ValueError, match=r"missing \['sigma'\], unknown \['s'\]"):
+        normal_fit.nllf({"mu": 168.0, "s": 4.0})
+    with pytest.raises(ValueError, match=r"`params\['mu'\]` must have shape \(\); got shape \(2,\)"):
+        normal_fit.nllf({"mu": [168.0, 1.0], "sigma": 4.0})
+    expected = -scipy.stats.norm.logpdf(X, 168.0, 4.0).sum()
+    np.testing.assert_allclose(normal_fit.nllf({"mu": 168.0, "sigma": 4.0}), expected, rtol=1e-12)
+    np.testing.assert_allclose(normal_fit.nllf(), normal_fit.nll, rtol=1e-12)
+
+
+def test_nllf_checks_the_shapes_of_vector_parameters_and_leaves_them_alone(regression_fit):
+    params = {k: np.array(v, copy=True) for k, v in regression_fit.params.items()}
+    before = {k: v.copy() for k, v in params.items()}
+    with pytest.raises(ValueError, match=r"`params\['beta'\]` must have shape \(2,\); got shape \(3,\)"):
+        regression_fit.nllf({**params, "beta": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"missing \['intercept'\]"):
+        regression_fit.nllf({"beta": params["beta"], "sigma": params["sigma"]})
+    np.testing.assert_allclose(regression_fit.nllf(params), regression_fit.nll, rtol=1e-12)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])

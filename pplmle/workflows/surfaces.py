@@ -42,7 +42,7 @@ import scipy.stats
 from pplmle.core import values as _values
 from pplmle.core.errors import PPLMLEWarning
 from pplmle.core.result import MLEResult
-from pplmle.core.validate import as_float_array, check_finite
+from pplmle.core.validate import as_float_array, check_finite, check_finite_value
 from pplmle.pymc.families import Family
 from pplmle.pymc.fitting import FitContext, family_engine, labels_for, mle, model_engine, observation_count
 
@@ -281,12 +281,14 @@ def surface(
         offset += size
     used = set()
     for key, value in fixed.items():
-        if key in by_name:
-            base[by_name[key]] = np.ravel(np.asarray(value, dtype=float))
-        elif key in labels:
-            base[labels.index(key)] = float(value)
-        else:
+        if key not in by_name and key not in labels:
             raise ValueError(f"`fixed` names unknown parameter {key!r}; the parameters are {labels}.")
+        # a NaN would read as "not given" below, and be replaced by the MLE without a word
+        arr = check_finite_value(f"fixed[{key!r}]", value)
+        if key in by_name:
+            base[by_name[key]] = np.ravel(arr)
+        else:
+            base[labels.index(key)] = float(arr)
         used.add(key)
     clash = set(fixed) & set(axes)
     if clash:

@@ -116,12 +116,40 @@ def test_result_inference_data_groups():
         ({"grid": {}}, r"`grid` must map one or two parameter names"),
         ({"grid": {"mu": []}}, r"`grid\['mu'\]` must be a non-empty array of finite numbers"),
         ({"grid": {"mu": [1.0]}, "fixed": {"tau": 1.0}}, r"`fixed` names unknown parameter 'tau'"),
+        ({"grid": {"mu": [1.0]}, "fixed": {"tau": np.nan}}, r"`fixed` names unknown parameter 'tau'"),
+        (
+            {"grid": {"mu": [1.0]}, "fixed": {"sigma": np.nan}},
+            r"^`fixed\['sigma'\]` must be finite; got nan\.$",
+        ),
+        (
+            {"grid": {"mu": [1.0]}, "fixed": {"sigma": np.inf}},
+            r"^`fixed\['sigma'\]` must be finite; got inf\.$",
+        ),
+        (
+            {"grid": {"mu": [1.0]}, "fixed": {"sigma": "five"}},
+            r"`fixed\['sigma'\]` must be numeric; got 'five'",
+        ),
         ({"grid": {"mu": [1.0]}, "chunk_size": 0}, r"`chunk_size` must be a whole number >= 1; got 0"),
     ],
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         pl.surface(pl.Normal(X), **kwargs)
+
+
+def test_non_finite_fixed_values_of_vector_parameters_are_refused_by_name_and_label():
+    rng = np.random.default_rng(2)
+    Xr = rng.normal(size=(20, 2))
+    fam = pl.LinearRegression(Xr, Xr @ [1.0, -1.0] + rng.normal(0, 0.5, 20))
+    fixed = {"beta": np.array([1.0, np.nan]), "sigma": 0.5}
+    before = {k: np.array(v, copy=True) for k, v in fixed.items()}
+    with pytest.raises(ValueError, match=r"`fixed\['beta'\]` must be finite; got nan at index 1\."):
+        pl.surface(fam, {"intercept": [0.0, 0.1]}, fixed)
+    with pytest.raises(ValueError, match=r"`fixed\['beta\[1\]'\]` must be finite; got -inf\."):
+        pl.surface(fam, {"intercept": [0.0, 0.1]}, {"beta[1]": -np.inf})
+    for k, v in fixed.items():  # the user's dict and arrays are not modified
+        np.testing.assert_array_equal(v, before[k])
+    assert set(fixed) == {"beta", "sigma"}
 
 
 def test_categorical_element_grid_is_refused():

@@ -447,7 +447,8 @@ def check_identified(X1: np.ndarray, names: list[str], intercept: bool) -> None:
 
     `X1` is ``[1, X]`` with an intercept (else `X`) and `names` names its columns.  It must have
     more rows than columns, no all-zero column, no constant column beside the intercept and full
-    column rank (smallest singular value of the column-scaled design above 1e-12 of the largest).
+    column rank (smallest singular value of the column-scaled design above ``max(n, q) * eps`` of the
+    largest, numpy's ``matrix_rank`` rule).
     """
     n, q = X1.shape
     if n <= q:
@@ -465,7 +466,9 @@ def check_identified(X1: np.ndarray, names: list[str], intercept: bool) -> None:
                 "identified. Drop it, or pass intercept=False."
             )
     _, s, vt = np.linalg.svd(X1 / np.linalg.norm(X1, axis=0), full_matrices=False)
-    if s[-1] <= 1e-12 * s[0]:
+    # numerically rank-deficient as numpy.linalg.matrix_rank judges it: a design of condition
+    # number 1e12 (after column scaling) is still identified, and fitted to 1e-9 on its QR basis
+    if s[-1] <= max(X1.shape) * np.finfo(float).eps * s[0]:
         v = np.abs(vt[-1])
         cols = [names[j] for j in np.flatnonzero(v > 1e-3 * v.max())]
         raise ValueError(

@@ -106,8 +106,8 @@ def hessian_not_finite() -> str:
 def hessian_from_differences() -> str:
     return (
         "The Hessian is from differences of the exact gradient (central, Richardson-extrapolated): "
-        "where the compiled Hessian is not finite, or parameters, estimates or standard errors lie "
-        "beyond 1e30 (or below 1e-30), its graph can leave float64."
+        "where the compiled Hessian is not finite, or parameters or standard errors lie beyond 1e30 "
+        "(or standard errors below 1e-30), its graph can leave float64."
     )
 
 

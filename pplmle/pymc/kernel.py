@@ -63,7 +63,7 @@ HALVINGS = 50
 PROBE_STEPS = (1 / 256, 1 / 64, 1 / 16, 1 / 4, 1.0)
 #: Doublings of the unboundedness probe (distances 1, 2, 4, ..., 2**UNBOUNDED_DOUBLINGS).
 UNBOUNDED_DOUBLINGS = 12
-#: Beyond this magnitude (2**100, about 1e30) of a parameter, an estimate or a standard error on the
+#: Beyond this magnitude (2**100, about 1e30) of a parameter or of a standard error on the
 #: unconstrained scale (or below its inverse), a compiled Hessian is not trusted: its graph forms
 #: powers of such numbers (PyTensor's Hessian of a Normal log-density forms sigma**3, which leaves
 #: float64 near sigma = 1e102 and loses digits in subnormals before that), while the gradient
@@ -188,9 +188,10 @@ def hessian_problem(c: Curvature, i: int = 0) -> str:
 # -- Hessians from differences of the gradient -------------------------------------------------
 
 
-def _at_risk(U: np.ndarray, H: np.ndarray, reported: np.ndarray | None) -> np.ndarray:
-    """Rows whose compiled Hessian is not to be trusted: not finite, or at a point whose parameters,
-    estimates or standard errors lie beyond :data:`HESSIAN_RANGE`."""
+def _at_risk(U: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Rows whose compiled Hessian is not to be trusted: not finite, or at a point whose parameters
+    or standard errors on the unconstrained scale lie beyond :data:`HESSIAN_RANGE`. (Reported
+    values are not looked at: a family's are Deterministics of parameters in units of order one.)"""
     b = U.shape[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         d = np.abs(np.diagonal(H, axis1=1, axis2=2))
@@ -198,9 +199,6 @@ def _at_risk(U: np.ndarray, H: np.ndarray, reported: np.ndarray | None) -> np.nd
         # standard errors 1/sqrt(d) beyond the range in either direction
         far = np.any(ok & ((d > HESSIAN_RANGE**2) | (d < HESSIAN_RANGE**-2)), axis=1)
     far |= np.any(np.abs(U) > HESSIAN_RANGE, axis=1)
-    if reported is not None and reported.size:
-        r = np.abs(reported.reshape(b, -1))
-        far |= np.any((r > HESSIAN_RANGE) | ((r > 0) & (r < 1.0 / HESSIAN_RANGE)), axis=1)
     return far | ~np.all(np.isfinite(H.reshape(b, -1)), axis=1)
 
 
@@ -321,9 +319,7 @@ def hessians(fun: Objective, U: np.ndarray, rows: np.ndarray, info: Mapping[str,
     if not getattr(fun, "exact_hessian", True) or b == 0 or U.shape[1] == 0:
         return H, none, none
     g = info["grad"]
-    risk = (
-        _at_risk(U, H, info.get("reported")) & np.isfinite(info["objective"]) & np.all(np.isfinite(g), axis=1)
-    )
+    risk = _at_risk(U, H) & np.isfinite(info["objective"]) & np.all(np.isfinite(g), axis=1)
     if not risk.any():
         return H, none, none
     H = np.array(H, dtype=float, copy=True)

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pymc as pm
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import pplmle as pl
@@ -176,22 +176,38 @@ def user_normal():
     return model, fit(model)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(e=st.integers(-330, 330), m=offset)
-def test_user_model_normal(user_normal, e, m):
-    """A user's model is fitted as written, so its own derivative graph must stay representable:
-    PyTensor's Hessian of pm.Normal forms sigma**3, which leaves float64 near sigma = 1e102. Up to
-    2**330 (2e99) the estimates transform exactly; beyond, see the next test."""
-    model, ref = user_normal
-    b = 2.0**e
-    a = m * b / 64.0
+def _fit_user(model, x, **kw):
     with model:
-        pm.set_data({"x": a + b * X_NORMAL})
+        pm.set_data({"x": x})
     try:
-        res = fit(model)
+        return fit(model, **kw)
     finally:
         with model:
             pm.set_data({"x": X_NORMAL})
+
+
+#: a user model's data stay below 2**500 (3e150) in magnitude: beyond, its own prior (mu ~ Normal(0, 10))
+#: and its initial point overflow; see test_user_model_beyond_float64_says_so
+USER_LIMIT = 500
+
+
+@SETTINGS
+@given(e=exponent, m=offset)
+@example(e=400, m=0)
+@example(e=-400, m=2**36)
+@example(e=498, m=-1)
+@example(e=-498, m=12345)
+def test_user_model_normal(user_normal, e, m):
+    """A user's model is fitted as written, so pplmle cannot rescale it: PyTensor's Hessian of
+    pm.Normal forms sigma**3, which leaves float64 near sigma = 1e102 (and loses digits in
+    subnormals before that). Beyond 2**±100 the Hessian is formed from central differences of the
+    exact gradient in the scaled space instead, and the estimates and SEs still transform exactly."""
+    model, ref = user_normal
+    lim = 2 ** (USER_LIMIT - 7 - e)
+    m = max(-lim, min(m, lim))  # |a + b x| < 2**500
+    b = 2.0**e
+    a = m * b / 64.0
+    res = _fit_user(model, a + b * X_NORMAL)
     check_clean(res)
     np.testing.assert_allclose(
         res.params["mu"], a + b * ref.params["mu"], rtol=RTOL, atol=RTOL * b * ref.se["mu"]
@@ -202,13 +218,23 @@ def test_user_model_normal(user_normal, e, m):
 
 
 def test_user_model_beyond_float64_says_so(user_normal):
+    """Data near 1e159 (b = 2**498, a = 2**30 b): the model's own prior density overflows
+    (Normal(0, 10) at mu = 1e159 is -inf in float64, which the flattened prior reads as off its
+    support), and so does the NLL at its initial point. pplmle refuses rather than report a number."""
     model, _ = user_normal
-    with model:
-        pm.set_data({"x": 2.0**338 * X_NORMAL})  # sigma ~ 1e103: sigma**3 overflows in the Hessian
-    try:
-        with pytest.warns(pl.PPLMLEWarning):
-            res = pl.mle(model)
-    finally:
-        with model:
-            pm.set_data({"x": X_NORMAL})
-    assert not res.converged  # never a clean number from a Hessian float64 cannot hold
+    b = 2.0**498
+    a = -(2.0**30) * b
+    with pytest.raises(pl.EstimationError, match="not finite at the starting point"):
+        _fit_user(model, a + b * X_NORMAL)
+    with pytest.raises(pl.EstimationError, match="not finite at the starting point"):
+        _fit_user(model, a + b * X_NORMAL, start={"mu": a, "sigma": b})
+
+
+def test_user_model_says_where_its_hessian_comes_from(user_normal):
+    """The compiled Hessian at everyday scales (bit for bit what it was), differences of the
+    gradient only where the compiled one is at risk, and the result says which."""
+    model, ref = user_normal
+    assert "differences" not in ref.message
+    res = _fit_user(model, 2.0**400 * X_NORMAL)  # sigma ~ 1e121: sigma**3 overflows
+    check_clean(res)
+    assert "The Hessian is from differences of the exact gradient" in res.message

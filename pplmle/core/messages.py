@@ -15,6 +15,8 @@ __all__ = [
     "converged",
     "converged_on_boundary",
     "drift",
+    "hessian_differences_inconsistent",
+    "hessian_from_differences",
     "hessian_not_finite",
     "hessian_not_positive_definite",
     "hessian_singular",
@@ -102,6 +104,22 @@ def multiple_optima(n_starts: int, values: Sequence[float]) -> str:
 
 def hessian_not_finite() -> str:
     return "the Hessian of the NLL is not finite at the estimate"
+
+
+def hessian_from_differences() -> str:
+    return (
+        "The Hessian is from differences of the exact gradient (central, Richardson-extrapolated): "
+        "where the compiled Hessian is not finite, or parameters or standard errors lie beyond 1e30 "
+        "(or standard errors below 1e-30), its graph can leave float64."
+    )
+
+
+def hessian_differences_inconsistent() -> str:
+    return (
+        "the Hessian of the NLL cannot be trusted at the estimate: the compiled one is not finite or "
+        "at magnitudes where its graph can leave float64, and differences of the gradient do not "
+        "give a consistent one"
+    )
 
 
 def hessian_not_positive_definite(smallest: float) -> str:

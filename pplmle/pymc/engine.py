@@ -585,6 +585,7 @@ class Engine:
             "hess_u": res["hess"][0],
             "jac": res["jac"][0],
             "hessian_message": kernel.hessian_problem(c, 0),
+            "hessian_differences": bool(res["differences"][0]),
             "decrement": float(res["decrement"][0]),
             "ok": bool(res["ok"][0]),
             "curv": c,
@@ -593,6 +594,9 @@ class Engine:
 
 class _GaussNewton:
     """An :class:`Engine` seen by the kernel with the Gauss-Newton curvature in place of its Hessian."""
+
+    #: the curvature is not the Hessian: the kernel does not replace it by differences of the gradient
+    exact_hessian = False
 
     def __init__(self, engine: Engine):
         self._single = engine.single

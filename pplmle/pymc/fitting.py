@@ -264,6 +264,8 @@ def fit_from(
         why = note or _why_not(best, info, gtol)
         message = messages.not_converged(why, best.message)
         warn_or_raise(messages.not_converged_warning(method, why), ConvergenceWarning, strict, stacklevel=4)
+    if info["hessian_differences"]:
+        message = f"{message} {messages.hessian_from_differences()}"
 
     return _result(
         engine,

@@ -36,6 +36,7 @@ a few iterations rather than hundreds.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,6 +63,23 @@ HALVINGS = 50
 PROBE_STEPS = (1 / 256, 1 / 64, 1 / 16, 1 / 4, 1.0)
 #: Doublings of the unboundedness probe (distances 1, 2, 4, ..., 2**UNBOUNDED_DOUBLINGS).
 UNBOUNDED_DOUBLINGS = 12
+#: Beyond this magnitude (2**100, about 1e30) of a parameter or of a standard error on the
+#: unconstrained scale (or below its inverse), a compiled Hessian is not trusted: its graph forms
+#: powers of such numbers (PyTensor's Hessian of a Normal log-density forms sigma**3, which leaves
+#: float64 near sigma = 1e102 and loses digits in subnormals before that), while the gradient
+#: stays representable far beyond. There the Hessian is formed from differences of the gradient.
+HESSIAN_RANGE = 2.0**100
+#: The steps of those differences, in the scaled space (standard errors): central differences at
+#: h, 2h and 4h, Richardson-extrapolated in pairs (error of order h**4, about 1e-12).
+DIFFERENCE_STEP = 2.0**-10
+#: Passes that may be spent finding each parameter's scale for the differences.
+DIFFERENCE_PASSES = 12
+#: A Hessian from differences is trusted when its two extrapolations (from h, 2h and from 2h, 4h)
+#: and its two estimates of each off-diagonal entry agree to this, in the scaled space (where the
+#: diagonal is 1): its standard errors are then good to about this, relatively, or better.
+DIFFERENCE_TOL = 1e-7
+#: The smallest step, in units in the last place of the parameter: a smaller one would round away.
+DIFFERENCE_ULPS = 2.0**10
 
 # how a row of newton() ended
 CONVERGED, STALLED, EXHAUSTED, NONFINITE = 0, 1, 2, 3
@@ -92,13 +110,17 @@ def quiet(func):
 @dataclass(frozen=True)
 class Curvature:
     """The Hessians of a batch in the scaled space: ``D`` (b, k), eigenvalues ``w`` (b, k) and
-    eigenvectors ``V`` (b, k, k) of ``D H D``, which rows are finite and which positive definite."""
+    eigenvectors ``V`` (b, k, k) of ``D H D``, which rows are finite and which positive definite;
+    which rows' Hessians were formed from differences of the gradient (:func:`hessians`), and
+    which of those are not consistent enough to give standard errors (never positive definite)."""
 
     D: np.ndarray
     w: np.ndarray
     V: np.ndarray
     finite: np.ndarray
     pd: np.ndarray
+    differences: np.ndarray | None = None
+    untrusted: np.ndarray | None = None
 
     @property
     def cond(self) -> np.ndarray:
@@ -114,7 +136,9 @@ def scales(H: np.ndarray) -> np.ndarray:
 
 
 @quiet
-def curvature(H: np.ndarray) -> Curvature:
+def curvature(
+    H: np.ndarray, differences: np.ndarray | None = None, untrusted: np.ndarray | None = None
+) -> Curvature:
     b, k = H.shape[0], H.shape[-1]
     finite = np.all(np.isfinite(H.reshape(b, -1)), axis=1)
     D = np.ones((b, k))
@@ -129,7 +153,9 @@ def curvature(H: np.ndarray) -> Curvature:
         pd = finite & (w[:, 0] > 0) & (w[:, -1] <= COND_MAX * np.where(w[:, 0] > 0, w[:, 0], np.inf))
     else:
         pd = finite.copy()
-    return Curvature(D, w, V, finite, pd)
+    if untrusted is not None:
+        pd = pd & ~untrusted
+    return Curvature(D, w, V, finite, pd, differences, untrusted)
 
 
 def newton_step(c: Curvature, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,6 +174,8 @@ def newton_step(c: Curvature, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def hessian_problem(c: Curvature, i: int = 0) -> str:
     """Why row `i`'s Hessian gives no standard errors ("" when it does)."""
+    if c.untrusted is not None and c.untrusted[i]:
+        return messages.hessian_differences_inconsistent()
     if not c.finite[i]:
         return messages.hessian_not_finite()
     if c.w.shape[1] and c.w[i, 0] <= 0:
@@ -155,6 +183,155 @@ def hessian_problem(c: Curvature, i: int = 0) -> str:
     if not c.pd[i]:
         return messages.hessian_singular(float(c.cond[i]))
     return ""
+
+
+# -- Hessians from differences of the gradient -------------------------------------------------
+
+
+def _at_risk(U: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Rows whose compiled Hessian is not to be trusted: not finite, or at a point whose parameters
+    or standard errors on the unconstrained scale lie beyond :data:`HESSIAN_RANGE`. (Reported
+    values are not looked at: a family's are Deterministics of parameters in units of order one.)"""
+    b = U.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.abs(np.diagonal(H, axis1=1, axis2=2))
+        ok = np.isfinite(d) & (d > 0)
+        # standard errors 1/sqrt(d) beyond the range in either direction
+        far = np.any(ok & ((d > HESSIAN_RANGE**2) | (d < HESSIAN_RANGE**-2)), axis=1)
+    far |= np.any(np.abs(U) > HESSIAN_RANGE, axis=1)
+    return far | ~np.all(np.isfinite(H.reshape(b, -1)), axis=1)
+
+
+def _column(fun: Objective, U: np.ndarray, rows: np.ndarray, j: int, step: np.ndarray):
+    """Central differences of the gradient along parameter `j`, with the steps actually taken
+    (`step` rounded to the points u_j +- step): the columns (b, k), and which rows moved and met
+    finite gradients on both sides."""
+    up, down = U.copy(), U.copy()
+    up[:, j] = U[:, j] + step
+    down[:, j] = U[:, j] - step
+    width = (up[:, j] - U[:, j]) + (U[:, j] - down[:, j])
+    f_up, g_up = fun.value_grad(up, rows)
+    f_down, g_down = fun.value_grad(down, rows)
+    finite = np.isfinite(f_up) & np.isfinite(f_down)
+    moved = width > 0
+    safe = np.where(moved, width, 1.0)
+    return (g_up - g_down) / safe[:, None], finite, moved
+
+
+@quiet
+def difference_hessian(
+    fun: Objective, U: np.ndarray, rows: np.ndarray, H0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Hessians at `U` from central differences of the gradient in the scaled space.
+
+    Parameter j is stepped by ``t h D_j`` (t = 1, 2, 4; ``h =`` :data:`DIFFERENCE_STEP`), where
+    ``D_j``, its standard error on the unconstrained scale, is found as a fixed point
+    ``D_j = 1 / sqrt(|c_j|)`` of the curvature ``c_j`` that the differences measure: starting
+    from the compiled Hessian's diagonal, or from ``max(|u_j|, 1)`` where that is not consistent
+    with them, shrinking where a step meets a non-finite gradient and growing where it changes
+    nothing. No step is shorter than :data:`DIFFERENCE_ULPS` units in the last place of u_j.
+    Columns at h and 2h are combined by Richardson's rule (error of order h**4).
+
+    Returns the symmetrized Hessians (b, k, k), NaN in the columns whose scale was not found, and
+    which rows are untrusted: a scale not found, a step longer than the scale, or the two
+    extrapolations (h, 2h and 2h, 4h), or the two estimates of an off-diagonal entry (H_ij from
+    column j, H_ji from column i), differing by more than :data:`DIFFERENCE_TOL` in the scaled space.
+    """
+    b, k = U.shape
+    d0 = np.abs(np.diagonal(H0, axis1=1, axis2=2))
+    analytic = np.isfinite(d0) & (d0 > 0)
+    fallback = np.maximum(np.abs(U), 1.0)
+    start = np.where(analytic, 1.0 / np.sqrt(np.where(analytic, d0, 1.0)), fallback)
+    floor = DIFFERENCE_ULPS * np.spacing(np.abs(U))
+    D = np.ones((b, k))
+    cols = np.full((3, b, k, k), np.nan)  # column j at steps h, 2h, 4h
+    found = np.zeros((b, k), dtype=bool)
+    coarse = np.zeros((b, k), dtype=bool)  # the step was held at the floor of resolution
+    for j in range(k):
+        d = start[:, j].copy()
+        first = analytic[:, j].copy()  # rows still on the compiled Hessian's scale
+        best = np.full(b, np.inf)  # the shortest step that measured a curvature, if none is right
+        todo = np.arange(b)
+        for _ in range(DIFFERENCE_PASSES):
+            if todo.size == 0:
+                break
+            step = np.maximum(DIFFERENCE_STEP * d[todo], floor[todo, j])
+            col, finite, moved = _column(fun, U[todo], rows[todo], j, step)
+            c = np.abs(col[:, j])
+            usable = finite & moved & np.isfinite(c) & (c > 0)
+            ratio = np.where(usable, d[todo] * np.sqrt(np.where(usable, c, 1.0)), np.nan)
+            hit = usable & (ratio >= 0.5) & (ratio <= 2.0)
+            cols[0, todo[hit], :, j] = col[hit]
+            D[todo[hit], j] = d[todo[hit]]
+            found[todo[hit], j] = True
+            shorter = usable & ~hit & (step < best[todo])
+            best[todo[shorter]] = step[shorter]
+            cols[0, todo[shorter], :, j] = col[shorter]
+            # the next scale: the measured one; smaller after a non-finite gradient, larger after
+            # a step that changed nothing; max(|u_j|, 1) when the compiled Hessian's was unusable
+            miss = ~hit
+            new = np.where(usable, 1.0 / np.sqrt(np.where(usable, c, 1.0)), d[todo])
+            new = np.where(~finite, new * 2.0**-8, new)
+            new = np.where(finite & (~moved | (c == 0)), new * 2.0**32, new)
+            new = np.where(first[todo] & ~usable, fallback[todo, j], new)
+            first[todo] = False
+            d[todo[miss]] = new[miss]
+            # a step that changed nothing after a longer one that measured: the resolution ends there
+            todo = todo[miss & ~(finite & (c == 0) & np.isfinite(best[todo]))]
+        # where no step of the right length resolves the curvature (the gradient rounds it away),
+        # the shortest that did serves Newton's steps, untrusted
+        unresolved = ~found[:, j] & np.isfinite(best)
+        D[unresolved, j] = best[unresolved] / DIFFERENCE_STEP
+        at = np.flatnonzero(found[:, j] | unresolved)
+        coarse[at, j] = unresolved[at] | (DIFFERENCE_STEP * D[at, j] < floor[at, j])
+        found[at, j] = True
+        for level, t in ((1, 2.0), (2, 4.0)):
+            if at.size:
+                step = np.maximum(t * DIFFERENCE_STEP * D[at, j], floor[at, j])
+                col, finite, moved = _column(fun, U[at], rows[at], j, step)
+                cols[level, at, :, j] = np.where((finite & moved)[:, None], col, np.nan)
+    fine = (4.0 * cols[0] - cols[1]) / 3.0
+    rough = (4.0 * cols[1] - cols[2]) / 3.0
+    S = D[:, :, None] * D[:, None, :]
+    asym = np.max(np.abs(S * (fine - np.swapaxes(fine, 1, 2))).reshape(b, -1), axis=1, initial=0.0)
+    spread = np.max(np.abs(S * (fine - rough)).reshape(b, -1), axis=1, initial=0.0)
+    H = 0.5 * (fine + np.swapaxes(fine, 1, 2))
+    trusted = (
+        np.all(found & ~coarse, axis=1)
+        & np.all(np.isfinite(H.reshape(b, -1)), axis=1)
+        & (asym <= DIFFERENCE_TOL)
+        & (spread <= DIFFERENCE_TOL)
+    )
+    return H, ~trusted
+
+
+def hessians(fun: Objective, U: np.ndarray, rows: np.ndarray, info: Mapping[str, np.ndarray]):
+    """The Hessians of `fun` at `U` (its ``full`` output `info`), from differences of the exact
+    gradient where the compiled ones are at risk (:func:`_at_risk`; never at everyday scales).
+
+    Returns the Hessians, which rows were formed from differences and which of those are untrusted
+    (see :func:`difference_hessian`). An objective whose curvature is not its Hessian (attribute
+    ``exact_hessian = False``, as the Gauss-Newton curvature) is left as it is.
+    """
+    H = info["hess"]
+    b = U.shape[0]
+    none = np.zeros(b, dtype=bool)
+    if not getattr(fun, "exact_hessian", True) or b == 0 or U.shape[1] == 0:
+        return H, none, none
+    g = info["grad"]
+    risk = _at_risk(U, H) & np.isfinite(info["objective"]) & np.all(np.isfinite(g), axis=1)
+    if not risk.any():
+        return H, none, none
+    H = np.array(H, dtype=float, copy=True)
+    at = np.flatnonzero(risk)
+    Hd, bad = difference_hessian(fun, U[at], np.asarray(rows)[at], H[at])
+    # where differences cannot resolve an entry (far from the optimum a gradient may be flat to
+    # rounding: sigma far above the spread of the data), the compiled entry still serves Newton's
+    # steps, or 0 where that is not finite either; the row stays untrusted
+    H[at] = np.where(np.isfinite(Hd), Hd, np.where(np.isfinite(H[at]), H[at], 0.0))
+    untrusted = none.copy()
+    untrusted[at] = bad
+    return H, risk, untrusted
 
 
 # -- Newton's method ---------------------------------------------------------------------------
@@ -193,7 +370,8 @@ def newton(
     minus_inf = np.zeros(B, dtype=bool)
     everything = np.arange(B)
     info = fun.full(U, everything)
-    f, g, H = info["objective"].copy(), info["grad"].copy(), info["hess"].copy()
+    H, differences, untrusted = hessians(fun, U, everything, info)
+    f, g, H = info["objective"].copy(), info["grad"].copy(), np.array(H, dtype=float, copy=True)
     f[~np.isfinite(f)] = np.inf
     status[~(np.isfinite(f) & np.all(np.isfinite(H.reshape(B, -1)), axis=1))] = NONFINITE
     mu = np.zeros(B)  # Levenberg damping of each row, relative to its largest scaled eigenvalue
@@ -202,7 +380,7 @@ def newton(
         rows = np.flatnonzero(status < 0)
         if rows.size == 0:
             break
-        c = curvature(H[rows])
+        c = curvature(H[rows], differences[rows], untrusted[rows])
         step, lam = newton_step(c, g[rows])
         dec[rows] = lam
         done = c.pd & (lam <= tol)
@@ -250,7 +428,8 @@ def newton(
         U[moved] = U[moved] + t[ok, None] * step[ok]
         iters[moved] += 1
         new = fun.full(U[moved], moved)
-        f[moved], g[moved], H[moved] = new["objective"], new["grad"], new["hess"]
+        f[moved], g[moved] = new["objective"], new["grad"]
+        H[moved], differences[moved], untrusted[moved] = hessians(fun, U[moved], moved, new)
         bad = ~(np.isfinite(f[moved]) & np.all(np.isfinite(H[moved].reshape(moved.size, -1)), axis=1))
         f[moved[bad]] = np.inf
         status[moved[bad]] = NONFINITE
@@ -368,9 +547,11 @@ def assess(fun: Objective, U: np.ndarray, tol: float = GTOL) -> dict[str, Any]:
     """
     B, k = U.shape
     info = dict(fun.full(U, np.arange(B)))
-    H, J, g = info["hess"], info["jac"], info["grad"]
+    H, differences, untrusted = hessians(fun, U, np.arange(B), info)
+    info["hess"] = H
+    J, g = info["jac"], info["grad"]
     m = J.shape[1]
-    c = curvature(H)
+    c = curvature(H, differences, untrusted)
     _, dec = newton_step(c, np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0))
     finite = (
         c.finite
@@ -399,7 +580,16 @@ def assess(fun: Objective, U: np.ndarray, tol: float = GTOL) -> dict[str, Any]:
     for i in np.flatnonzero(good):
         grad_r[i] = np.linalg.lstsq(J[i].T, g[i], rcond=None)[0]
     ok = pd & np.all(np.isfinite(se), axis=1) & (dec <= tol)
-    return {**info, "curv": c, "decrement": dec, "cov": cov, "se": se, "grad_natural": grad_r, "ok": ok}
+    return {
+        **info,
+        "curv": c,
+        "decrement": dec,
+        "cov": cov,
+        "se": se,
+        "grad_natural": grad_r,
+        "ok": ok,
+        "differences": differences,
+    }
 
 
 def _norm(Z: np.ndarray, axis: int) -> np.ndarray:
@@ -555,11 +745,12 @@ def constrained(
         if rows.size == 0:
             break
         info = fun.full(U[rows], rows)
-        g, H = info["grad"], info["hess"]
+        g = info["grad"]
+        H, differences, untrusted = hessians(fun, U[rows], rows, info)
         a = info["jac"][:, index, :]
         cval = info["reported"][:, index] - target[rows]
         f[rows] = info["objective"]
-        curv = curvature(H)
+        curv = curvature(H, differences, untrusted)
         finite = curv.finite & np.isfinite(info["objective"]) & np.all(np.isfinite(a), axis=1)
         D = curv.D
         gs, as_ = D * g, D * a

@@ -16,6 +16,7 @@ import scipy.linalg
 import statsmodels.api as sm
 
 import pplmle as pl
+from pplmle.core import messages
 from pplmle.pymc import kernel
 
 
@@ -117,6 +118,78 @@ def test_scaled_singularity_test_ignores_units():
     c = kernel.curvature(H)
     assert c.pd[0]
     np.testing.assert_allclose(c.cond[0], 3.0, rtol=1e-12)
+
+
+class _Broken:
+    """A NumPy objective (the NLL of a Normal sample in (mu, log sigma), at 2**400 times the data's
+    units) whose compiled Hessian, as PyTensor's does there, has left float64."""
+
+    def __init__(self, x):
+        self.x = np.asarray(x, dtype=float)
+
+    def value_grad(self, U, rows):
+        mu, ls = U[:, :1], U[:, 1:]
+        z = (self.x[None, :] - mu) / np.exp(ls)
+        f = self.x.size * ls[:, 0] + 0.5 * np.sum(z**2, axis=1)
+        g = np.column_stack([-np.sum(z, axis=1) / np.exp(ls[:, 0]), self.x.size - np.sum(z**2, axis=1)])
+        return f, g
+
+    def full(self, U, rows):
+        f, g = self.value_grad(U, rows)
+        H = np.full((U.shape[0], 2, 2), np.nan)
+        H[:, 0, 0] = np.inf
+        return {"objective": f, "grad": g, "hess": H}
+
+
+def test_hessian_from_differences_of_the_gradient_where_the_compiled_one_fails():
+    x = 2.0**400 * (np.arange(10.0) - 3.0)
+    mu, sigma = x.mean(), x.std()
+    U = np.array([[mu, np.log(sigma)]])
+    fun = _Broken(x)
+    H, differences, untrusted = kernel.hessians(fun, U, np.zeros(1, dtype=int), fun.full(U, None))
+    assert differences[0] and not untrusted[0]
+    true = np.array([[x.size / sigma**2, 0.0], [0.0, 2.0 * x.size]])
+    D = 1.0 / np.sqrt(np.diag(true))
+    np.testing.assert_allclose(D[:, None] * H[0] * D[None, :], np.eye(2), rtol=0, atol=1e-10)
+    res = kernel.assess(_with_reported(fun), U)
+    assert res["ok"][0] and res["differences"][0]
+    np.testing.assert_allclose(
+        res["se"][0], [sigma / np.sqrt(x.size), 1.0 / np.sqrt(2.0 * x.size)], rtol=1e-10
+    )
+
+
+def test_differences_that_disagree_give_no_standard_errors():
+    # |u_0| has a kink at the point: the differences at h, 2h and 4h disagree, so the Hessian is
+    # untrusted, never positive definite, and the verdict says why
+    class Kink:
+        def value_grad(self, U, rows):
+            return np.abs(U[:, 0]) + U[:, 1] ** 2, np.column_stack([np.sign(U[:, 0]), 2.0 * U[:, 1]])
+
+        def full(self, U, rows):
+            f, g = self.value_grad(U, rows)
+            return {"objective": f, "grad": g, "hess": np.full((U.shape[0], 2, 2), np.inf)}
+
+    U = np.zeros((1, 2))
+    res = kernel.assess(_with_reported(Kink()), U)
+    assert res["differences"][0] and not res["ok"][0] and not res["curv"].pd[0]
+    assert kernel.hessian_problem(res["curv"], 0) == messages.hessian_differences_inconsistent()
+
+
+def _with_reported(fun):
+    """`fun` with the reported values the parameters themselves."""
+
+    class WithReported:
+        def value_grad(self, U, rows):
+            return fun.value_grad(U, rows)
+
+        def full(self, U, rows):
+            out = dict(fun.full(U, rows))
+            out["loglik"] = -out["objective"]
+            out["reported"] = U.copy()
+            out["jac"] = np.broadcast_to(np.eye(U.shape[1]), (U.shape[0], U.shape[1], U.shape[1])).copy()
+            return out
+
+    return WithReported()
 
 
 # -- many parameters: no Scan ----------------------------------------------------------------------

@@ -56,7 +56,7 @@ class BatchEngine:
     """
 
     def __init__(self, engine: Engine, batched: Sequence[str]):
-        engine._compile()
+        engine.compile()
         require_float64(engine.model, "Fitting many datasets at once (simulate, bootstrap)")
         self.engine = engine
         model = engine.model

@@ -249,7 +249,7 @@ class Engine:
         self.lock = threading.RLock()
 
     # -- compilation -----------------------------------------------------
-    def _compile(self) -> dict[str, Callable]:
+    def compile(self) -> dict[str, Callable]:
         if self._fns is not None:
             return self._fns
         with self.lock:
@@ -329,9 +329,9 @@ class Engine:
         )
         return None
 
-    def _extra(self, name: str) -> Callable:
+    def function(self, name: str) -> Callable:
         """The compiled function `name` (compiled on first use)."""
-        return self._compile()[name]
+        return self.compile()[name]
 
     def _compile_loglik_batch(self) -> Callable:
         """log-likelihood for a batch of natural-scale points: one input per free variable,
@@ -356,7 +356,7 @@ class Engine:
 
     def loglik_batch(self, natural: Mapping[str, np.ndarray], chunk: int) -> np.ndarray:
         """Log-likelihood at G natural-scale points of the free variables, `chunk` points at a time."""
-        fn = self._extra("loglik_batch")
+        fn = self.function("loglik_batch")
         arrays = [np.asarray(natural[name], dtype=float) for name in self.free_names]
         size = arrays[0].shape[0]
         out = np.empty(size)
@@ -382,7 +382,7 @@ class Engine:
 
     @property
     def n_free(self) -> int:
-        self._compile()
+        self.compile()
         return self.u_default.size
 
     # -- data ------------------------------------------------------------
@@ -406,7 +406,7 @@ class Engine:
 
         Variables missing from `natural` take the model's initial point.
         """
-        fns = self._compile()
+        fns = self.compile()
         unknown = set(natural) - set(self.free_names)
         if unknown:
             raise ValueError(
@@ -440,13 +440,13 @@ class Engine:
 
     def natural_from_u(self, u: np.ndarray) -> dict[str, np.ndarray]:
         """Natural-scale values of the free variables at the unconstrained point `u`."""
-        fns = self._compile()
+        fns = self.compile()
         point = self.point_from_u(u)
         values = fns["natural"](*[point[v.name] for v in self.value_vars])
         return {name: np.asarray(v) for name, v in zip(self.free_names, values, strict=True)}
 
     def point_from_u(self, u: np.ndarray) -> dict[str, np.ndarray]:
-        self._compile()
+        self.compile()
         point, i = {}, 0
         for name, shape, size in self.point_map:
             point[name] = np.reshape(u[i : i + size], shape)
@@ -468,26 +468,26 @@ class Engine:
     def has_gauss_newton(self) -> bool:
         """Whether the model offers a Gauss-Newton route: every likelihood term a ``pm.Normal``
         observation, and at most :data:`GAUSS_NEWTON_MAX_PARAMS` parameters."""
-        self._compile()
+        self.compile()
         return self._has_gauss_newton
 
     @property
     def single(self) -> _Single:
         """This engine as a :class:`pplmle.pymc.kernel.Objective` batch of one."""
-        self._compile()
+        self.compile()
         if self._single is None:
             self._single = _Single(self)
         return self._single
 
     def objective(self, u: np.ndarray) -> float:
-        return float(self._compile()["vg"](u)[0])
+        return float(self.compile()["vg"](u)[0])
 
     def loglik(self, u: np.ndarray) -> float:
         """The log-likelihood at `u` (no derivatives)."""
-        return float(self._compile()["ll"](u))
+        return float(self.compile()["ll"](u))
 
     def _value_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
-        f, g = self._compile()["vg"](u)
+        f, g = self.compile()["vg"](u)
         f, g = float(f), np.asarray(g, dtype=float)
         if not (np.isfinite(f) and np.all(np.isfinite(g))):
             return (-np.inf if f == -np.inf else np.inf), np.zeros_like(u)
@@ -515,7 +515,7 @@ class Engine:
         rather than the local shape of the likelihood, and leaves basins (a Gaussian peak fitted
         as flat noise, say) where Newton's method stays. Newton's method then finishes.
         """
-        self._compile()
+        self.compile()
         n_eval, message = 0, ""
         u = np.asarray(u0, dtype=float)
         if use_find_map:
@@ -600,7 +600,7 @@ class _GaussNewton:
 
     def __init__(self, engine: Engine):
         self._single = engine.single
-        self._fn = engine._compile()["gauss_newton"]
+        self._fn = engine.compile()["gauss_newton"]
 
     def value_grad(self, U: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._single.value_grad(U, rows)
@@ -636,8 +636,8 @@ class _Single:
     """An :class:`Engine` seen by the kernel: a batch of one problem (the engine's current data)."""
 
     def __init__(self, engine: Engine):
-        self._vg = engine._compile()["vg"]
-        self._info = engine._compile()["info"]
+        self._vg = engine.compile()["vg"]
+        self._info = engine.compile()["info"]
 
     def value_grad(self, U: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         f = np.empty(U.shape[0])

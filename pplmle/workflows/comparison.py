@@ -191,7 +191,7 @@ def _user_data(model) -> dict[str, np.ndarray]:
 
 def _reported_from_u(engine) -> Callable[[np.ndarray], dict[str, Any]]:
     """The reported parameters of a family at the unconstrained point `u` (its Deterministics too)."""
-    return lambda u: engine.unflatten(np.asarray(engine._extra("rep")(u)[0], dtype=float))
+    return lambda u: engine.unflatten(np.asarray(engine.function("rep")(u)[0], dtype=float))
 
 
 def _flat(params: Mapping[str, Any], names: list[str]) -> np.ndarray:

@@ -520,13 +520,13 @@ def _true_values(source: Family | pm.Model, true: Mapping[str, Any], n: int | No
     if isinstance(source, Family):
         names = list(source.param_names)
         engine = family_engine(source)
-        engine._compile()
+        engine.compile()
         to_free = source.to_free
         labels = labels_for(engine, source.labels())
         shapes = dict(zip(engine.reported, engine.reported_shapes, strict=True))
     else:
         engine, _ = model_engine(source, "MLE", "raise")
-        engine._compile()
+        engine.compile()
         names = list(engine.reported)
         labels = labels_for(engine, None)
         shapes = dict(zip(engine.reported, engine.reported_shapes, strict=True))

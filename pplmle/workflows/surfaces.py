@@ -191,12 +191,12 @@ def _resolve(model: Any):
         return ctx, model, ctx.labels, batch, model.n_obs, model.model_name
     if isinstance(model, Family):
         engine = family_engine(model)
-        engine._compile()
+        engine.compile()
         labels = labels_for(engine, model.labels())
         ctx = FitContext(engine, model.data(), engine.u_default, labels, model.to_free, source=model)
         return ctx, None, labels, model.free_batch, model.n_obs, model.name
     engine, _ = model_engine(model, "MLE", "raise")
-    engine._compile()
+    engine.compile()
     labels = labels_for(engine, None)
     snapshot = {k: np.array(v, copy=True) for k, v in engine.data_snapshot().items()}
     ctx = FitContext(engine, snapshot, engine.u_default, labels, None, source=model)

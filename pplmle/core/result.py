@@ -208,6 +208,9 @@ class MLEResult(_values.Value):
             likelihood normalized on a grid of +/- 5 standard errors when there
             are at most two scalar parameters (its ``source`` attribute says
             so), else from the large-sample normal approximation N(MLE, cov).
+            One variable per parameter; for a ``pm.Model`` whose variable has
+            ``dims=``, with the model's dims and coordinate values (integer
+            indices for a dim without values), else ``{name}_dim_{d}``.
             Absent when the covariance is not available.
         likelihood_surface
             The grid surface, when a grid was used.

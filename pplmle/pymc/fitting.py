@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict
 
 import numpy as np
@@ -76,15 +77,51 @@ def _model_engine_locked(model: pm.Model, method: str, nan_policy: str) -> tuple
 
 
 def labels_for(engine: Engine, labels: Mapping[str, list[str]] | None) -> list[str]:
+    """The label of every scalar parameter, in the order of the flat parameter vector.
+
+    A family passes its own `labels`. For a ``pm.Model``, a scalar variable is labelled by its
+    name; an element of a variable with ``dims=`` by its coordinate values (``beta[age]``,
+    ``city_offset[Berlin, Jan]``), with the integer index along a dim that has no coordinate
+    values (or values that do not tell its elements apart); a variable without dims by its
+    integer indices (``beta[0]``). Should two labels still coincide, every label is indexed.
+    """
     if labels is not None:
         return [lab for name in engine.reported for lab in labels[name]]
-    out = []
-    for name, shape in zip(engine.reported, engine.reported_shapes, strict=True):
-        if shape == ():
-            out.append(name)
-        else:
-            out.extend(f"{name}[{', '.join(map(str, idx))}]" for idx in np.ndindex(*shape))
+    pairs = list(zip(engine.reported, engine.reported_shapes, strict=True))
+    model = engine.model
+    out = [lab for name, shape in pairs for lab in _element_labels(name, axis_values(model, name, shape))]
+    if len(set(out)) < len(out):  # coordinate values that collide with another label
+        out = [lab for name, shape in pairs for lab in _element_labels(name, [range(n) for n in shape])]
     return out
+
+
+def axis_values(model: pm.Model, name: str, shape: tuple[int, ...]) -> list[Sequence[Any]]:
+    """What indexes each axis of variable `name` (of `shape`): its dim's coordinate values when
+    the model has them, one distinct value per element, else ``range(length)``."""
+    dims = tuple(model.named_vars_to_dims.get(name) or ())
+    out: list[Sequence[Any]] = []
+    for axis, size in enumerate(shape):
+        values = model.coords.get(dims[axis]) if len(dims) == len(shape) and dims[axis] else None
+        if values is None or len(values) != size or len({str(v) for v in values}) != size:
+            out.append(range(size))
+        else:
+            out.append(list(values))
+    return out
+
+
+def variable_dims(model: pm.Model, name: str, shape: tuple[int, ...]) -> tuple[str, ...] | None:
+    """The model's dim names for variable `name` when it has one per axis of `shape`, else None."""
+    dims = tuple(model.named_vars_to_dims.get(name) or ())
+    if len(dims) != len(shape) or not all(dims):
+        return None
+    return dims
+
+
+def _element_labels(name: str, axes: list[Sequence[Any]]) -> list[str]:
+    if not axes:
+        return [name]
+    # coordinate values may be numbers or strings (str() of a numpy scalar is its plain value)
+    return [f"{name}[{', '.join(str(v) for v in idx)}]" for idx in itertools.product(*axes)]
 
 
 def observed_data(model: pm.Model) -> dict[str, np.ndarray]:

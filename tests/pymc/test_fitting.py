@@ -176,3 +176,34 @@ def test_result_is_frozen_and_picklable_parts():
         res.converged = False
     table = pickle.loads(pickle.dumps(res.table()))
     np.testing.assert_allclose(table.loc["mu", "estimate"], MU_HAT, rtol=1e-12)
+
+
+# -- labels from coords ------------------------------------------------------------------------------
+
+
+def test_labels_use_coordinate_values_numbers_strings_and_indices():
+    from pplmle.pymc.fitting import labels_for, model_engine
+
+    y = np.arange(6.0)
+    with pm.Model(coords={"year": [2019, 2020], "level": ["lo", "lo"]}) as model:
+        model.add_coord("group", length=3)  # a dim without coordinate values
+        pm.Normal("trend", dims="year")  # numeric coordinate values
+        pm.Normal("level_effect", dims="level")  # values that do not tell the elements apart
+        pm.Normal("group_effect", dims="group")
+        pm.Normal("w", shape=2)  # no dims: integer indices, as before
+        s = pm.HalfNormal("s")
+        pm.Normal("y", 0.0, s, observed=y)
+    engine, _ = model_engine(model, "MLE", "raise")
+    engine._compile()
+    assert labels_for(engine, None) == [
+        "trend[2019]",
+        "trend[2020]",
+        "level_effect[0]",
+        "level_effect[1]",
+        "group_effect[0]",
+        "group_effect[1]",
+        "group_effect[2]",
+        "w[0]",
+        "w[1]",
+        "s",
+    ]

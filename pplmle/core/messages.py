@@ -30,6 +30,7 @@ __all__ = [
     "standard_errors_nan",
     "start_not_finite",
     "stationary_singular",
+    "symbolic_initval",
     "unbounded",
     "untrusted_in_comparison",
     "why_exhausted",
@@ -129,6 +130,14 @@ def standard_errors_nan(hessian: str) -> str:
 def start_not_finite(point: str) -> str:
     return (
         f"The log-likelihood is not finite at the starting point {point}; pass a `start` inside the support."
+    )
+
+
+def symbolic_initval(name: str, error: str) -> str:
+    return (
+        f"The `initval` of `{name}` must be a number, an array or a PyMC strategy name for mle(); it "
+        f"is a symbolic expression that cannot be evaluated on its own ({error}). Pass its value as "
+        f"`start={{{name!r}: ...}}` instead."
     )
 
 

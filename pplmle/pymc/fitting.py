@@ -666,7 +666,8 @@ def mle(
         A family such as ``pl.Normal(x)``, or a ``pm.Model``.
     start
         Natural-scale starting values by parameter name (default: the family's
-        rough start, or the model's initial point).
+        rough start, or the model's initial point: a variable's ``initval=``
+        when it has one; `start` wins over it).
     n_starts
         Number of starts; the extra ones are jittered by U(-1, 1) on the
         unconstrained scale and ``same_optimum`` records whether all agree.

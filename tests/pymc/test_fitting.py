@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pymc as pm
 import pytest
+import scipy.special
 import scipy.stats
 
 import pplmle as pl
@@ -207,3 +208,73 @@ def test_labels_use_coordinate_values_numbers_strings_and_indices():
         "w[1]",
         "s",
     ]
+
+
+# -- initvals and the default start ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ordinal_data():
+    """Three ordered categories from a latent logistic regression (cutpoints -0.5 and 0.8)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    p_above = scipy.special.expit(1.2 * x[:, None] - np.array([-0.5, 0.8])[None, :])
+    y = (rng.uniform(size=300)[:, None] < p_above).sum(axis=1)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def ordered_logistic(ordinal_data):
+    # initval on the slope; the cutpoints' prior means are equal, so PyMC's initial point of the
+    # ordered transform is log(0) = -inf: the default start must still lie inside the support
+    x, y = ordinal_data
+    with pm.Model() as model:
+        b = pm.Normal("b", 0.0, 5.0, initval=0.3)
+        c = pm.Normal("c", 0.0, 10.0, shape=2, transform=pm.distributions.transforms.ordered)
+        pm.OrderedLogistic("y", eta=b * x, cutpoints=c, observed=y)
+    return model
+
+
+def test_ordered_logistic_with_an_initval_matches_statsmodels(ordinal_data, ordered_logistic):
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    x, y = ordinal_data
+    res = pl.mle(ordered_logistic, strict=True)
+    ref = OrderedModel(y, x[:, None], distr="logit").fit(method="newton", tol=1e-12, disp=False)
+    # statsmodels: slope, first cutpoint, log of the increment to the second
+    b, t0, t1 = ref.params
+    cov = ref.cov_params()
+    grad = np.array(
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, np.exp(t1)]]
+    )  # (b, c0, c1) from (b, t0, t1)
+    se = np.sqrt(np.diag(grad @ cov @ grad.T))
+    np.testing.assert_allclose([res.params["b"], *res.params["c"]], [b, t0, t0 + np.exp(t1)], rtol=1e-6)
+    np.testing.assert_allclose([res.se["b"], *res.se["c"]], se, rtol=1e-4)
+    np.testing.assert_allclose(res.loglik, ref.llf, rtol=1e-10)
+    assert res.labels == ["b", "c[0]", "c[1]"]
+
+
+def test_initvals_are_the_start_and_an_explicit_start_wins(ordered_logistic):
+    from pplmle.pymc.fitting import model_engine
+
+    engine, _ = model_engine(ordered_logistic, "MLE", "raise")
+    default = engine.natural_from_u(engine.to_unconstrained({}))
+    assert float(default["b"]) == 0.3  # the initval
+    np.testing.assert_allclose(default["c"], [0.0, 1.0])  # inside the support: increments of 1
+    given = engine.natural_from_u(engine.to_unconstrained({"b": 2.0}))
+    assert float(given["b"]) == 2.0
+    assert ordered_logistic.rvs_to_initial_values[ordered_logistic["b"]] == 0.3  # the model is unchanged
+
+
+def test_initval_of_the_ordered_cutpoints_is_kept(ordinal_data):
+    from pplmle.pymc.fitting import model_engine
+
+    x, y = ordinal_data
+    with pm.Model() as model:
+        b = pm.Normal("b", 0.0, 5.0)
+        c = pm.Normal(
+            "c", 0.0, 10.0, shape=2, transform=pm.distributions.transforms.ordered, initval=[-2.0, 3.0]
+        )
+        pm.OrderedLogistic("y", eta=b * x, cutpoints=c, observed=y)
+    engine, _ = model_engine(model, "MLE", "raise")
+    np.testing.assert_allclose(engine.natural_from_u(engine.to_unconstrained({}))["c"], [-2.0, 3.0])

@@ -19,6 +19,7 @@ __all__ = [
     "hessian_not_positive_definite",
     "hessian_singular",
     "multiple_optima",
+    "n_obs_incomplete",
     "no_mle",
     "not_converged",
     "not_converged_warning",
@@ -95,6 +96,14 @@ def multiple_optima(n_starts: int, values: Sequence[float]) -> str:
     nlls = ", ".join(f"{v:.8g}" for v in values)
     return (
         f"The {n_starts} starts reached different optima (objective values {nlls}); the best one is reported."
+    )
+
+
+def n_obs_incomplete(potentials: Sequence[str], counted: int) -> str:
+    return (
+        f"BIC is NaN: the likelihood includes the pm.Potential term(s) {list(potentials)}, whose "
+        f"observations cannot be counted, so n_obs = {counted} counts only the observed variables. "
+        "Pass n_obs= (the number of observations) to mle() or map_estimate() for BIC."
     )
 
 

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pymc as pm
 import pytest
+import scipy.optimize
 import scipy.special
 import scipy.stats
 
@@ -278,3 +279,119 @@ def test_initval_of_the_ordered_cutpoints_is_kept(ordinal_data):
         pm.OrderedLogistic("y", eta=b * x, cutpoints=c, observed=y)
     engine, _ = model_engine(model, "MLE", "raise")
     np.testing.assert_allclose(engine.natural_from_u(engine.to_unconstrained({}))["c"], [-2.0, 3.0])
+
+
+# -- n_obs: what is counted --------------------------------------------------------------------------
+
+
+def test_observation_count_counts_time_steps_and_multivariate_vectors():
+    from pplmle.pymc.fitting import observation_count
+
+    walk = np.cumsum(np.random.default_rng(5).normal(size=50))
+    with pm.Model() as model:
+        s = pm.HalfNormal("s")
+        pm.GaussianRandomWalk("walk", sigma=s, init_dist=pm.Normal.dist(0.0, 10.0), observed=walk)  # 50
+        pm.MvNormal("rows", np.zeros(3), np.eye(3) * s, observed=np.zeros((7, 3)))  # 7 vectors
+        pm.Normal("plain", 0.0, s, observed=np.zeros((2, 4)))  # 8 values
+    assert observation_count(model) == 50 + 7 + 8
+
+
+@pytest.fixture(scope="module")
+def ar1_series():
+    rng = np.random.default_rng(8)
+    y = np.empty(200)
+    y[0] = rng.normal(0.0, 2.0)
+    for t in range(1, 200):
+        y[t] = 0.6 * y[t - 1] + rng.normal(0.0, 1.5)
+    return y
+
+
+def test_ar1_counts_its_time_steps_and_matches_conditional_least_squares(ar1_series):
+    y = ar1_series
+    with pm.Model() as model:
+        rho = pm.Normal("rho", 0.0, 1.0, shape=1)
+        sigma = pm.HalfNormal("sigma", 5.0)
+        pm.AR("y", rho=rho, sigma=sigma, init_dist=pm.Normal.dist(0.0, 10.0), observed=y)
+    res = pl.mle(model, strict=True)
+    assert res.n_obs == 200 and res.n_obs_note == ""
+    # the init_dist term of y[0] has no parameter: the MLE is conditional least squares
+    rho_hat = y[1:] @ y[:-1] / (y[:-1] @ y[:-1])
+    sigma_hat = np.sqrt(np.mean((y[1:] - rho_hat * y[:-1]) ** 2))
+    np.testing.assert_allclose([res.params["rho"][0], res.params["sigma"]], [rho_hat, sigma_hat], rtol=1e-9)
+    loglik = (
+        scipy.stats.norm.logpdf(y[0], 0.0, 10.0)
+        + scipy.stats.norm.logpdf(y[1:], rho_hat * y[:-1], sigma_hat).sum()
+    )
+    # (PyMC evaluates the init_dist term in lower precision, as in the MAP test above: ~1e-10 relative)
+    np.testing.assert_allclose(res.loglik, loglik, rtol=1e-9)
+    np.testing.assert_allclose(res.bic, 2 * np.log(200) - 2 * res.loglik, rtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def survival():
+    """Weibull lifetimes (shape 1.5, scale 10), right-censored at 12."""
+    t = 10.0 * np.random.default_rng(9).weibull(1.5, size=80)
+    return np.minimum(t, 12.0), t >= 12.0
+
+
+def _weibull_nll(theta, time, censored):
+    alpha, beta = np.exp(theta)
+    logpdf = scipy.stats.weibull_min.logpdf(time[~censored], alpha, scale=beta).sum()
+    return -(logpdf + scipy.stats.weibull_min.logsf(time[censored], alpha, scale=beta).sum())
+
+
+@pytest.fixture(scope="module")
+def survival_reference(survival):
+    time, censored = survival
+    fit = scipy.optimize.minimize(
+        _weibull_nll,
+        [0.0, 2.0],
+        args=(time, censored),
+        method="Nelder-Mead",
+        options={"xatol": 1e-12, "fatol": 1e-12, "maxiter": 20000},
+    )
+    return np.exp(fit.x), -fit.fun
+
+
+def test_censoring_through_a_potential_has_no_bic_unless_n_obs_is_given(survival, survival_reference):
+    time, censored = survival
+    with pm.Model() as model:
+        alpha = pm.HalfNormal("alpha", 5.0)
+        beta = pm.HalfNormal("beta", 20.0)
+        pm.Weibull("t", alpha, beta, observed=time[~censored])
+        # the censored rows: log S(t) = -(t / beta)^alpha
+        pm.Potential("censored", -pm.math.sum((time[censored] / beta) ** alpha))
+    res = pl.mle(model, strict=True)
+    (alpha_ref, beta_ref), loglik = survival_reference
+    np.testing.assert_allclose([res.params["alpha"], res.params["beta"]], [alpha_ref, beta_ref], rtol=1e-6)
+    np.testing.assert_allclose(res.loglik, loglik, rtol=1e-10)
+    assert res.n_obs == int((~censored).sum()) and np.isnan(res.bic)
+    assert "['censored']" in res.n_obs_note and "n_obs=" in res.n_obs_note
+    assert res.n_obs_note in repr(res)
+    given = pl.mle(model, n_obs=time.size, strict=True)
+    assert given.n_obs == time.size and given.n_obs_note == ""
+    np.testing.assert_allclose(given.bic, 2 * np.log(time.size) - 2 * given.loglik, rtol=1e-12)
+
+
+def test_censored_distribution_counts_every_row(survival, survival_reference):
+    time, _ = survival
+    with pm.Model() as model:
+        alpha = pm.HalfNormal("alpha", 5.0)
+        beta = pm.HalfNormal("beta", 20.0)
+        pm.Censored("t", pm.Weibull.dist(alpha, beta), lower=None, upper=12.0, observed=time)
+    res = pl.mle(model, strict=True)
+    (alpha_ref, beta_ref), loglik = survival_reference
+    np.testing.assert_allclose([res.params["alpha"], res.params["beta"]], [alpha_ref, beta_ref], rtol=1e-6)
+    np.testing.assert_allclose(res.loglik, loglik, rtol=1e-10)
+    assert res.n_obs == time.size and res.n_obs_note == ""
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "80"])
+def test_n_obs_must_be_a_positive_whole_number(bad):
+    with pytest.raises(ValueError, match=r"`n_obs` must be None or a positive whole number; got"):
+        pl.mle(pl.Normal(X), n_obs=bad)
+    with pm.Model() as model:
+        mu = pm.Normal("mu")
+        pm.Normal("h", mu, 1.0, observed=X)
+    with pytest.raises(ValueError, match=r"`n_obs` must be None or a positive whole number; got"):
+        pl.map_estimate(model, n_obs=bad)

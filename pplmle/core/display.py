@@ -22,6 +22,7 @@ def header_lines(res: MLEResult) -> list[str]:
         f"loglik = {res.loglik:.6g}   nll = {res.nll:.6g}   AIC = {res.aic:.6g}   "
         f"BIC = {res.bic:.6g}   n_obs = {res.n_obs}   n_params = {res.n_params}",
         f"max |gradient| on the natural scale = {res.grad_norm:.2g}; {res.message}",
+        *([res.n_obs_note] if res.n_obs_note else []),
     ]
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "hessian_not_positive_definite",
     "hessian_singular",
     "multiple_optima",
+    "n_obs_incomplete",
     "no_mle",
     "not_converged",
     "not_converged_warning",
@@ -32,6 +33,7 @@ __all__ = [
     "standard_errors_nan",
     "start_not_finite",
     "stationary_singular",
+    "symbolic_initval",
     "unbounded",
     "untrusted_in_comparison",
     "why_exhausted",
@@ -99,6 +101,14 @@ def multiple_optima(n_starts: int, values: Sequence[float]) -> str:
     )
 
 
+def n_obs_incomplete(potentials: Sequence[str], counted: int) -> str:
+    return (
+        f"BIC is NaN: the likelihood includes the pm.Potential term(s) {list(potentials)}, whose "
+        f"observations cannot be counted, so n_obs = {counted} counts only the observed variables. "
+        "Pass n_obs= (the number of observations) to mle() or map_estimate() for BIC."
+    )
+
+
 # -- the Hessian --------------------------------------------------------------------------------
 
 
@@ -147,6 +157,14 @@ def standard_errors_nan(hessian: str) -> str:
 def start_not_finite(point: str) -> str:
     return (
         f"The log-likelihood is not finite at the starting point {point}; pass a `start` inside the support."
+    )
+
+
+def symbolic_initval(name: str, error: str) -> str:
+    return (
+        f"The `initval` of `{name}` must be a number, an array or a PyMC strategy name for mle(); it "
+        f"is a symbolic expression that cannot be evaluated on its own ({error}). Pass its value as "
+        f"`start={{{name!r}: ...}}` instead."
     )
 
 

@@ -36,10 +36,19 @@ class MLEResult(_values.Value):
         Log-likelihood at the estimate and its negative.  For a MAP this is the
         likelihood at the MAP, not the log-posterior.
     aic, bic
-        ``2k - 2 loglik`` and ``k log(n) - 2 loglik``.
+        ``2k - 2 loglik`` and ``k log(n) - 2 loglik`` (BIC is NaN when
+        :attr:`n_obs_note` says that ``n`` is not known).
     n_obs, n_params
-        Number of observations and of free parameters ``k`` (a simplex of ``K``
-        probabilities has ``K - 1``).
+        Number of observations ``n`` and of free parameters ``k`` (a simplex of
+        ``K`` probabilities has ``K - 1``). For a ``pm.Model``, ``n`` counts the
+        observed values of its likelihood terms: one per observed element, one
+        per observed vector of a multivariate distribution (``pm.MvNormal``),
+        one per time step of a time series (``pm.AR``); or the ``n_obs=`` given
+        to :func:`pplmle.mle`.
+    n_obs_note
+        Empty when ``n_obs`` counts every observation; otherwise why it does not
+        (a ``pm.Potential`` in the likelihood, whose observations cannot be
+        counted, and no ``n_obs=`` given): BIC is then NaN.
     converged
         True only when the optimizer ended where the natural-scale gradient,
         measured in standard errors, is below ``gtol``.
@@ -86,6 +95,7 @@ class MLEResult(_values.Value):
     n_eval: int = 0
     flags: dict[str, str] = field(default_factory=dict)
     data_key: str = ""
+    n_obs_note: str = ""
     context: Likelihood | None = field(default=None, compare=False)
 
     @property
@@ -106,7 +116,10 @@ class MLEResult(_values.Value):
 
     @property
     def bic(self) -> float:
-        """Bayesian information criterion, ``k log(n) - 2 loglik``."""
+        """Bayesian information criterion, ``k log(n) - 2 loglik``; NaN when ``n`` is not known
+        (see :attr:`n_obs_note`)."""
+        if self.n_obs_note:
+            return float("nan")
         return self.n_params * np.log(self.n_obs) - 2.0 * self.loglik
 
     @property
@@ -209,6 +222,9 @@ class MLEResult(_values.Value):
             likelihood normalized on a grid of +/- 5 standard errors when there
             are at most two scalar parameters (its ``source`` attribute says
             so), else from the large-sample normal approximation N(MLE, cov).
+            One variable per parameter; for a ``pm.Model`` whose variable has
+            ``dims=``, with the model's dims and coordinate values (integer
+            indices for a dim without values), else ``{name}_dim_{d}``.
             Absent when the covariance is not available.
         likelihood_surface
             The grid surface, when a grid was used.

@@ -39,6 +39,7 @@ from pytensor.graph.replace import graph_replace, vectorize_graph
 from pytensor.tensor.random.basic import NormalRV
 from pytensor.tensor.variable import TensorVariable
 
+from pplmle.core import messages
 from pplmle.core.validate import check_nan_policy
 from pplmle.pymc import kernel
 
@@ -110,6 +111,46 @@ def check_model(model: pm.Model, nan_policy: str = "raise") -> dict[str, int]:
     return imputed
 
 
+def _inside_support(model: pm.Model, point_map: list, u: np.ndarray) -> np.ndarray:
+    """The model's initial point `u` (unconstrained), with every non-finite entry of a variable
+    without an ``initval`` set to 0.
+
+    A support point on the edge of a transform's domain has no finite unconstrained value (equal
+    means of an ordered vector, ``pm.Normal("c", 0, 10, shape=2, transform=ordered)``, give the
+    log-increment log 0); every finite unconstrained value lies inside the support, and 0 is the
+    transform's centre (for the ordered vector: increments of 1). A user's ``initval`` is kept as
+    it is, so that a start outside the support is reported rather than moved.
+    """
+    given = {model.rvs_to_values[rv].name for rv, v in model.rvs_to_initial_values.items() if v is not None}
+    out, i = np.array(u, dtype=float, copy=True), 0
+    for name, _, size in point_map:
+        block = out[i : i + size]
+        if name not in given:
+            block[~np.isfinite(block)] = 0.0
+        i += size
+    return out
+
+
+def _without_initvals(model: pm.Model) -> pm.Model:
+    """A shallow stand-in for `model` that declares no initial values (PyMC's conversion to a
+    FunctionGraph refuses a model with any); the user's model is not modified."""
+    shallow = object.__new__(type(model))
+    shallow.__dict__.update(model.__dict__)
+    shallow.rvs_to_initial_values = dict.fromkeys(model.rvs_to_initial_values)
+    return shallow
+
+
+def _initval(name: str, value: Any) -> Any:
+    """A user's ``initval`` as the copy can hold it: a number, an array or a strategy name; a
+    symbolic one is evaluated (it must not depend on the model's variables)."""
+    if not isinstance(value, pytensor.graph.basic.Variable):
+        return value
+    try:
+        return value.eval()
+    except Exception as exc:  # a graph of the model's variables: PyTensor says which input is missing
+        raise ValueError(messages.symbolic_initval(name, type(exc).__name__)) from None
+
+
 def flatten_priors(model: pm.Model, drop_imputed: Sequence[str] = ()) -> tuple[pm.Model, dict]:
     """A copy of `model` in which every free variable's prior is flat on its support.
 
@@ -117,12 +158,15 @@ def flatten_priors(model: pm.Model, drop_imputed: Sequence[str] = ()) -> tuple[p
     kept; the prior density is replaced by 0 inside the support (-inf outside).
     Free variables created by PyMC's NaN imputation for the observed variables in
     `drop_imputed` are removed, so those entries simply leave the likelihood.
-    The user's model is not modified.
+    The user's model is not modified. The user's ``initval`` values are kept: they are the copy's initial
+    point, so the fit starts from them.
 
     Returns the flat model and a map from the user's shared data variables to
     the copy's, so data changed with ``pm.set_data`` can be carried over.
     """
-    fgraph, memo = fgraph_from_model(model)
+    # the user's initvals (the start of the fit) are carried over to the copy after the conversion
+    initvals = {rv.name: v for rv, v in model.rvs_to_initial_values.items() if v is not None}
+    fgraph, memo = fgraph_from_model(_without_initvals(model) if initvals else model)
     shared_map = {
         orig: memo[orig]
         for orig in model.data_vars
@@ -147,6 +191,9 @@ def flatten_priors(model: pm.Model, drop_imputed: Sequence[str] = ()) -> tuple[p
             new_rv.name = rv.name
             fgraph.replace(rv, new_rv, import_missing=True)
     flat = model_from_fgraph(fgraph, mutate_fgraph=True)
+    for name, value in initvals.items():
+        if name in flat.named_vars and flat[name] in flat.free_RVs:
+            flat.set_initval(flat[name], _initval(name, value))
     shared_map = {orig: flat[new.name] for orig, new in shared_map.items() if new.name in flat.named_vars}
     return flat, shared_map
 
@@ -263,6 +310,7 @@ class Engine:
         ip = model.initial_point()
         self.point_map = [(v.name, np.shape(ip[v.name]), int(np.size(ip[v.name]))) for v in self.value_vars]
         self.u_default = np.concatenate([np.ravel(ip[name]) for name, _, _ in self.point_map]).astype(float)
+        self.u_default = _inside_support(model, self.point_map, self.u_default)
         objective = -model.logp(jacobian=False)
         lik_terms = list(model.observed_RVs) + list(model.potentials)
         loglik = model.logp(vars=lik_terms, jacobian=False) if lik_terms else pt.constant(0.0)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict
 
 import numpy as np
@@ -80,15 +81,51 @@ def _model_engine_locked(model: pm.Model, method: str, nan_policy: str) -> tuple
 
 
 def labels_for(engine: Engine, labels: Mapping[str, list[str]] | None) -> list[str]:
+    """The label of every scalar parameter, in the order of the flat parameter vector.
+
+    A family passes its own `labels`. For a ``pm.Model``, a scalar variable is labelled by its
+    name; an element of a variable with ``dims=`` by its coordinate values (``beta[age]``,
+    ``city_offset[Berlin, Jan]``), with the integer index along a dim that has no coordinate
+    values (or values that do not tell its elements apart); a variable without dims by its
+    integer indices (``beta[0]``). Should two labels still coincide, every label is indexed.
+    """
     if labels is not None:
         return [lab for name in engine.reported for lab in labels[name]]
-    out = []
-    for name, shape in zip(engine.reported, engine.reported_shapes, strict=True):
-        if shape == ():
-            out.append(name)
-        else:
-            out.extend(f"{name}[{', '.join(map(str, idx))}]" for idx in np.ndindex(*shape))
+    pairs = list(zip(engine.reported, engine.reported_shapes, strict=True))
+    model = engine.model
+    out = [lab for name, shape in pairs for lab in _element_labels(name, axis_values(model, name, shape))]
+    if len(set(out)) < len(out):  # coordinate values that collide with another label
+        out = [lab for name, shape in pairs for lab in _element_labels(name, [range(n) for n in shape])]
     return out
+
+
+def axis_values(model: pm.Model, name: str, shape: tuple[int, ...]) -> list[Sequence[Any]]:
+    """What indexes each axis of variable `name` (of `shape`): its dim's coordinate values when
+    the model has them, one distinct value per element, else ``range(length)``."""
+    dims = tuple(model.named_vars_to_dims.get(name) or ())
+    out: list[Sequence[Any]] = []
+    for axis, size in enumerate(shape):
+        values = model.coords.get(dims[axis]) if len(dims) == len(shape) and dims[axis] else None
+        if values is None or len(values) != size or len({str(v) for v in values}) != size:
+            out.append(range(size))
+        else:
+            out.append(list(values))
+    return out
+
+
+def variable_dims(model: pm.Model, name: str, shape: tuple[int, ...]) -> tuple[str, ...] | None:
+    """The model's dim names for variable `name` when it has one per axis of `shape`, else None."""
+    dims = tuple(model.named_vars_to_dims.get(name) or ())
+    if len(dims) != len(shape) or not all(dims):
+        return None
+    return dims
+
+
+def _element_labels(name: str, axes: list[Sequence[Any]]) -> list[str]:
+    if not axes:
+        return [name]
+    # coordinate values may be numbers or strings (str() of a numpy scalar is its plain value)
+    return [f"{name}[{', '.join(str(v) for v in idx)}]" for idx in itertools.product(*axes)]
 
 
 def observed_data(model: pm.Model) -> dict[str, np.ndarray]:
@@ -129,13 +166,48 @@ def check_discrete_observed(model: pm.Model) -> None:
 
 
 def observation_count(model: pm.Model) -> int:
+    """The number of observed values of the model's likelihood terms (its observed variables).
+
+    One per observed element of a univariate distribution (a ``pm.Censored`` one included: a
+    censored row is an observation); one per observed vector of a multivariate one (a
+    ``pm.MvNormal`` or ``pm.Multinomial`` row); one per time step of a time series
+    (``pm.AR``, ``pm.GaussianRandomWalk``, ``pm.GARCH11``, ``pm.EulerMaruyama``: a series of
+    200 values counts 200, its first values, given by ``init_dist``, included). A
+    ``pm.Potential`` has no observations to count (see :func:`potential_terms`).
+    """
     total = 0
+    data = observed_data(model)
     for rv in model.observed_RVs:
-        data = observed_data(model)[rv.name]
         ndim_supp = getattr(rv.owner.op, "ndim_supp", 0) or 0
-        shape = np.shape(data)
+        if ndim_supp and isinstance(rv.owner.op, _TIME_SERIES):
+            ndim_supp -= 1  # the time axis is counted, the values at one time step are one
+        shape = np.shape(data[rv.name])
         total += int(np.prod(shape[: len(shape) - ndim_supp])) if shape else 1
     return total
+
+
+def potential_terms(model: pm.Model) -> list[str]:
+    """Names of the ``pm.Potential`` terms, which enter the likelihood without observations."""
+    return [p.name for p in model.potentials if p.name is not None]
+
+
+def _time_series_ops() -> tuple[type, ...]:
+    import pymc.distributions.timeseries as ts
+
+    names = ("AutoRegressiveRV", "RandomWalkRV", "GARCH11RV", "EulerMaruyamaRV")
+    return tuple(getattr(ts, name) for name in names if hasattr(ts, name))
+
+
+_TIME_SERIES = _time_series_ops()
+
+
+def check_n_obs(n_obs: Any) -> int | None:
+    """`n_obs` of mle() and map_estimate(): None or a positive whole number."""
+    if n_obs is None:
+        return None
+    if isinstance(n_obs, (bool, np.bool_)) or not isinstance(n_obs, (int, np.integer)) or n_obs < 1:
+        raise ValueError(f"`n_obs` must be None or a positive whole number; got {n_obs!r}.")
+    return int(n_obs)
 
 
 def data_fingerprint(model: pm.Model) -> str:
@@ -167,6 +239,7 @@ def fit_from(
     labels: list[str],
     model_name: str,
     to_free,
+    n_obs_note: str = "",
     findings: list[dg.Finding] | None = None,
     probe: bool = True,
     second_route: bool = False,
@@ -180,7 +253,7 @@ def fit_from(
     if not np.isfinite(engine.objective(start_u)):
         msg = messages.start_not_finite(_fmt(engine.natural_from_u(start_u)))
         warn_or_raise(msg, ConvergenceWarning, strict, stacklevel=4)
-        return _failed(engine, start_u, msg, method, n_obs, labels, model_name)
+        return _failed(engine, start_u, msg, method, n_obs, labels, model_name, n_obs_note)
 
     rng = np.random.default_rng(seed)
     starts = [start_u] + [start_u + rng.uniform(-1.0, 1.0, size=start_u.size) for _ in range(n_starts - 1)]
@@ -272,6 +345,7 @@ def fit_from(
         info,
         method=method,
         n_obs=n_obs,
+        n_obs_note=n_obs_note,
         labels=labels,
         model_name=model_name,
         converged=converged,
@@ -400,7 +474,7 @@ def _fmt(point: Mapping[str, Any]) -> str:
     return "{" + ", ".join(f"{k}: {np.round(v, 6).tolist()}" for k, v in point.items()) + "}"
 
 
-def _failed(engine, u, msg, method, n_obs, labels, model_name) -> MLEResult:
+def _failed(engine, u, msg, method, n_obs, labels, model_name, n_obs_note="") -> MLEResult:
     nan = np.full(len(labels), np.nan)
     info = {"reported": nan, "cov": np.full((nan.size, nan.size), np.nan), "loglik": -np.inf}
     return _result(
@@ -408,6 +482,7 @@ def _failed(engine, u, msg, method, n_obs, labels, model_name) -> MLEResult:
         info,
         method=method,
         n_obs=n_obs,
+        n_obs_note=n_obs_note,
         labels=labels,
         model_name=model_name,
         converged=False,
@@ -523,6 +598,7 @@ def _result(
     labels,
     model_name,
     converged,
+    n_obs_note="",
     message,
     grad_norm,
     diagnostics,
@@ -543,6 +619,7 @@ def _result(
         cov=cov,
         loglik=float(info["loglik"]),
         n_obs=int(n_obs),
+        n_obs_note=n_obs_note,
         n_params=int(engine.n_free),
         converged=bool(converged),
         message=message,
@@ -563,14 +640,16 @@ class _Setup(TypedDict, total=False):
     """What :func:`_estimate` passes to :func:`fit_from` about the model, by keyword."""
 
     n_obs: int
+    n_obs_note: str
     model_name: str
     to_free: Callable[[Mapping[str, Any]], dict[str, Any]] | None
     findings: list[dg.Finding]
     second_route: bool
 
 
-def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
+def _estimate(model, *, method, start, nan_policy, n_obs=None, **options) -> MLEResult:
     """Set up the engine and starting point for a family or a pm.Model, then fit."""
+    given_n = check_n_obs(n_obs)
     if isinstance(model, Family):
         if method == "MAP":
             raise ValueError(
@@ -587,12 +666,17 @@ def _estimate(model, *, method, start, nan_policy, **options) -> MLEResult:
         }
     else:
         engine, _ = model_engine(model, method, nan_policy)
+        counted, potentials = observation_count(engine.model), potential_terms(engine.model)
         setup = {
-            "n_obs": observation_count(engine.model),
+            "n_obs": counted,
+            # a Potential's observations cannot be counted: the count is the user's, or incomplete
+            "n_obs_note": messages.n_obs_incomplete(potentials, counted) if potentials else "",
             "model_name": model.name or "pm.Model",
             "to_free": None,
             "second_route": True,
         }
+    if given_n is not None:
+        setup["n_obs"], setup["n_obs_note"] = given_n, ""
     # the engine is shared by every fit of the same structure: one thread at a time
     with engine.lock:
         if isinstance(model, Family):
@@ -637,6 +721,7 @@ def mle(
     maxeval: int = 5000,
     gtol: float = GTOL,
     nan_policy: str = "raise",
+    n_obs: int | None = None,
 ) -> MLEResult:
     """Maximum-likelihood estimate of a pplmle family or of any ``pm.Model``.
 
@@ -660,7 +745,8 @@ def mle(
         A family such as ``pl.Normal(x)``, or a ``pm.Model``.
     start
         Natural-scale starting values by parameter name (default: the family's
-        rough start, or the model's initial point).
+        rough start, or the model's initial point: a variable's ``initval=``
+        when it has one; `start` wins over it).
     n_starts
         Number of starts; the extra ones are jittered by U(-1, 1) on the
         unconstrained scale and ``same_optimum`` records whether all agree.
@@ -682,6 +768,12 @@ def mle(
         ``"raise"`` (default) refuses observed data with NaN, which PyMC would
         otherwise turn into parameters; ``"omit"`` leaves those entries out of
         the likelihood.
+    n_obs
+        The number of observations, for BIC (a positive whole number; default:
+        counted, see :func:`observation_count`). A ``pm.Potential`` in the
+        likelihood (a censored part written by hand, say) has no observations
+        that can be counted: without `n_obs` such a fit reports the count of
+        its observed variables, with BIC NaN and ``n_obs_note`` saying why.
 
     Returns
     -------
@@ -706,6 +798,7 @@ def mle(
         maxeval=maxeval,
         gtol=gtol,
         nan_policy=nan_policy,
+        n_obs=n_obs,
     )
 
 
@@ -720,6 +813,7 @@ def map_estimate(
     optimizer: str = "find_MAP",
     maxeval: int = 5000,
     gtol: float = GTOL,
+    n_obs: int | None = None,
 ) -> MLEResult:
     """Maximum a posteriori estimate of a ``pm.Model``, priors kept.
 
@@ -727,6 +821,7 @@ def map_estimate(
     the posterior density on the natural scale (``jacobian=False``).  The
     standard errors come from the Hessian of the negative log-posterior (a
     Laplace approximation); ``loglik`` is the log-likelihood at the MAP.
+    `n_obs` is as for :func:`mle`.
 
     Examples
     --------
@@ -749,4 +844,5 @@ def map_estimate(
         maxeval=maxeval,
         gtol=gtol,
         nan_policy="raise",
+        n_obs=n_obs,
     )

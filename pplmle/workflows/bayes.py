@@ -25,12 +25,13 @@ from pplmle.core.profiles import Profiler, profile
 from pplmle.core.result import MLEResult
 from pplmle.core.validate import as_float_array, check_finite
 from pplmle.pymc.families import Family, Normal
-from pplmle.pymc.fitting import map_estimate, mle
+from pplmle.pymc.fitting import axis_values, map_estimate, mle, variable_dims
 from pplmle.workflows.surfaces import inference_data, surface
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
     import matplotlib.axes
+    import xarray as xr
 
 __all__ = [
     "BayesVsMLE",
@@ -305,23 +306,48 @@ def result_inference_data(result: MLEResult, draws: int = 4000, seed: int | None
         idata = surf.to_inference_data(draws=draws, seed=seed)
         # a group by key: InferenceData's groups are dynamic attributes that its type does not declare
         posterior = idata["posterior"]
+        if any(np.ndim(value) for value in result.params.values()):  # regroup the elements by variable
+            columns = np.stack([posterior[lab].values for lab in labels], axis=-1)
+            posterior = _posterior_dataset(result, columns, draws)
         posterior.attrs["source"] = "normalized likelihood on a grid (flat-prior posterior)"
         groups["posterior"] = posterior
         groups["likelihood_surface"] = surf.dataset
     elif np.all(np.isfinite(result.cov.to_numpy())):
         rng = np.random.default_rng(seed)
         flat = rng.multivariate_normal(est, result.cov.to_numpy(), size=draws)
-        post, i = {}, 0
-        for name, value in result.params.items():
-            shape = np.shape(value)
-            size = int(np.prod(shape))
-            dims = ("chain", "draw", *[f"{name}_dim_{d}" for d in range(len(shape))])
-            post[name] = (dims, flat[:, i : i + size].reshape(1, draws, *shape))
-            i += size
-        posterior = xr.Dataset(post, coords={"chain": [0], "draw": np.arange(draws)})
+        posterior = _posterior_dataset(result, flat[None, :, :], draws)
         posterior.attrs["source"] = "large-sample normal approximation N(MLE, cov)"
         groups["posterior"] = posterior
     return inference_data(az, **groups)
+
+
+def _posterior_dataset(result: MLEResult, columns: np.ndarray, draws: int) -> xr.Dataset:
+    """Draws of the flat parameter vector (chain x draw x label) as one variable per parameter."""
+    import xarray as xr
+
+    post, coords, i = {}, {"chain": [0], "draw": np.arange(draws)}, 0
+    for name, value in result.params.items():
+        shape = np.shape(value)
+        size = int(np.prod(shape))
+        dims, axis_coords = _posterior_dims(result, name, shape)
+        post[name] = (("chain", "draw", *dims), columns[:, :, i : i + size].reshape(1, draws, *shape))
+        coords.update(axis_coords)
+        i += size
+    return xr.Dataset(post, coords=coords)
+
+
+def _posterior_dims(result: MLEResult, name: str, shape: tuple[int, ...]) -> tuple[tuple[str, ...], dict]:
+    """Dims and coordinates of parameter `name` in the posterior: the fitted ``pm.Model``'s own
+    (``dims=``, with its coordinate values, or integer indices for a dim without them), else
+    ``{name}_dim_{d}``."""
+    import pymc as pm
+
+    model = getattr(result.context, "source", None)
+    dims = variable_dims(model, name, shape) if isinstance(model, pm.Model) else None
+    if dims is None:
+        return tuple(f"{name}_dim_{d}" for d in range(len(shape))), {}
+    assert isinstance(model, pm.Model)
+    return dims, dict(zip(dims, (list(v) for v in axis_values(model, name, shape)), strict=True))
 
 
 def parameterization_effect(x: Any) -> pd.DataFrame:

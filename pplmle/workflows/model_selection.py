@@ -132,13 +132,15 @@ def compare_models(
         - ``AIC = 2k - 2 loglik``; ``AICc = AIC + 2k(k+1)/(n-k-1)``, the
           small-sample correction, which is ``inf`` when ``n - k - 1 <= 0``
           (too few observations for the correction to exist);
-          ``BIC = k log(n) - 2 loglik``;
+          ``BIC = k log(n) - 2 loglik``; AICc and BIC are NaN for a fit whose
+          ``n`` is not known (its ``n_obs_note``: a ``pm.Potential`` in the
+          likelihood and no ``n_obs=`` given);
         - ``dAIC``: AIC minus the smallest AIC;
         - ``weight``: Akaike weights ``exp(-dAIC/2)``, normalized to sum to 1;
         - with `posteriors`: ``elpd_loo``, ``p_loo``, ``se_loo``, ``elpd_waic``,
           ``p_waic``, ``se_waic`` (NaN for models without a posterior);
-        - only when some fit did not converge or has diagnostics: ``note``,
-          listing the problems ("" for a clean fit).
+        - only when some fit did not converge, has diagnostics or has no known
+          ``n``: ``note``, listing the problems ("" for a clean fit).
 
     Warns
     -----
@@ -192,6 +194,12 @@ def compare_models(
     if posteriors is not None:
         extra = _posterior_criteria(posteriors, results)
     notes = [_warn_untrusted(label, res) for label, res in labelled]
+    # a fit whose n is not known (a Potential in its likelihood, no n_obs= given) has no BIC or AICc
+    unknown_n = np.array([bool(res.n_obs_note) for res in results.values()])
+    notes = [
+        "; ".join(filter(None, [note, res.n_obs_note]))
+        for note, res in zip(notes, results.values(), strict=True)
+    ]
 
     loglik = np.array([res.loglik for res in results.values()], dtype=float)
     k = np.array([res.n_params for res in results.values()], dtype=np.int64)
@@ -205,8 +213,10 @@ def compare_models(
             "k": k,
             "n": n,
             "AIC": aic,
-            "AICc": [_aicc(a, int(kk), int(nn)) for a, kk, nn in zip(aic, k, n, strict=True)],
-            "BIC": k * np.log(n) - 2.0 * loglik,
+            "AICc": np.where(
+                unknown_n, np.nan, [_aicc(a, int(kk), int(nn)) for a, kk, nn in zip(aic, k, n, strict=True)]
+            ),
+            "BIC": [res.bic for res in results.values()],
             "dAIC": d_aic,
             "weight": rel / rel.sum(),
         },

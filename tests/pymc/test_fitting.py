@@ -5,6 +5,8 @@ import pickle
 import numpy as np
 import pymc as pm
 import pytest
+import scipy.optimize
+import scipy.special
 import scipy.stats
 
 import pplmle as pl
@@ -269,3 +271,220 @@ def test_nllf_checks_the_shapes_of_vector_parameters_and_leaves_them_alone(regre
     np.testing.assert_allclose(regression_fit.nllf(params), regression_fit.nll, rtol=1e-12)
     for k in params:
         np.testing.assert_array_equal(params[k], before[k])
+
+
+# -- labels from coords ------------------------------------------------------------------------------
+
+
+def test_labels_use_coordinate_values_numbers_strings_and_indices():
+    from pplmle.pymc.fitting import labels_for, model_engine
+
+    y = np.arange(6.0)
+    with pm.Model(coords={"year": [2019, 2020], "level": ["lo", "lo"]}) as model:
+        model.add_coord("group", length=3)  # a dim without coordinate values
+        pm.Normal("trend", dims="year")  # numeric coordinate values
+        pm.Normal("level_effect", dims="level")  # values that do not tell the elements apart
+        pm.Normal("group_effect", dims="group")
+        pm.Normal("w", shape=2)  # no dims: integer indices, as before
+        s = pm.HalfNormal("s")
+        pm.Normal("y", 0.0, s, observed=y)
+    engine, _ = model_engine(model, "MLE", "raise")
+    engine._compile()
+    assert labels_for(engine, None) == [
+        "trend[2019]",
+        "trend[2020]",
+        "level_effect[0]",
+        "level_effect[1]",
+        "group_effect[0]",
+        "group_effect[1]",
+        "group_effect[2]",
+        "w[0]",
+        "w[1]",
+        "s",
+    ]
+
+
+# -- initvals and the default start ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ordinal_data():
+    """Three ordered categories from a latent logistic regression (cutpoints -0.5 and 0.8)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    p_above = scipy.special.expit(1.2 * x[:, None] - np.array([-0.5, 0.8])[None, :])
+    y = (rng.uniform(size=300)[:, None] < p_above).sum(axis=1)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def ordered_logistic(ordinal_data):
+    # initval on the slope; the cutpoints' prior means are equal, so PyMC's initial point of the
+    # ordered transform is log(0) = -inf: the default start must still lie inside the support
+    x, y = ordinal_data
+    with pm.Model() as model:
+        b = pm.Normal("b", 0.0, 5.0, initval=0.3)
+        c = pm.Normal("c", 0.0, 10.0, shape=2, transform=pm.distributions.transforms.ordered)
+        pm.OrderedLogistic("y", eta=b * x, cutpoints=c, observed=y)
+    return model
+
+
+def test_ordered_logistic_with_an_initval_matches_statsmodels(ordinal_data, ordered_logistic):
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    x, y = ordinal_data
+    res = pl.mle(ordered_logistic, strict=True)
+    ref = OrderedModel(y, x[:, None], distr="logit").fit(method="newton", tol=1e-12, disp=False)
+    # statsmodels: slope, first cutpoint, log of the increment to the second
+    b, t0, t1 = ref.params
+    cov = ref.cov_params()
+    grad = np.array(
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, np.exp(t1)]]
+    )  # (b, c0, c1) from (b, t0, t1)
+    se = np.sqrt(np.diag(grad @ cov @ grad.T))
+    np.testing.assert_allclose([res.params["b"], *res.params["c"]], [b, t0, t0 + np.exp(t1)], rtol=1e-6)
+    np.testing.assert_allclose([res.se["b"], *res.se["c"]], se, rtol=1e-4)
+    np.testing.assert_allclose(res.loglik, ref.llf, rtol=1e-10)
+    assert res.labels == ["b", "c[0]", "c[1]"]
+
+
+def test_initvals_are_the_start_and_an_explicit_start_wins(ordered_logistic):
+    from pplmle.pymc.fitting import model_engine
+
+    engine, _ = model_engine(ordered_logistic, "MLE", "raise")
+    default = engine.natural_from_u(engine.to_unconstrained({}))
+    assert float(default["b"]) == 0.3  # the initval
+    np.testing.assert_allclose(default["c"], [0.0, 1.0])  # inside the support: increments of 1
+    given = engine.natural_from_u(engine.to_unconstrained({"b": 2.0}))
+    assert float(given["b"]) == 2.0
+    assert ordered_logistic.rvs_to_initial_values[ordered_logistic["b"]] == 0.3  # the model is unchanged
+
+
+def test_initval_of_the_ordered_cutpoints_is_kept(ordinal_data):
+    from pplmle.pymc.fitting import model_engine
+
+    x, y = ordinal_data
+    with pm.Model() as model:
+        b = pm.Normal("b", 0.0, 5.0)
+        c = pm.Normal(
+            "c", 0.0, 10.0, shape=2, transform=pm.distributions.transforms.ordered, initval=[-2.0, 3.0]
+        )
+        pm.OrderedLogistic("y", eta=b * x, cutpoints=c, observed=y)
+    engine, _ = model_engine(model, "MLE", "raise")
+    np.testing.assert_allclose(engine.natural_from_u(engine.to_unconstrained({}))["c"], [-2.0, 3.0])
+
+
+# -- n_obs: what is counted --------------------------------------------------------------------------
+
+
+def test_observation_count_counts_time_steps_and_multivariate_vectors():
+    from pplmle.pymc.fitting import observation_count
+
+    walk = np.cumsum(np.random.default_rng(5).normal(size=50))
+    with pm.Model() as model:
+        s = pm.HalfNormal("s")
+        pm.GaussianRandomWalk("walk", sigma=s, init_dist=pm.Normal.dist(0.0, 10.0), observed=walk)  # 50
+        pm.MvNormal("rows", np.zeros(3), np.eye(3) * s, observed=np.zeros((7, 3)))  # 7 vectors
+        pm.Normal("plain", 0.0, s, observed=np.zeros((2, 4)))  # 8 values
+    assert observation_count(model) == 50 + 7 + 8
+
+
+@pytest.fixture(scope="module")
+def ar1_series():
+    rng = np.random.default_rng(8)
+    y = np.empty(200)
+    y[0] = rng.normal(0.0, 2.0)
+    for t in range(1, 200):
+        y[t] = 0.6 * y[t - 1] + rng.normal(0.0, 1.5)
+    return y
+
+
+def test_ar1_counts_its_time_steps_and_matches_conditional_least_squares(ar1_series):
+    y = ar1_series
+    with pm.Model() as model:
+        rho = pm.Normal("rho", 0.0, 1.0, shape=1)
+        sigma = pm.HalfNormal("sigma", 5.0)
+        pm.AR("y", rho=rho, sigma=sigma, init_dist=pm.Normal.dist(0.0, 10.0), observed=y)
+    res = pl.mle(model, strict=True)
+    assert res.n_obs == 200 and res.n_obs_note == ""
+    # the init_dist term of y[0] has no parameter: the MLE is conditional least squares
+    rho_hat = y[1:] @ y[:-1] / (y[:-1] @ y[:-1])
+    sigma_hat = np.sqrt(np.mean((y[1:] - rho_hat * y[:-1]) ** 2))
+    np.testing.assert_allclose([res.params["rho"][0], res.params["sigma"]], [rho_hat, sigma_hat], rtol=1e-9)
+    loglik = (
+        scipy.stats.norm.logpdf(y[0], 0.0, 10.0)
+        + scipy.stats.norm.logpdf(y[1:], rho_hat * y[:-1], sigma_hat).sum()
+    )
+    # (PyMC evaluates the init_dist term in lower precision, as in the MAP test above: ~1e-10 relative)
+    np.testing.assert_allclose(res.loglik, loglik, rtol=1e-9)
+    np.testing.assert_allclose(res.bic, 2 * np.log(200) - 2 * res.loglik, rtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def survival():
+    """Weibull lifetimes (shape 1.5, scale 10), right-censored at 12."""
+    t = 10.0 * np.random.default_rng(9).weibull(1.5, size=80)
+    return np.minimum(t, 12.0), t >= 12.0
+
+
+def _weibull_nll(theta, time, censored):
+    alpha, beta = np.exp(theta)
+    logpdf = scipy.stats.weibull_min.logpdf(time[~censored], alpha, scale=beta).sum()
+    return -(logpdf + scipy.stats.weibull_min.logsf(time[censored], alpha, scale=beta).sum())
+
+
+@pytest.fixture(scope="module")
+def survival_reference(survival):
+    time, censored = survival
+    fit = scipy.optimize.minimize(
+        _weibull_nll,
+        [0.0, 2.0],
+        args=(time, censored),
+        method="Nelder-Mead",
+        options={"xatol": 1e-12, "fatol": 1e-12, "maxiter": 20000},
+    )
+    return np.exp(fit.x), -fit.fun
+
+
+def test_censoring_through_a_potential_has_no_bic_unless_n_obs_is_given(survival, survival_reference):
+    time, censored = survival
+    with pm.Model() as model:
+        alpha = pm.HalfNormal("alpha", 5.0)
+        beta = pm.HalfNormal("beta", 20.0)
+        pm.Weibull("t", alpha, beta, observed=time[~censored])
+        # the censored rows: log S(t) = -(t / beta)^alpha
+        pm.Potential("censored", -pm.math.sum((time[censored] / beta) ** alpha))
+    res = pl.mle(model, strict=True)
+    (alpha_ref, beta_ref), loglik = survival_reference
+    np.testing.assert_allclose([res.params["alpha"], res.params["beta"]], [alpha_ref, beta_ref], rtol=1e-6)
+    np.testing.assert_allclose(res.loglik, loglik, rtol=1e-10)
+    assert res.n_obs == int((~censored).sum()) and np.isnan(res.bic)
+    assert "['censored']" in res.n_obs_note and "n_obs=" in res.n_obs_note
+    assert res.n_obs_note in repr(res)
+    given = pl.mle(model, n_obs=time.size, strict=True)
+    assert given.n_obs == time.size and given.n_obs_note == ""
+    np.testing.assert_allclose(given.bic, 2 * np.log(time.size) - 2 * given.loglik, rtol=1e-12)
+
+
+def test_censored_distribution_counts_every_row(survival, survival_reference):
+    time, _ = survival
+    with pm.Model() as model:
+        alpha = pm.HalfNormal("alpha", 5.0)
+        beta = pm.HalfNormal("beta", 20.0)
+        pm.Censored("t", pm.Weibull.dist(alpha, beta), lower=None, upper=12.0, observed=time)
+    res = pl.mle(model, strict=True)
+    (alpha_ref, beta_ref), loglik = survival_reference
+    np.testing.assert_allclose([res.params["alpha"], res.params["beta"]], [alpha_ref, beta_ref], rtol=1e-6)
+    np.testing.assert_allclose(res.loglik, loglik, rtol=1e-10)
+    assert res.n_obs == time.size and res.n_obs_note == ""
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "80"])
+def test_n_obs_must_be_a_positive_whole_number(bad):
+    with pytest.raises(ValueError, match=r"`n_obs` must be None or a positive whole number; got"):
+        pl.mle(pl.Normal(X), n_obs=bad)
+    with pm.Model() as model:
+        mu = pm.Normal("mu")
+        pm.Normal("h", mu, 1.0, observed=X)
+    with pytest.raises(ValueError, match=r"`n_obs` must be None or a positive whole number; got"):
+        pl.map_estimate(model, n_obs=bad)

@@ -129,6 +129,18 @@ def test_aicc_is_infinite_when_n_minus_k_minus_1_is_not_positive():
     np.testing.assert_allclose(table.loc["Normal", "loglik"], exact, rtol=1e-12)
 
 
+def test_a_fit_without_a_known_n_has_no_bic_or_aicc_and_a_note(heights_fits):
+    # as a fit whose likelihood has a pm.Potential and no n_obs= reports itself
+    note = pl.core.messages.n_obs_incomplete(["censored"], N)
+    unknown = dataclasses.replace(heights_fits["Gamma"], n_obs_note=note)
+    assert math.isnan(unknown.bic)
+    table = compare_models({"Normal": heights_fits["Normal"], "Gamma": unknown})
+    assert math.isnan(table.loc["Gamma", "BIC"]) and math.isnan(table.loc["Gamma", "AICc"])
+    assert table.loc["Gamma", "note"] == note and table.loc["Normal", "note"] == ""
+    np.testing.assert_allclose(table.loc["Normal", "BIC"], heights_fits["Normal"].bic, rtol=1e-12)
+    assert np.isfinite(table.loc["Gamma", "AIC"])
+
+
 # ---------------------------------------------------------------------------------
 # compare_models: refusals
 

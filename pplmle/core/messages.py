@@ -26,6 +26,9 @@ __all__ = [
     "not_converged",
     "not_converged_warning",
     "number",
+    "params_empty",
+    "params_need_profile",
+    "params_unknown",
     "replicates_invalid",
     "replicates_warned",
     "route_dependent",
@@ -248,3 +251,18 @@ def replicates_invalid(count: int, reps: int, what: str) -> str:
         f"{count} of {reps} {what} could not be fitted (invalid data; see `diagnostics`): "
         "they are left out of the summaries."
     )
+
+
+# -- arguments of MLEResult.conf_int and table --------------------------------------------------
+
+
+def params_unknown(bad: Sequence[object], valid: Sequence[str]) -> str:
+    return f"`params` names unknown parameter(s) {list(bad)}; the parameters are {list(valid)}."
+
+
+def params_empty(valid: Sequence[str]) -> str:
+    return f"`params` must name at least one parameter (or be None for all of {list(valid)})."
+
+
+def params_need_profile() -> str:
+    return "`params` chooses the rows that get profile intervals: it needs `profile=True`."

@@ -286,7 +286,7 @@ def profile_curve(result: MLEResult, name: str, level: float = 0.95, values: Any
     j = result.labels.index(name)
     est = float(result.vector(result.params)[j])
     se = float(result.vector(result.se)[j])
-    prof_lo, prof_hi = (float(v) for v in result.conf_int(level, method="profile").loc[name])
+    prof_lo, prof_hi = (float(v) for v in result.conf_int(level, method="profile", params=name).loc[name])
     wald_lo, wald_hi = (float(v) for v in result.conf_int(level, method="wald").loc[name])
     if values is None:
         values = _default_grid(name, est, np.array([prof_lo, prof_hi, wald_lo, wald_hi]))
@@ -302,10 +302,17 @@ def profile_curve(result: MLEResult, name: str, level: float = 0.95, values: Any
     )
 
 
-def profile_intervals(result: MLEResult, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper profile-likelihood interval ends for every scalar parameter."""
+def profile_intervals(
+    result: MLEResult, level: float, labels: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper profile-likelihood interval ends, one per label of `labels` (default: all).
+
+    Each parameter is profiled on its own (one :class:`Profiler` per label, the
+    others re-optimized), so the ends of one label do not depend on which other
+    labels are asked for.
+    """
     lower, upper = [], []
-    for label in result.labels:
+    for label in result.labels if labels is None else labels:
         lo, hi = Profiler(result, label).interval(level)
         lower.append(lo)
         upper.append(hi)

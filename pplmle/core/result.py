@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.stats
 
 from pplmle.core import display as _display
+from pplmle.core import messages
 from pplmle.core import values as _values
 from pplmle.core.diagnostics import NO_MLE
 from pplmle.core.likelihood import Likelihood
@@ -140,7 +141,22 @@ class MLEResult(_values.Value):
         """
         return np.concatenate([np.ravel(np.asarray(values[k], dtype=float)) for k in self.params])
 
-    def conf_int(self, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
+    def _chosen(self, params: str | Sequence[str] | None) -> list[str]:
+        """The labels `params` names, in its order without repeats (all labels for None)."""
+        labels = self.labels
+        if params is None:
+            return list(labels)
+        chosen = [params] if isinstance(params, str) else list(params)
+        bad = [p for p in chosen if not isinstance(p, str) or p not in labels]
+        if bad:
+            raise ValueError(messages.params_unknown(bad, labels))
+        if not chosen:
+            raise ValueError(messages.params_empty(labels))
+        return list(dict.fromkeys(chosen))
+
+    def conf_int(
+        self, level: float = 0.95, method: str = "wald", *, params: str | Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """Confidence intervals with columns ``lower`` and ``upper``.
 
         Parameters
@@ -153,6 +169,14 @@ class MLEResult(_values.Value):
             profile_loglik(c)) <= chi2_1(level)}``, by root-finding on the
             profile log-likelihood (see :mod:`pplmle.core.profiles`); asymmetric where
             the likelihood is, and invariant to reparameterization.
+        params
+            A label (``"sigma"``, ``"beta[x]"``) or a list of labels from
+            :attr:`labels`: only these rows are returned, in the order given
+            (repeats dropped).  Default None: every parameter.  With
+            ``method="profile"`` only these parameters are profiled, each one
+            costing a series of constrained fits; each (label, level) is
+            computed once and kept with the result, so asking for one label and
+            later for all profiles that label only once.
 
         Examples
         --------
@@ -162,33 +186,51 @@ class MLEResult(_values.Value):
         [165.07, 170.93]
         >>> res.conf_int(0.95, method="profile").round(2).loc["sigma"].tolist()
         [3.23, 7.9]
+        >>> res.conf_int(0.95, method="profile", params="sigma").round(2)
+               lower  upper
+        sigma   3.23    7.9
         """
         if not 0.0 < level < 1.0:
             raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
+        chosen = self._chosen(params)
+        index = pd.Index(chosen, name=self.cov.index.name)
         if method == "wald":
             z = scipy.stats.norm.ppf(0.5 + level / 2.0)
             est, se = self.vector(self.params), self.vector(self.se)
-            lower, upper = est - z * se, est + z * se
+            rows = [self.labels.index(label) for label in chosen]
+            lower, upper = est[rows] - z * se[rows], est[rows] + z * se[rows]
         elif method == "profile":
             if self.method != "MLE":
                 raise ValueError(f"`method='profile'` needs an MLE result; this is a {self.method}.")
-            # computed once per level and kept with the result's context (the value is unchanged)
+            # computed once per (label, level) and kept with the result's context (the value is
+            # unchanged): each label is profiled on its own, so its ends do not depend on the others
             cache = self.context.cache if self.context is not None else {}
-            key = ("profile intervals", float(level))
-            if key not in cache:
-                cache[key] = profile_intervals(self, level)
-            lower, upper = (np.array(v, copy=True) for v in cache[key])
+            keys = {label: ("profile interval", label, float(level)) for label in chosen}
+            todo = [label for label in chosen if keys[label] not in cache]
+            if todo:
+                lows, highs = profile_intervals(self, level, todo)
+                for label, lo, hi in zip(todo, lows, highs, strict=True):
+                    cache[keys[label]] = (float(lo), float(hi))
+            lower = np.array([cache[keys[label]][0] for label in chosen], dtype=float)
+            upper = np.array([cache[keys[label]][1] for label in chosen], dtype=float)
         else:
             raise ValueError(f"`method` must be 'wald' or 'profile'; got {method!r}.")
-        return pd.DataFrame({"lower": lower, "upper": upper}, index=self.cov.index)
+        return pd.DataFrame({"lower": lower, "upper": upper}, index=index)
 
-    def table(self, level: float = 0.95, *, profile: bool = False) -> pd.DataFrame:
+    def table(
+        self, level: float = 0.95, *, profile: bool = False, params: str | Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """One row per scalar parameter: estimate, se and the Wald interval at `level`.
 
         With ``profile=True`` the profile-likelihood interval is added beside the
-        Wald one.  When a diagnostic affects some parameters, a ``flag`` column
-        says how (for example ``"separation: -> inf"`` or ``"boundary: = 0"``).
+        Wald one; ``params`` (a label or a list of labels, with ``profile=True``)
+        profiles only those parameters, and the other rows get NaN in the profile
+        columns (NaN there means "not computed", not "no interval").  When a
+        diagnostic affects some parameters, a ``flag`` column says how (for
+        example ``"separation: -> inf"`` or ``"boundary: = 0"``).
         """
+        if params is not None and not profile:
+            raise ValueError(messages.params_need_profile())
         ci = self.conf_int(level)
         pct = f"{100 * level:g}%"
         out = pd.DataFrame(
@@ -201,7 +243,7 @@ class MLEResult(_values.Value):
             index=self.cov.index,
         )
         if profile:
-            prof = self.conf_int(level, method="profile")
+            prof = self.conf_int(level, method="profile", params=params).reindex(out.index)
             out[f"profile lower {pct}"] = prof["lower"].to_numpy()
             out[f"profile upper {pct}"] = prof["upper"].to_numpy()
         if self.flags:

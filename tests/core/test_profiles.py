@@ -1,6 +1,7 @@
 """Profile likelihood and profile intervals against exact formulas."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.optimize
 import scipy.stats
@@ -169,3 +170,107 @@ def test_profile_curve_on_given_values_at_another_level_is_a_value(normal):
         ValueError, match=r"`name` must be one of the result's parameters \['mu', 'sigma'\]; got 'tau'"
     ):
         profile_curve(normal, "tau")
+
+
+# --- conf_int(params=...) and table(profile=True, params=...): profile only the chosen labels -------
+
+
+def exact_sigma_interval(level=0.95):
+    q = scipy.stats.chi2.ppf(level, 1)
+
+    def h(s):  # 2 (l_hat - l_p(s)) = n log(s^2 / s_hat^2) + S / s^2 - n (mu profiled out at xbar)
+        return N * np.log(s**2 / (S / N)) + S / s**2 - N - q
+
+    return [scipy.optimize.brentq(h, 1.0, 4.73, xtol=1e-14), scipy.optimize.brentq(h, 4.74, 20.0, xtol=1e-14)]
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    """A fit whose cache starts empty (the module's `normal` is shared by other tests)."""
+    return pl.mle(pl.Normal(X))
+
+
+@pytest.fixture(scope="module")
+def regression():
+    """Two fits of one regression (4 parameters): one profiled in full, one for one label only."""
+    rng = np.random.default_rng(11)
+    Xr = rng.normal(size=(50, 2))
+    y = 0.5 + Xr @ np.array([1.0, -0.4]) + rng.normal(0, 0.7, 50)
+    return pl.mle(pl.LinearRegression(Xr, y)), pl.mle(pl.LinearRegression(Xr, y))
+
+
+def test_params_profiles_one_label_computes_it_once_and_all_adds_only_the_rest(fresh, monkeypatch):
+    import pplmle.core.result as result_module
+
+    asked = []
+    real = result_module.profile_intervals
+
+    def spy(result, level, labels=None):
+        asked.append(list(labels))
+        return real(result, level, labels)
+
+    monkeypatch.setattr(result_module, "profile_intervals", spy)
+    one = fresh.conf_int(0.95, method="profile", params="sigma")
+    assert list(one.index) == ["sigma"]
+    np.testing.assert_allclose(one.loc["sigma"].to_numpy(), exact_sigma_interval(), rtol=1e-10)
+    np.testing.assert_allclose(one.loc["sigma"].to_numpy(), [3.23, 7.9], atol=0.005)
+    keys = [k for k in fresh.context.cache if k[0] == "profile interval"]
+    assert keys == [("profile interval", "sigma", 0.95)]
+    again = fresh.conf_int(0.95, method="profile", params=["sigma"])
+    assert asked == [["sigma"]]  # the second call did no profiling
+    pd.testing.assert_frame_equal(again, one)
+    both = fresh.conf_int(0.95, method="profile")
+    assert asked == [["sigma"], ["mu"]]  # all labels: only mu was still missing
+    assert set(fresh.context.cache) >= {("profile interval", "sigma", 0.95), ("profile interval", "mu", 0.95)}
+    assert list(both.index) == ["mu", "sigma"]
+    pd.testing.assert_frame_equal(both.loc[["sigma"]], one)
+    fresh.conf_int(0.5, method="profile", params="mu")
+    assert asked[-1] == ["mu"] and ("profile interval", "mu", 0.5) in fresh.context.cache
+
+
+def test_params_rows_come_in_the_order_given_for_both_methods(normal):
+    full = normal.conf_int(0.9, method="profile")
+    chosen = normal.conf_int(0.9, method="profile", params=["sigma", "mu", "sigma"])
+    assert list(chosen.index) == ["sigma", "mu"]  # the order given, repeats dropped
+    pd.testing.assert_frame_equal(chosen, full.loc[["sigma", "mu"]])
+    wald = normal.conf_int(0.9, params="sigma")
+    pd.testing.assert_frame_equal(wald, normal.conf_int(0.9).loc[["sigma"]])
+
+
+def test_params_with_one_label_of_a_regression_equals_that_row_of_the_full_profile(regression):
+    full_fit, one_fit = regression
+    assert len(full_fit.labels) == 4
+    label = full_fit.labels[1]
+    full = full_fit.conf_int(0.95, method="profile")
+    one = one_fit.conf_int(0.95, method="profile", params=[label])
+    assert list(one.index) == [label]
+    np.testing.assert_allclose(one.loc[label].to_numpy(), full.loc[label].to_numpy(), rtol=1e-10, atol=1e-10)
+    assert [k[1] for k in one_fit.context.cache if k[0] == "profile interval"] == [label]
+
+
+def test_table_with_params_profiles_those_rows_and_leaves_nan_elsewhere(fresh, normal):
+    tab = normal.table(0.95, profile=True, params="sigma")
+    assert list(tab.index) == ["mu", "sigma"]
+    assert np.isnan(tab.loc["mu", "profile lower 95%"]) and np.isnan(tab.loc["mu", "profile upper 95%"])
+    np.testing.assert_allclose(
+        tab.loc["sigma", ["profile lower 95%", "profile upper 95%"]].to_numpy(dtype=float),
+        exact_sigma_interval(),
+        rtol=1e-10,
+    )
+    pd.testing.assert_frame_equal(tab[["estimate", "se", "lower 95%", "upper 95%"]], normal.table(0.95))
+
+
+def test_params_must_name_known_labels(normal):
+    with pytest.raises(
+        ValueError,
+        match=r"`params` names unknown parameter\(s\) \['tau'\]; the parameters are \['mu', 'sigma'\]",
+    ):
+        normal.conf_int(0.95, method="profile", params=["mu", "tau"])
+    with pytest.raises(ValueError, match=r"`params` names unknown parameter\(s\) \[3\]"):
+        normal.conf_int(0.95, params=[3])
+    with pytest.raises(ValueError, match=r"`params` names unknown parameter\(s\) \['Sigma'\]"):
+        normal.table(profile=True, params="Sigma")
+    with pytest.raises(ValueError, match=r"`params` must name at least one parameter"):
+        normal.conf_int(0.95, method="profile", params=[])
+    with pytest.raises(ValueError, match=r"`params` chooses the rows that get profile intervals"):
+        normal.table(params="sigma")

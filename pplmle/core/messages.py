@@ -20,6 +20,7 @@ __all__ = [
     "hessian_not_finite",
     "hessian_not_positive_definite",
     "hessian_singular",
+    "likelihood_mismatch",
     "multiple_optima",
     "n_obs_incomplete",
     "no_mle",
@@ -35,6 +36,7 @@ __all__ = [
     "separation",
     "standard_errors_nan",
     "start_not_finite",
+    "start_unknown",
     "stationary_singular",
     "symbolic_initval",
     "unbounded",
@@ -266,3 +268,19 @@ def params_empty(valid: Sequence[str]) -> str:
 
 def params_need_profile() -> str:
     return "`params` chooses the rows that get profile intervals: it needs `profile=True`."
+
+
+# -- arguments and checks of compare() and mle() --------------------------------------------------
+
+
+def start_unknown(bad: Sequence[str], valid: Sequence[str]) -> str:
+    return f"`start` names unknown parameter(s) {sorted(bad)}; the parameters are {list(valid)}."
+
+
+def likelihood_mismatch(point: str, loglik: float, minus_nll: float, tolerance: float, n_obs: int) -> str:
+    return (
+        f"The hand-written NLL is not minus PyMC's log-likelihood: at {point} PyMC gives loglik = "
+        f"{loglik:.12g} but -nll = {minus_nll:.12g} (difference {minus_nll - loglik:.6g}; float "
+        f"rounding over {n_obs} observations explains at most {tolerance:.2g}). A dropped constant "
+        "or another parameterization does this."
+    )

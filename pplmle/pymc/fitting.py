@@ -704,9 +704,7 @@ def fit_context(result: MLEResult) -> FitContext:
 def _check_start_names(start, names) -> None:
     unknown = set(start or {}) - set(names)
     if unknown:
-        raise ValueError(
-            f"`start` names unknown parameter(s) {sorted(unknown)}; the parameters are {list(names)}."
-        )
+        raise ValueError(messages.start_unknown(sorted(unknown), names))
 
 
 def mle(

@@ -3,6 +3,7 @@
 import numpy as np
 import pymc as pm
 import pytest
+import scipy.stats
 
 import pplmle as pl
 from pplmle.pymc.families import BUILT_IN
@@ -196,3 +197,97 @@ def test_compare_does_not_modify_the_data():
     before = x.copy()
     pl.compare(pl.Normal(x))
     np.testing.assert_array_equal(x, before)
+
+
+# --- the equivalence check's rounding tolerance, and start= ---------------------------------------
+
+
+def _student_t_data():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=200)
+    return x, 1.0 + 0.5 * x + 0.8 * rng.standard_t(4.0, size=200)
+
+
+def _user_student_t():
+    x, y = _student_t_data()
+    with pm.Model() as model:
+        nu = pm.Gamma("nu", 2.0, 0.1)
+        a = pm.Normal("a", 0.0, 10.0)
+        b = pm.Normal("b", 0.0, 10.0)
+        sigma = pm.HalfNormal("sigma", 5.0)
+        pm.StudentT("y", nu=nu, mu=a + b * x, sigma=sigma, observed=y)
+    return model
+
+
+def _student_t_nll(p, offset=0.0):
+    x, y = _student_t_data()
+    logpdf = scipy.stats.t.logpdf(y, df=p["nu"], loc=p["a"] + p["b"] * x, scale=p["sigma"])
+    return -np.sum(logpdf - offset)
+
+
+# the check's points are the start +/- 0.5 on the log scale of nu: nu from 1.8e6 to 5e6, where PyMC's
+# gammaln((nu + 1) / 2) - gammaln(nu / 2) loses ~1e-9 per observation to rounding
+HUGE_NU = {"nu": 3e6, "a": 1.0, "b": 0.5, "sigma": 0.8}
+
+
+@pytest.fixture(scope="module")
+def student_t():
+    return _user_student_t()
+
+
+def test_a_correct_student_t_nll_passes_the_check_despite_rounding(student_t):
+    far = pl.compare(student_t, nll=_student_t_nll, start=HUGE_NU)
+    assert far.equivalent is True and far.mismatch is None
+    assert far.table.loc["nu", "find_MAP"] < 10  # find_MAP started at nu = 3e6 (BFGS on finite
+    # differences stalls on the way from there, so the routes are compared from the default start)
+    near = pl.compare(student_t, nll=_student_t_nll)
+    assert near.equivalent is True
+    near.assert_agree()
+    np.testing.assert_allclose(near.table.loc["nu"].iloc[:2], far.table.loc["nu", "find_MAP"], rtol=1e-6)
+
+
+def test_the_rounding_differences_are_real_and_the_old_rule_called_them_mismatches(student_t):
+    from pplmle.pymc.fitting import model_engine
+    from pplmle.workflows.comparison import equivalence_tolerance
+
+    engine, _ = model_engine(student_t, "MLE", "raise")
+    with engine.lock:
+        info = engine.info(engine.to_unconstrained({**HUGE_NU, "nu": 5e6}))
+        point = engine.unflatten(info["reported"])
+    diff = abs(info["loglik"] + _student_t_nll(point))
+    assert 1e-10 * 200 < diff < equivalence_tolerance(info["loglik"], 200)  # > 1e-10 per observation
+    assert not np.isclose(info["loglik"], -_student_t_nll(point), rtol=1e-9, atol=1e-9)
+    assert equivalence_tolerance(info["loglik"], 200) == pytest.approx(1e-8 * abs(info["loglik"]))
+    assert equivalence_tolerance(-50.0, 200) == pytest.approx(2e-6)  # 1e-8 per observation at least
+
+
+def test_an_nll_off_by_a_thousandth_per_observation_fails_the_check(student_t):
+    with pytest.warns(pl.LikelihoodMismatchWarning, match=r"float rounding over 200 observations explains"):
+        cmp = pl.compare(student_t, nll=lambda p: _student_t_nll(p, offset=1e-3))
+    assert cmp.equivalent is False and not cmp.agree
+    m = cmp.mismatch
+    np.testing.assert_allclose(m["minus_hand_nll"] - m["pymc_loglik"], -0.2, rtol=1e-6)
+    assert m["tolerance"] < 1e-4
+
+
+def test_start_moves_every_route_and_unknown_names_are_refused(student_t):
+    x = pl.datasets.heights()
+
+    def nll(p):
+        return -np.sum(scipy.stats.norm.logpdf(x, p["mu"], p["sigma"]))
+
+    here = pl.compare(_user_normal(x), nll=nll, start={"mu": 160.0, "sigma": 3.0})
+    here.assert_agree()
+    np.testing.assert_allclose(here.table.loc[["mu", "sigma"], "scipy"], [168.0, np.sqrt(22.4)], rtol=1e-7)
+    # a start that cannot be evaluated shows that it reaches the fits: find_MAP reports it
+    fam = pl.compare(pl.Normal(x), start={"mu": 150.0})
+    fam.assert_agree()
+    np.testing.assert_allclose(fam.estimates["scipy"]["mu"], 168.0, rtol=1e-9)
+    with pytest.raises(
+        ValueError, match=r"`start` names unknown parameter\(s\) \['tau'\]; the parameters are"
+    ):
+        pl.compare(pl.Normal(x), start={"tau": 1.0})
+    with pytest.raises(ValueError, match=r"`start` names unknown parameter\(s\) \['mu2'\]"):
+        pl.compare(student_t, nll=_student_t_nll, start={"mu2": 1.0})
+    with pytest.raises(ValueError, match=r"`start` must be a dict of values by parameter name; got list"):
+        pl.compare(pl.Normal(x), start=[1.0])

@@ -279,10 +279,12 @@ def test_start_moves_every_route_and_unknown_names_are_refused(student_t):
     here = pl.compare(_user_normal(x), nll=nll, start={"mu": 160.0, "sigma": 3.0})
     here.assert_agree()
     np.testing.assert_allclose(here.table.loc[["mu", "sigma"], "scipy"], [168.0, np.sqrt(22.4)], rtol=1e-7)
-    # a start that cannot be evaluated shows that it reaches the fits: find_MAP reports it
     fam = pl.compare(pl.Normal(x), start={"mu": 150.0})
     fam.assert_agree()
     np.testing.assert_allclose(fam.estimates["scipy"]["mu"], 168.0, rtol=1e-9)
+    own = pl.compare(pl.Normal(x), nll=nll, start={"sigma": 2.0})  # the family's map, the user's NLL
+    own.assert_agree()
+    np.testing.assert_allclose(own.estimates["scipy"]["sigma"], np.sqrt(22.4), rtol=1e-7)
     with pytest.raises(
         ValueError, match=r"`start` names unknown parameter\(s\) \['tau'\]; the parameters are"
     ):

@@ -429,6 +429,9 @@ def _unbounded(engine: Engine, run: Run, info: dict, labels: list[str]) -> dg.Fi
         return None
     g = info["grad_u"][None, :]
     step, _ = kernel.newton_step(info["curv"], g)
+    if not np.all(np.isfinite(step)):  # no usable curvature: probe downhill in the scaled space
+        D = info["curv"].D
+        step = -D * (D * g)
     if not np.all(np.isfinite(step)) or not np.any(step):
         return None
     step = step / max(float(np.linalg.norm(step / info["curv"].D)), 1e-300)  # one scaled unit

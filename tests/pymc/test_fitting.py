@@ -289,7 +289,7 @@ def test_labels_use_coordinate_values_numbers_strings_and_indices():
         s = pm.HalfNormal("s")
         pm.Normal("y", 0.0, s, observed=y)
     engine, _ = model_engine(model, "MLE", "raise")
-    engine._compile()
+    engine.compile()
     assert labels_for(engine, None) == [
         "trend[2019]",
         "trend[2020]",

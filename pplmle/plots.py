@@ -1,10 +1,8 @@
-"""Figures (front door): the public name of :mod:`pplmle.viz`, which draws what the layers below computed.
-
-``import pplmle.plots`` and ``pl.plots.contour(...)`` reach the same functions as
-``pplmle.viz``; matplotlib is imported when a function is called.
+"""Figures (front door): the public names of :mod:`pplmle.viz.plots`, which draws what the layers
+below computed; matplotlib is imported when a function is called.
 """
 
-from pplmle.viz import (
+from pplmle.viz.plots import (
     candidates,
     contour,
     likelihood_curve,

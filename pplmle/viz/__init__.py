@@ -3,23 +3,3 @@
 Nothing here computes a likelihood: every function draws values it is given, or asks a lower
 layer for them.  Matplotlib is imported when a function is called, never on ``import pplmle``.
 """
-
-from pplmle.viz.plots import (
-    candidates,
-    contour,
-    likelihood_curve,
-    posterior_vs_likelihood,
-    profile_plot,
-    sampling_distribution,
-    surface_plot,
-)
-
-__all__ = [
-    "candidates",
-    "contour",
-    "likelihood_curve",
-    "posterior_vs_likelihood",
-    "profile_plot",
-    "sampling_distribution",
-    "surface_plot",
-]

@@ -27,4 +27,16 @@ def test_notebook_runs_in_a_fresh_kernel(path):
         o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"
     ]
     assert errors == []
+    # a notebook that draws shows its figures under any backend (.ci/run sets MPLBACKEND=Agg,
+    # under which a notebook without `%matplotlib inline` silently loses every figure)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    if "plt." in source or ".plot(" in source:
+        images = [
+            o
+            for c in nb.cells
+            if c.cell_type == "code"
+            for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})
+        ]
+        assert images, f"{path.name} draws but shows no figure"
     print(f"{path.name}: {elapsed:.1f} s")

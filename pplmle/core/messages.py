@@ -284,3 +284,64 @@ def likelihood_mismatch(point: str, loglik: float, minus_nll: float, tolerance: 
         f"rounding over {n_obs} observations explains at most {tolerance:.2g}). A dropped constant "
         "or another parameterization does this."
     )
+
+
+# -- report= of mle() and map_estimate(): Deterministics as derived quantities --------------------
+
+_REPORT_RULE = (
+    "`report` must be None (the default: every Deterministic with fewer elements than the "
+    "observations and at most 100), a list of names of the model's Deterministics, or () for none"
+)
+
+
+def report_not_list(value: object) -> str:
+    return f"{_REPORT_RULE}; got {value!r}."
+
+
+def report_not_string(bad: Sequence[object]) -> str:
+    return f"{_REPORT_RULE}: every name a string; got {list(bad)!r}."
+
+
+def report_not_deterministic(bad: Sequence[str], why: str, deterministics: Sequence[str]) -> str:
+    return f"{_REPORT_RULE}; got {list(bad)!r}, {why}. The model's Deterministics are {list(deterministics)}."
+
+
+def report_free(bad: Sequence[str], deterministics: Sequence[str]) -> str:
+    return report_not_deterministic(bad, "free variable(s), which are always reported", deterministics)
+
+
+def report_observed(bad: Sequence[str], deterministics: Sequence[str]) -> str:
+    return report_not_deterministic(
+        bad, "observed variable(s) or data, not functions of the parameters", deterministics
+    )
+
+
+def report_unknown(bad: Sequence[str], deterministics: Sequence[str]) -> str:
+    return report_not_deterministic(bad, "which the model does not have", deterministics)
+
+
+def report_family(value: object) -> str:
+    return (
+        "`report` must be None for a family (it reports its own parameters; `report` chooses the "
+        f"Deterministics of a pm.Model); got {value!r}."
+    )
+
+
+def derived_flag(labels: Sequence[str]) -> str:
+    return f"depends on flagged {', '.join(labels)}"
+
+
+def derived_mismatch(name: str, given: object, computed: object) -> str:
+    return (
+        f"`params[{name!r}]` is a Deterministic of the free parameters (a derived quantity): it must "
+        f"equal the value they give, {computed!r}, or be left out; got {given!r}. Change the free "
+        "parameters instead."
+    )
+
+
+def derived_on_grid(argument: str, label: str) -> str:
+    return (
+        f"`{argument}` names {label!r}, a Deterministic reported as a derived quantity: it is a "
+        "function of the free parameters and cannot be held at given values while they are fixed. "
+        f"Use its profile instead: pl.profile(result, {label!r}), or surface(..., profile=True)."
+    )

@@ -73,6 +73,12 @@ class MLEResult(_values.Value):
     n_starts, same_optimum
         How many starting points were used and whether they reached the same
         optimum (None for a single start).
+    derived
+        Names of the reported Deterministics of a ``pm.Model`` (``report=`` of
+        :func:`pplmle.mle`): derived quantities, functions of the free
+        parameters, after them in :attr:`params`, :attr:`se` and :attr:`cov`
+        (delta-method standard errors), marked in :meth:`table`'s ``derived``
+        column. Not counted in :attr:`n_params`.
     context
         The fitted likelihood (:class:`pplmle.core.likelihood.Likelihood`): a copy of the
         data and what recomputes the NLL on it, for :meth:`nllf`, profiles and surfaces.
@@ -97,6 +103,7 @@ class MLEResult(_values.Value):
     flags: dict[str, str] = field(default_factory=dict)
     data_key: str = ""
     n_obs_note: str = ""
+    derived: tuple[str, ...] = ()
     context: Likelihood | None = field(default=None, compare=False)
 
     @property
@@ -127,6 +134,24 @@ class MLEResult(_values.Value):
     def labels(self) -> list[str]:
         """Labels of the flattened scalar parameters, in the order of :attr:`cov`."""
         return list(self.cov.index)
+
+    @property
+    def derived_labels(self) -> list[str]:
+        """Labels of the derived quantities (the elements of :attr:`derived`), in label order."""
+        out, i = [], 0
+        labels = self.labels
+        for name, value in self.params.items():
+            size = int(np.size(value))
+            if name in self.derived:
+                out.extend(labels[i : i + size])
+            i += size
+        return out
+
+    @property
+    def free_labels(self) -> list[str]:
+        """Labels of the free parameters: :attr:`labels` without :attr:`derived_labels`."""
+        derived = set(self.derived_labels)
+        return [lab for lab in self.labels if lab not in derived]
 
     def vector(self, values: Mapping[str, Any]) -> np.ndarray:
         """`values` (laid out like :attr:`params`, such as :attr:`se`) as one flat vector in the
@@ -225,9 +250,11 @@ class MLEResult(_values.Value):
         With ``profile=True`` the profile-likelihood interval is added beside the
         Wald one; ``params`` (a label or a list of labels, with ``profile=True``)
         profiles only those parameters, and the other rows get NaN in the profile
-        columns (NaN there means "not computed", not "no interval").  When a
-        diagnostic affects some parameters, a ``flag`` column says how (for
-        example ``"separation: -> inf"`` or ``"boundary: = 0"``).
+        columns (NaN there means "not computed", not "no interval").  When the
+        result reports derived quantities (:attr:`derived`), a boolean
+        ``derived`` column marks their rows.  When a diagnostic affects some
+        parameters, a ``flag`` column says how (for example
+        ``"separation: -> inf"`` or ``"boundary: = 0"``).
         """
         if params is not None and not profile:
             raise ValueError(messages.params_need_profile())
@@ -246,6 +273,9 @@ class MLEResult(_values.Value):
             prof = self.conf_int(level, method="profile", params=params).reindex(out.index)
             out[f"profile lower {pct}"] = prof["lower"].to_numpy()
             out[f"profile upper {pct}"] = prof["upper"].to_numpy()
+        if self.derived:
+            derived = set(self.derived_labels)
+            out["derived"] = [lab in derived for lab in out.index]
         if self.flags:
             out["flag"] = [self.flags.get(lab, "") for lab in out.index]
         return out
@@ -315,11 +345,18 @@ class MLEResult(_values.Value):
         """The NLL at `params` (natural scale, by name; default: the estimate), on the fitted data.
 
         `params` must give every parameter of the result (the keys of ``params``), each with the
-        shape of its estimate: none is filled in from a default.
+        shape of its estimate: none is filled in from a default. Derived quantities
+        (:attr:`derived`) are functions of the free parameters: they may be left out, and when
+        given must agree with the values the free parameters give (ValueError otherwise).
         """
         if self.context is None:
             raise ValueError("This result carries no likelihood function.")
-        return self.context.nll(self.params if params is None else check_params(params, self.params))
+        if params is None:
+            return self.context.nll(self.params)
+        expected = self.params
+        if self.derived and isinstance(params, Mapping):
+            expected = {k: v for k, v in self.params.items() if k not in self.derived or k in params}
+        return self.context.nll(check_params(params, expected))
 
     def __repr__(self) -> str:
         return _display.result_text(self)

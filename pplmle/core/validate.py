@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from pplmle.core import messages
+
 NAN_POLICIES = ("raise", "omit")
 
 
@@ -490,3 +492,30 @@ def check_design(X: Any, n_rows: int, intercept: bool, y_name: str = "y") -> tup
     X1 = np.column_stack([np.ones(arr.shape[0]), arr]) if intercept else arr
     check_identified(X1, (["(intercept)"] if intercept else []) + columns, intercept)
     return arr, X1
+
+
+def check_report(
+    report: Any, deterministics: Sequence[str], free: Sequence[str], observed: Sequence[str]
+) -> tuple[str, ...]:
+    """The Deterministics `report` (of mle() and map_estimate()) names, in its order without repeats.
+
+    `report` must be a list or tuple of strings, each the name of one of `deterministics`; a name
+    in `free` or `observed` (free variables, observed variables and data) is refused as such.
+    """
+    if isinstance(report, (str, bytes)) or not isinstance(report, (list, tuple)):
+        raise ValueError(messages.report_not_list(report))
+    bad = [name for name in report if not isinstance(name, str)]
+    if bad:
+        raise ValueError(messages.report_not_string(bad))
+    dets = list(deterministics)
+    for names, message in (
+        ([n for n in report if n in free], messages.report_free),
+        ([n for n in report if n in observed], messages.report_observed),
+        (
+            [n for n in report if n not in dets and n not in free and n not in observed],
+            messages.report_unknown,
+        ),
+    ):
+        if names:
+            raise ValueError(message(names, dets))
+    return tuple(dict.fromkeys(report))

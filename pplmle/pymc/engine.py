@@ -15,6 +15,7 @@ the likelihood itself.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -282,18 +283,52 @@ class Engine:
     reported
         Names of the model variables reported as parameters (free variables or
         Deterministics); defaults to the free variables.
+
+    An engine made by :meth:`with_derived` reports the Deterministics `derived` after its base
+    engine's parameters; it shares the base's model, lock and every compiled function that does
+    not involve the reported values (objective, gradient, log-likelihood, transforms).
     """
 
-    def __init__(self, model: pm.Model, reported: Sequence[str] | None = None):
+    def __init__(
+        self,
+        model: pm.Model,
+        reported: Sequence[str] | None = None,
+        *,
+        base: Engine | None = None,
+        derived: Sequence[str] = (),
+    ):
         self.model = model
         self.value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
         self.reported = list(reported) if reported is not None else [rv.name for rv in model.free_RVs]
+        #: the engine whose parameters this one reports before `derived` (None: a base engine)
+        self.base = base
+        #: names of the reported Deterministics that are functions of the parameters (derived)
+        self.derived = tuple(derived)
+        self._with_derived: dict[tuple[str, ...], Engine] = {}
+        self._det_shapes: Callable | None = None
         self._fns: dict[str, Callable] | None = None
         self._default_natural: dict[str, np.ndarray] | None = None  # the initial point, natural scale
         self._single: _Single | None = None
         #: held by whoever sets this engine's data and evaluates it (a fit, a profile, nllf):
         #: PyTensor functions and pm.Data containers are not safe to share between threads
-        self.lock = threading.RLock()
+        self.lock: threading.RLock = base.lock if base is not None else threading.RLock()
+
+    def with_derived(self, names: Sequence[str]) -> Engine:
+        """This engine reporting also the Deterministics `names`, after its own parameters (cached).
+
+        Nothing is compiled until used; the new engine's objective, gradient and transforms are
+        this engine's own compiled functions, so it compiles only what involves the reported values
+        (their Jacobian, and its Hessian function when a derived quantity is profiled).
+        """
+        key = tuple(names)
+        if not key:
+            return self
+        with self.lock:
+            if key not in self._with_derived:
+                self._with_derived[key] = Engine(
+                    self.model, reported=[*self.reported, *key], base=self, derived=key
+                )
+            return self._with_derived[key]
 
     # -- compilation -----------------------------------------------------
     def compile(self) -> dict[str, Callable]:
@@ -363,19 +398,37 @@ class Engine:
         self._graphs = {"loglik": loglik}
         # each function is compiled on first use only: a surface needs neither the Hessian
         # nor the optimizer's functions, and a cold compile of the Hessian takes seconds
-        self._fns = LazyFunctions(
-            {
-                "vg": fn([u], [obj_j, grad]),
-                "info": fn([u], [obj_j, ll_j, grad, hess, rep_j, jac]),
-                **({"gauss_newton": fn([u], [obj_j, grad, fisher])} if res_j else {}),
-                "forward": fn(nat_inputs, pt.concatenate(forward)),
-                "natural": fn(self.value_vars, model.replace_rvs_by_values(free)),
-                "rep": fn([u], [rep_j, jac]),
-                "ll": fn([u], ll_j),
-                "loglik_batch": self._compile_loglik_batch,
-            }
-        )
+        builders: dict[str, Callable[[], Callable]] = {
+            "vg": fn([u], [obj_j, grad]),
+            "info": fn([u], [obj_j, ll_j, grad, hess, rep_j, jac]),
+            **({"gauss_newton": fn([u], [obj_j, grad, fisher])} if res_j else {}),
+            "forward": fn(nat_inputs, pt.concatenate(forward)),
+            "natural": fn(self.value_vars, model.replace_rvs_by_values(free)),
+            "rep": fn([u], [rep_j, jac]),
+            "ll": fn([u], ll_j),
+            "loglik_batch": self._compile_loglik_batch,
+            "derived_natural": self._compile_derived_natural,
+        }
+        if self.base is not None:  # what does not involve the reported values is the base's
+            base = self.base
+            for name in ("vg", "gauss_newton", "forward", "natural", "ll", "loglik_batch"):
+                if name in builders:
+                    builders[name] = functools.partial(base.function, name)
+        self._fns = LazyFunctions(builders)
         return None
+
+    def _compile_derived_natural(self) -> Callable:
+        """The Deterministics `derived`, flattened and concatenated, as a function of the
+        natural-scale values of the free variables (one input per free variable): no transform
+        is involved, so a value on the edge of the support (a boundary estimate) is allowed."""
+        model = self.model
+        free = list(model.free_RVs)
+        nat = [rv.type() for rv in free]
+        outs = [model[name] for name in self.derived]
+        outs = graph_replace(outs, dict(zip(free, nat, strict=True)), strict=False)
+        outs = model.replace_rvs_by_values(outs)  # an observed variable in a Deterministic: its data
+        vec = pt.concatenate([pt.cast(o, "float64").ravel() for o in outs]) if outs else pt.zeros(0)
+        return pm_compile(nat, vec, on_unused_input="ignore", allow_input_downcast=True)
 
     def function(self, name: str) -> Callable:
         """The compiled function `name` (compiled on first use)."""
@@ -432,6 +485,35 @@ class Engine:
     def n_free(self) -> int:
         self.compile()
         return self.u_default.size
+
+    @property
+    def n_primary(self) -> int:
+        """The number of scalar reported values before the derived ones (all of them for an engine
+        without derived quantities)."""
+        self.compile()
+        sizes = [int(np.prod(s)) for s in self.reported_shapes]
+        return sum(sizes[: len(self.reported) - len(self.derived)])
+
+    def deterministic_sizes(self) -> dict[str, int]:
+        """The number of elements of every Deterministic of the model, with its current data (a
+        shape that depends on the data is computed by a function compiled once)."""
+        self.compile()
+        dets = list(self.model.deterministics)
+        if all(None not in d.type.shape for d in dets):
+            return {d.name: int(np.prod(d.type.shape)) for d in dets}
+        if self._det_shapes is None:
+            graphs = self.model.replace_rvs_by_values(dets)
+            self._det_shapes = pm_compile(
+                self.value_vars, [g.shape for g in graphs], on_unused_input="ignore"
+            )
+        point = self.point_from_u(self.u_default)
+        shapes = self._det_shapes(*[point[v.name] for v in self.value_vars])
+        return {d.name: int(np.prod(shape)) for d, shape in zip(dets, shapes, strict=True)}
+
+    def derived_from_natural(self, natural: Mapping[str, Any]) -> np.ndarray:
+        """The derived quantities (flat) at natural-scale values of every free variable."""
+        fn = self.function("derived_natural")
+        return np.asarray(fn(*[np.asarray(natural[name]) for name in self.free_names]), dtype=float)
 
     # -- data ------------------------------------------------------------
     def set_data(self, values: Mapping[str, np.ndarray]) -> None:
@@ -640,6 +722,27 @@ class Engine:
         }
 
 
+def delta_method(info: Mapping[str, Any], jac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Covariance and standard errors of quantities with Jacobian `jac` (m, k) with respect to
+    the unconstrained point of `info` (:meth:`Engine.info`): ``J H^-1 J'``, computed like the
+    kernel's, in the scaled space (Cholesky factor of ``D H D``; standard errors as norms, without
+    squaring). All NaN where the Hessian is not positive definite."""
+    c, H = info["curv"], np.asarray(info["hess_u"], dtype=float)
+    m, k = jac.shape
+    cov, se = np.full((m, m), np.nan), np.full(m, np.nan)
+    if not (k and bool(c.pd[0]) and np.all(np.isfinite(H))):
+        return cov, se
+    D = c.D[0]
+    Hs = D[:, None] * H * D[None, :]
+    try:
+        L = np.linalg.cholesky(0.5 * (Hs + Hs.T))
+    except np.linalg.LinAlgError:
+        return cov, se
+    with np.errstate(invalid="ignore", over="ignore"):
+        Z = np.linalg.solve(L, (jac * D[None, :]).T)  # (k, m)
+        return Z.T @ Z, kernel._norm(Z, axis=0)
+
+
 class _GaussNewton:
     """An :class:`Engine` seen by the kernel with the Gauss-Newton curvature in place of its Hessian."""
 
@@ -685,7 +788,11 @@ class _Single:
 
     def __init__(self, engine: Engine):
         self._vg = engine.compile()["vg"]
-        self._info = engine.compile()["info"]
+        if engine.base is None:
+            self._info = engine.compile()["info"]
+        else:  # the base's objective, gradient and Hessian, and this engine's reported values
+            base_info, rep = engine.base.function("info"), engine.function("rep")
+            self._info = lambda u: (*base_info(u)[:4], *rep(u))
 
     def value_grad(self, U: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         f = np.empty(U.shape[0])

@@ -10,6 +10,7 @@ model with its priors kept.  For repeated fits on new data, pass
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import threading
@@ -27,9 +28,9 @@ from pplmle.core import diagnostics as dg
 from pplmle.core import messages
 from pplmle.core.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarning, warn_or_raise
 from pplmle.core.result import MLEResult
-from pplmle.core.validate import check_whole_observed
+from pplmle.core.validate import check_report, check_whole_observed
 from pplmle.pymc import kernel
-from pplmle.pymc.engine import Engine, Run, check_model, flatten_priors, portable, restore
+from pplmle.pymc.engine import Engine, Run, check_model, delta_method, flatten_priors, portable, restore
 from pplmle.pymc.families import Family
 from pplmle.pymc.kernel import GTOL
 
@@ -521,8 +522,11 @@ class FitContext:
         source: Any = None,
         method: str = "MLE",
         nan_policy: str = "raise",
+        derived: Sequence[str] = (),
     ):
         self._engine = engine
+        #: names of the reported Deterministics (derived quantities, after the free parameters)
+        self.derived = tuple(derived)
         self.data = {k: np.array(v, copy=True) for k, v in data.items()}
         self.u, self.labels, self.to_free = np.array(u), list(labels), to_free
         #: the family instance or pm.Model that was fitted (for the bootstrap and unpickling)
@@ -539,7 +543,8 @@ class FitContext:
             if isinstance(self.source, Family):
                 self._engine = family_engine(self.source)
             else:
-                self._engine = model_engine(self.source, self.method, self.nan_policy)[0]
+                base = model_engine(self.source, self.method, self.nan_policy)[0]
+                self._engine = base.with_derived(self.derived)
         return self._engine
 
     def __getstate__(self) -> dict[str, Any]:
@@ -550,6 +555,7 @@ class FitContext:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state["source"] = restore(state["source"])
+        state.setdefault("derived", ())
         self.__dict__.update(state)
 
     @contextlib.contextmanager
@@ -564,13 +570,23 @@ class FitContext:
                 engine.set_data(current)
 
     def free(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Free-variable values (natural scale) for reported parameter values."""
-        return self.to_free(params) if self.to_free is not None else dict(params)
+        """Free-variable values (natural scale) for reported parameter values (derived ones, the
+        reported Deterministics, are left out: they are functions of the free values)."""
+        if self.to_free is not None:
+            return self.to_free(params)
+        return {k: v for k, v in params.items() if k not in self.derived}
 
     def nll(self, params: Mapping[str, Any]) -> float:
-        """The NLL at reported parameter values (natural scale), on the fitted data."""
+        """The NLL at reported parameter values (natural scale), on the fitted data.
+
+        Derived quantities in `params` must agree with the values the free parameters give
+        (ValueError otherwise); they may be left out.
+        """
         with self.active() as engine:
-            return -engine.info(engine.to_unconstrained(self.free(params)))["loglik"]
+            free = self.free(params)
+            _check_derived(engine, params, free)
+            base = engine.base or engine
+            return -base.info(base.to_unconstrained(free))["loglik"]
 
     def supports(self, params: Mapping[str, Any]) -> bool:
         """Whether the transforms map these reported values to finite unconstrained ones."""
@@ -586,10 +602,135 @@ class FitContext:
     ) -> tuple[np.ndarray, float, bool]:
         """The NLL minimized with reported parameters `fixed` held at `values` (see the protocol)."""
         with self.active() as engine:
+            if engine.base is not None and max(fixed) < engine.n_primary:
+                engine = engine.base  # a free parameter: the base engine's compiled functions do
             u, f, ok = engine.constrained_minimum(start, fixed, values)
             if ok and self.method == "MAP":  # the likelihood's NLL, not the objective's
                 f = -engine.info(u)["loglik"]
         return u, float(f), bool(ok)
+
+
+def _check_derived(engine: Engine, params: Mapping[str, Any], free: Mapping[str, Any]) -> None:
+    """Refuse derived quantities in `params` that differ from the values the free ones give."""
+    given = [name for name in engine.derived if name in params]
+    if not given:
+        return
+    with np.errstate(all="ignore"):
+        flat = engine.derived_from_natural(free)
+    n = len(engine.reported) - len(engine.derived)
+    computed, i = {}, 0
+    for name, shape in zip(engine.derived, engine.reported_shapes[n:], strict=True):
+        size = int(np.prod(shape))
+        computed[name] = flat[i : i + size].reshape(shape)
+        i += size
+    for name in given:
+        value = np.asarray(params[name], dtype=float)
+        if value.shape != computed[name].shape or not np.allclose(
+            value, computed[name], rtol=1e-7, atol=1e-10, equal_nan=True
+        ):
+            raise ValueError(
+                messages.derived_mismatch(
+                    name, np.round(value, 8).tolist(), np.round(computed[name], 8).tolist()
+                )
+            )
+
+
+#: the default `report` takes Deterministics of at most this many elements
+DEFAULT_REPORT_MAX = 100
+
+
+def report_names(engine: Engine, report: Any, user_model: pm.Model | None = None) -> tuple[str, ...]:
+    """The Deterministics to report for `report` of mle()/map_estimate() (see :func:`mle`), in
+    the order of `report`, or for the default rule of `user_model` (default: the engine's)."""
+    model = engine.model
+    dets = [d.name for d in model.deterministics]
+    order = [d.name for d in (user_model or model).deterministics]
+    dets = [d for d in order if d in dets] + [d for d in dets if d not in order]
+    if report is None:
+        if not dets:
+            return ()
+        n_obs, sizes = observation_count(model), engine.deterministic_sizes()
+        return tuple(d for d in dets if sizes[d] < n_obs and sizes[d] <= DEFAULT_REPORT_MAX)
+    free = [rv.name for rv in model.free_RVs]
+    observed = [rv.name for rv in model.observed_RVs] + [v.name for v in model.data_vars if v.name]
+    return check_report(report, dets, free, observed)
+
+
+def derived_labels(full: Engine, primary: Sequence[str]) -> list[str]:
+    """Labels of the derived quantities of `full` (an engine from ``with_derived``), as
+    :func:`labels_for` makes them; indexed by integers should one coincide with another label."""
+    n = len(full.reported) - len(full.derived)
+    pairs = list(zip(full.reported[n:], full.reported_shapes[n:], strict=True))
+    out = [
+        lab for name, shape in pairs for lab in _element_labels(name, axis_values(full.model, name, shape))
+    ]
+    if len(set(out) | set(primary)) < len(out) + len(primary):
+        out = [lab for name, shape in pairs for lab in _element_labels(name, [range(s) for s in shape])]
+    return out
+
+
+def _with_derived(result: MLEResult, engine: Engine, derived: tuple[str, ...]) -> MLEResult:
+    """`result` with the Deterministics `derived` reported after its free parameters.
+
+    Their values are the Deterministics at the reported free values (exact boundary values
+    included); their covariance is the delta method ``J H^-1 J'`` with the Hessian of the fit, so
+    the free parameters' rows are unchanged. A derived quantity that depends on a free parameter
+    without a standard error (a flagged one) has none either, and its flag says on which.
+    """
+    ctx = fit_context(result)
+    full = engine.with_derived(derived)
+    full.compile()
+    primary_labels = result.labels
+    n_p = len(primary_labels)
+    labels = primary_labels + derived_labels(full, primary_labels)
+    m = len(labels)
+    vec, se, cov = np.full(m, np.nan), np.full(m, np.nan), np.full((m, m), np.nan)
+    vec[:n_p], se[:n_p] = result.vector(result.params), result.vector(result.se)
+    cov[:n_p, :n_p] = result.cov.to_numpy()
+    flags = dict(result.flags)
+    with np.errstate(all="ignore"):
+        vec[n_p:] = full.derived_from_natural(result.params)
+    if np.all(np.isfinite(ctx.u)) and np.any(np.isfinite(cov)):
+        jac = np.asarray(full.function("rep")(ctx.u)[1], dtype=float).reshape(m, -1)
+        cov_all, se_all = delta_method(engine.info(ctx.u), jac)
+        cov[n_p:, :], cov[:, n_p:], se[n_p:] = cov_all[n_p:, :], cov_all[:, n_p:], se_all[n_p:]
+        bad = [i for i in range(n_p) if not np.isfinite(se[i])]
+        for d, via in _dependent(jac[:n_p], jac[n_p:], bad).items():
+            cov[n_p + d, :] = cov[:, n_p + d] = se[n_p + d] = np.nan
+            flagged = [primary_labels[i] for i in via if primary_labels[i] in result.flags]
+            if flagged:
+                flags[labels[n_p + d]] = messages.derived_flag(flagged)
+    ctx._engine, ctx.labels, ctx.derived = full, labels, derived
+    return dataclasses.replace(
+        result,
+        params=full.unflatten(vec),
+        se=full.unflatten(se),
+        cov=pd.DataFrame(cov, index=labels, columns=labels),
+        flags=flags,
+        derived=derived,
+    )
+
+
+def _dependent(jac_p: np.ndarray, jac_d: np.ndarray, bad: list[int]) -> dict[int, list[int]]:
+    """For each derived row that depends on a free row in `bad`, those rows.
+
+    With the free values theta(u) (Jacobian `jac_p`) and the derived h(theta(u)) (`jac_d`),
+    ``dh/dtheta`` solves ``jac_d = dh/dtheta jac_p`` (least squares: a free vector with a
+    constraint, a simplex, has more values than coordinates); an entry above 1e-10 of its row's
+    largest is a dependence. Without a finite Jacobian every derived row depends on every bad row.
+    """
+    if not bad:
+        return {}
+    if not (np.all(np.isfinite(jac_p)) and np.all(np.isfinite(jac_d))):
+        return {d: list(bad) for d in range(jac_d.shape[0])}
+    dh = np.linalg.lstsq(jac_p.T, jac_d.T, rcond=None)[0].T  # (m_d, m_p)
+    out = {}
+    for d, row in enumerate(np.abs(dh)):
+        top = float(row.max()) if row.size else 0.0
+        via = [i for i in bad if top > 0 and row[i] > 1e-10 * top]
+        if via:
+            out[d] = via
+    return out
 
 
 def _result(
@@ -650,9 +791,11 @@ class _Setup(TypedDict, total=False):
     second_route: bool
 
 
-def _estimate(model, *, method, start, nan_policy, n_obs=None, **options) -> MLEResult:
+def _estimate(model, *, method, start, nan_policy, n_obs=None, report=None, **options) -> MLEResult:
     """Set up the engine and starting point for a family or a pm.Model, then fit."""
     given_n = check_n_obs(n_obs)
+    if isinstance(model, Family) and report is not None:
+        raise ValueError(messages.report_family(report))
     if isinstance(model, Family):
         if method == "MAP":
             raise ValueError(
@@ -689,7 +832,10 @@ def _estimate(model, *, method, start, nan_policy, n_obs=None, **options) -> MLE
             free_start = dict(start or {})
         u0 = engine.to_unconstrained(free_start)  # compiles the engine on first use
         labels = labels_for(engine, model.labels() if isinstance(model, Family) else None)
+        derived = () if isinstance(model, Family) else report_names(engine, report, model)
         result = fit_from(engine, method=method, start_u=u0, labels=labels, **setup, **options)
+        if derived:
+            result = _with_derived(result, engine, derived)
     if isinstance(result.context, FitContext):
         result.context.source = model
         result.context.nan_policy = nan_policy
@@ -723,6 +869,7 @@ def mle(
     gtol: float = GTOL,
     nan_policy: str = "raise",
     n_obs: int | None = None,
+    report: Sequence[str] | None = None,
 ) -> MLEResult:
     """Maximum-likelihood estimate of a pplmle family or of any ``pm.Model``.
 
@@ -775,6 +922,20 @@ def mle(
         likelihood (a censored part written by hand, say) has no observations
         that can be counted: without `n_obs` such a fit reports the count of
         its observed variables, with BIC NaN and ``n_obs_note`` saying why.
+    report
+        For a ``pm.Model``: the ``pm.Deterministic`` quantities reported beside the
+        free parameters, as derived quantities (after them in ``params``, ``se``,
+        ``cov`` and ``table()``; named in ``result.derived``). Default None: every
+        Deterministic with fewer elements than the model's observations
+        (:func:`observation_count`) and at most 100 elements; a Deterministic as
+        large as the data, such as a linear predictor ``mu``, is a quantity per
+        observation, not a parameter. A list of names reports exactly those
+        Deterministics (of any size); ``()`` reports none. Their standard errors
+        are the delta method's (``J cov J'``), their profile intervals
+        (``conf_int(method="profile")``) the likelihood maximized with the
+        quantity held fixed. They do not count in ``n_params`` (AIC, BIC), and
+        ``nllf`` ignores them but for checking that they agree with the free
+        values. A family reports its own parameters: `report` must be None.
 
     Returns
     -------
@@ -800,6 +961,7 @@ def mle(
         gtol=gtol,
         nan_policy=nan_policy,
         n_obs=n_obs,
+        report=report,
     )
 
 
@@ -815,6 +977,7 @@ def map_estimate(
     maxeval: int = 5000,
     gtol: float = GTOL,
     n_obs: int | None = None,
+    report: Sequence[str] | None = None,
 ) -> MLEResult:
     """Maximum a posteriori estimate of a ``pm.Model``, priors kept.
 
@@ -822,7 +985,9 @@ def map_estimate(
     the posterior density on the natural scale (``jacobian=False``).  The
     standard errors come from the Hessian of the negative log-posterior (a
     Laplace approximation); ``loglik`` is the log-likelihood at the MAP.
-    `n_obs` is as for :func:`mle`.
+    `n_obs` and `report` (the Deterministics reported, by default those with
+    fewer elements than the observations and at most 100) are as for
+    :func:`mle`.
 
     Examples
     --------
@@ -846,4 +1011,5 @@ def map_estimate(
         gtol=gtol,
         nan_policy="raise",
         n_obs=n_obs,
+        report=report,
     )

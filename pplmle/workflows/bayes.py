@@ -25,7 +25,7 @@ from pplmle.core.profiles import Profiler, profile
 from pplmle.core.result import MLEResult
 from pplmle.core.validate import as_float_array, check_finite
 from pplmle.pymc.families import Family, Normal
-from pplmle.pymc.fitting import axis_values, map_estimate, mle, variable_dims
+from pplmle.pymc.fitting import axis_values, fit_context, map_estimate, mle, variable_dims
 from pplmle.workflows.surfaces import inference_data, surface
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -299,26 +299,59 @@ def result_inference_data(result: MLEResult, draws: int = 4000, seed: int | None
         attrs={"loglik": result.loglik, "n_obs": result.n_obs, "method": result.method},
     )
     groups: dict[str, Any] = {"mle": mle_group}
-    if len(labels) <= 2 and np.all(np.isfinite(se)) and np.all(se > 0):
-        n = 201 if len(labels) == 1 else 81
-        grid = {lab: e + np.linspace(-5.0, 5.0, n) * s for lab, e, s in zip(labels, est, se, strict=True)}
+    # the draws are of the free parameters; derived quantities (reported Deterministics) are
+    # computed from each draw, as the model defines them
+    free = [i for i, lab in enumerate(labels) if lab not in set(result.derived_labels)]
+    free_labels = [labels[i] for i in free]
+    cov = result.cov.to_numpy()[np.ix_(free, free)]
+    if len(free) <= 2 and np.all(np.isfinite(se[free])) and np.all(se[free] > 0):
+        n = 201 if len(free) == 1 else 81
+        grid = {labels[i]: est[i] + np.linspace(-5.0, 5.0, n) * se[i] for i in free}
         surf = surface(result, grid)
         idata = surf.to_inference_data(draws=draws, seed=seed)
         # a group by key: InferenceData's groups are dynamic attributes that its type does not declare
         posterior = idata["posterior"]
-        if any(np.ndim(value) for value in result.params.values()):  # regroup the elements by variable
-            columns = np.stack([posterior[lab].values for lab in labels], axis=-1)
-            posterior = _posterior_dataset(result, columns, draws)
+        if result.derived or any(np.ndim(value) for value in result.params.values()):
+            # regroup the elements by variable
+            columns = np.stack([posterior[lab].values for lab in free_labels], axis=-1)
+            posterior = _posterior_dataset(result, _with_derived_draws(result, columns), draws)
         posterior.attrs["source"] = "normalized likelihood on a grid (flat-prior posterior)"
         groups["posterior"] = posterior
         groups["likelihood_surface"] = surf.dataset
-    elif np.all(np.isfinite(result.cov.to_numpy())):
+    elif np.all(np.isfinite(cov)):
         rng = np.random.default_rng(seed)
-        flat = rng.multivariate_normal(est, result.cov.to_numpy(), size=draws)
-        posterior = _posterior_dataset(result, flat[None, :, :], draws)
+        flat = rng.multivariate_normal(est[free], cov, size=draws)
+        posterior = _posterior_dataset(result, _with_derived_draws(result, flat[None, :, :]), draws)
         posterior.attrs["source"] = "large-sample normal approximation N(MLE, cov)"
+        if result.derived:
+            posterior.attrs["derived"] = "the model's Deterministics at each draw: " + ", ".join(
+                result.derived
+            )
         groups["posterior"] = posterior
     return inference_data(az, **groups)
+
+
+def _with_derived_draws(result: MLEResult, columns: np.ndarray) -> np.ndarray:
+    """Draws of the free parameters (chain x draw x free label) with the derived quantities of each
+    draw appended (NaN where the model's Deterministics are not defined there)."""
+    if not result.derived:
+        return columns
+    ctx = fit_context(result)
+    names = [name for name in result.params if name not in result.derived]
+    shapes = [np.shape(result.params[name]) for name in names]
+    flat = columns.reshape(-1, columns.shape[-1])
+    out = []
+    with ctx.active() as engine:
+        for row in flat:
+            point, i = {}, 0
+            for name, shape in zip(names, shapes, strict=True):
+                size = int(np.prod(shape))
+                point[name] = row[i : i + size].reshape(shape)
+                i += size
+            with np.errstate(all="ignore"):
+                out.append(engine.derived_from_natural(ctx.free(point)))
+    derived = np.asarray(out, dtype=float).reshape(*columns.shape[:-1], -1)
+    return np.concatenate([columns, derived], axis=-1)
 
 
 def _posterior_dataset(result: MLEResult, columns: np.ndarray, draws: int) -> xr.Dataset:

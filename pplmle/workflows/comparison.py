@@ -402,7 +402,9 @@ def compare(
                     break
 
     # 2. the three (or four) routes
-    res = mle(model, start=start or None, strict=strict)
+    # a pm.Model's Deterministics are not compared: the other routes estimate the free parameters
+    report: tuple[str, ...] | None = None if isinstance(model, Family) else ()
+    res = mle(model, start=start or None, strict=strict, report=report)
     names = list(res.params)
     estimates: dict[str, dict[str, Any]] = {"find_MAP": res.params}
     scipy_fit: hw.HandFit | dict[str, Any] | None = None

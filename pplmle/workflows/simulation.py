@@ -54,6 +54,7 @@ from pplmle.pymc.families import Family
 from pplmle.pymc.fitting import (
     FitContext,
     data_fingerprint,
+    derived_labels,
     family_engine,
     fit_context,
     fit_from,
@@ -82,6 +83,8 @@ class _Study:
     gtol: float
     profile: bool
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: the reported Deterministics (derived quantities) of the estimate, computed for every replicate
+    derived: tuple[str, ...] = ()
 
     def __getstate__(self) -> dict[str, Any]:
         # a pm.Model source travels as cloudpickle bytes inside the standard pickle
@@ -144,6 +147,7 @@ class _Runner:
             self.labels = labels_for(self.engine, None)
             self.n_obs = observation_count(self.engine.model)
             self.base_data = {k: np.array(v, copy=True) for k, v in self.engine.data_snapshot().items()}
+        self.derived = self.engine.with_derived(getattr(study, "derived", ()))
         model = self.engine.model
         self.observed = _observed_containers(model)
         if study.kind == "nonparametric":
@@ -255,10 +259,33 @@ class _Runner:
                             out["lr"][r, j] = val if okr else self._lr_single(data[r], out["u"][r], j)
             for r in sorted(single_rows):
                 self._single(r, data[r], fams[r], starts[r], out)
+            if self.derived.derived:
+                self._add_derived(out, data)
         finally:
             self.engine.set_data(saved)
         del out["u"]
         return out
+
+    def _add_derived(self, out: dict[str, Any], data: list[dict[str, np.ndarray]]) -> None:
+        """Append each replicate's derived quantities (the Deterministics at its estimate, on its
+        data) to its estimates; their standard errors and likelihood ratios are left NaN."""
+        c = out["estimate"].shape[0]
+        derived = np.full((c, len(self.derived_labels)), np.nan)
+        for r in range(c):
+            row = out["estimate"][r]
+            if not np.all(np.isfinite(row)):
+                continue
+            self.engine.set_data(self._full_data(data[r]))
+            with np.errstate(all="ignore"):
+                derived[r] = self.derived.derived_from_natural(self.engine.unflatten(row))
+        nan = np.full_like(derived, np.nan)
+        out["estimate"] = np.hstack([out["estimate"], derived])
+        out["se"] = np.hstack([out["se"], nan])
+        out["lr"] = np.hstack([out["lr"], nan])
+
+    @property
+    def derived_labels(self) -> list[str]:
+        return derived_labels(self.derived, self.labels)
 
     def _full_data(self, data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {**self.base_data, **data}
@@ -913,7 +940,7 @@ def bootstrap(
     free = ctx.free(result.params) if kind == "parametric" else {}
     free = {k: np.asarray(v, dtype=float) for k, v in free.items()}
     seed = _seed(seed)
-    study = _Study(kind, source, free, None, seed, GTOL, False)
+    study = _Study(kind, source, free, None, seed, GTOL, False, derived=tuple(result.derived))
     merged = _run(study, reps, executor, progressbar, chunk_size)
     _warn_summary(merged, reps, "bootstrap fits")
     return BootstrapResult(

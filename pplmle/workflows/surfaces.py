@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.stats
 
+from pplmle.core import messages
 from pplmle.core import values as _values
 from pplmle.core.errors import PPLMLEWarning
 from pplmle.core.result import MLEResult
@@ -251,10 +252,15 @@ def surface(
     engine = ctx.engine
     if not isinstance(grid, Mapping) or not 1 <= len(grid) <= 2:
         raise ValueError(f"`grid` must map one or two parameter names to values; got {grid!r}.")
+    # a result's derived quantities (reported Deterministics) are functions of the free parameters
+    derived = set(result.derived_labels) if result is not None else set()
+    derived_names = set(result.derived) if result is not None else set()
     axes = {}
     for name, values in grid.items():
         if name not in labels:
             raise ValueError(f"`grid` names unknown parameter {name!r}; the scalar parameters are {labels}.")
+        if name in derived and not profile:
+            raise ValueError(messages.derived_on_grid("grid", name))
         arr = np.array(values, dtype=float, copy=True).ravel()
         if arr.size == 0 or not np.all(np.isfinite(arr)):
             raise ValueError(f"`grid[{name!r}]` must be a non-empty array of finite numbers; got {values!r}.")
@@ -283,6 +289,8 @@ def surface(
     for key, value in fixed.items():
         if key not in by_name and key not in labels:
             raise ValueError(f"`fixed` names unknown parameter {key!r}; the parameters are {labels}.")
+        if key in derived or key in derived_names:
+            raise ValueError(messages.derived_on_grid("fixed", key))
         # a NaN would read as "not given" below, and be replaced by the MLE without a word
         arr = check_finite_value(f"fixed[{key!r}]", value)
         if key in by_name:
@@ -297,14 +305,14 @@ def surface(
     missing = [i for i in range(len(labels)) if np.isnan(base[i]) and i not in grid_idx]
     if missing and not profile:
         if result is None:
-            result = mle(model)
+            result = mle(model) if isinstance(model, Family) else mle(model, report=())
         est = result.vector(result.params)
         for i in missing:
             base[i] = est[i]
     fixed_attr = {
         labels[i]: ("profiled" if profile else float(base[i]))
         for i in range(len(labels))
-        if i not in grid_idx
+        if i not in grid_idx and labels[i] not in derived
     }
 
     mesh = np.meshgrid(*axes.values(), indexing="ij")
@@ -379,7 +387,7 @@ def _profile_points(engine, result, model, points, grid_idx) -> np.ndarray:
     """Maximize over the other parameters at each grid point, walking from the best start."""
 
     if result is None:
-        result = mle(model)
+        result = mle(model) if isinstance(model, Family) else mle(model, report=())
     u_hat = result.context.u
     est = result.vector(result.params)[grid_idx]
     order = np.argsort(np.sum(((points[:, grid_idx] - est) / (np.abs(est) + 1.0)) ** 2, axis=1))
@@ -568,6 +576,9 @@ def joint_region(
     """
     level = _check_level(level)
     jx, jy = _label_index(result, x, "x"), _label_index(result, y, "y")
+    for argument, label in (("x", x), ("y", y)):
+        if label in result.derived_labels:
+            raise ValueError(messages.derived_on_grid(argument, label))
     if jx == jy:
         raise ValueError(f"`x` and `y` must be different parameters; both are {x!r}.")
     est, se = result.vector(result.params), result.vector(result.se)
@@ -610,7 +621,10 @@ def joint_region(
             PPLMLEWarning,
             stacklevel=_user_stacklevel(),
         )
-    chol = _conditional_cholesky(result.cov.to_numpy(), [jx, jy])
+    # given the other free parameters: the derived quantities' rows make the covariance singular
+    free = [i for i, lab in enumerate(result.labels) if lab not in result.derived_labels]
+    cov = result.cov.to_numpy()[np.ix_(free, free)]
+    chol = _conditional_cholesky(cov, [free.index(jx), free.index(jy)])
     ellipse = None
     if chol is not None:
         t = np.linspace(0.0, 2 * np.pi, 361)
@@ -623,7 +637,7 @@ def joint_region(
         surface=surf,
         loglik_max=float(result.loglik),
         estimate=(float(est[jx]), float(est[jy])),
-        fixed={lab: float(est[i]) for i, lab in enumerate(result.labels) if i not in (jx, jy)},
+        fixed={lab: float(est[i]) for i, lab in enumerate(result.labels) if i in free and i not in (jx, jy)},
         ellipse=ellipse,
         truncated=truncated,
     )

@@ -83,3 +83,14 @@ def test_unconverged_result_is_marked_in_display():
         bad = pl.mle(ridge)
     assert repr(bad).splitlines()[0] == "MLE of pm.Model: NOT CONVERGED, singular Hessian"
     assert "color:#b00020" in bad._repr_html_()
+
+
+def test_derived_quantities_are_marked_and_part_of_equality(res):
+    import dataclasses
+
+    # a result whose second parameter is reported as a derived quantity (a Deterministic)
+    marked = dataclasses.replace(res, derived=("sigma",))
+    assert marked.derived_labels == ["sigma"] and marked.free_labels == ["mu"]
+    assert marked.table()["derived"].tolist() == [False, True]
+    assert "derived" not in res.table().columns and res.derived_labels == []
+    assert marked != res and marked == dataclasses.replace(res, derived=("sigma",))

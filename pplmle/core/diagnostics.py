@@ -18,6 +18,9 @@ code                    meaning                                    warning
 ``singular Hessian``    not positive definite or a flat ridge      :class:`HessianWarning`
                         (parameters not identified)
 ``multiple optima``     starts disagree                            :class:`MultipleOptimaWarning`
+``not identified``      a parameter does not enter the likelihood  :class:`NotIdentifiedWarning`
+                        (a flattened hierarchy's hyperparameter):
+                        reported as NaN
 ======================  =========================================  ==============================
 
 This module is NumPy-only: the PyMC layer supplies the numbers.
@@ -35,12 +38,22 @@ from pplmle.core import messages
 from pplmle.core.errors import (
     BoundaryWarning,
     DriftWarning,
+    NotIdentifiedWarning,
     PPLMLEWarning,
     SeparationWarning,
     UnboundedLikelihoodWarning,
 )
 
-__all__ = ["NO_MLE", "Diagnostic", "Finding", "boundary", "classify_recession", "separation", "unbounded"]
+__all__ = [
+    "NO_MLE",
+    "Diagnostic",
+    "Finding",
+    "boundary",
+    "classify_recession",
+    "not_identified",
+    "separation",
+    "unbounded",
+]
 
 
 class Diagnostic(enum.StrEnum):
@@ -56,6 +69,7 @@ class Diagnostic(enum.StrEnum):
     UNBOUNDED = "unbounded likelihood"
     SINGULAR_HESSIAN = "singular Hessian"
     MULTIPLE_OPTIMA = "multiple optima"
+    NOT_IDENTIFIED = "not identified"
 
     @property
     def no_mle(self) -> bool:
@@ -119,6 +133,18 @@ def boundary(values: dict[str, float], why: str) -> Finding:
         category=BoundaryWarning,
         flags={k: f"boundary: = {messages.number(v)}" for k, v in values.items()},
         values=dict(values),
+    )
+
+
+def not_identified(names: Sequence[str], labels: Sequence[str]) -> Finding:
+    """The finding for the variables `names` (with element labels `labels`) that do not enter
+    the likelihood: each label reported as NaN with a NaN standard error."""
+    return Finding(
+        code=Diagnostic.NOT_IDENTIFIED,
+        message=messages.not_identified(names),
+        category=NotIdentifiedWarning,
+        flags=dict.fromkeys(labels, messages.not_identified_flag()),
+        values=dict.fromkeys(labels, float("nan")),
     )
 
 

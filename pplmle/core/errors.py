@@ -16,8 +16,10 @@ __all__ = [
     "EstimationError",
     "ExistenceWarning",
     "HessianWarning",
+    "HierarchicalModelError",
     "LikelihoodMismatchWarning",
     "MultipleOptimaWarning",
+    "NotIdentifiedWarning",
     "PPLMLEWarning",
     "SeparationWarning",
     "UnboundedLikelihoodWarning",
@@ -34,6 +36,14 @@ class ConvergenceWarning(PPLMLEWarning):
 
 class HessianWarning(PPLMLEWarning):
     """The Hessian at the estimate is singular or not positive definite."""
+
+
+class NotIdentifiedWarning(PPLMLEWarning):
+    """Some parameters do not enter the likelihood: the data say nothing about them.
+
+    Emitted by ``pl.mle(model, hierarchy="flatten")`` for the hyperparameters of a hierarchical
+    model, which leave the likelihood when the priors are flattened; they are reported as NaN.
+    """
 
 
 class MultipleOptimaWarning(PPLMLEWarning):
@@ -66,6 +76,15 @@ class UnboundedLikelihoodWarning(ExistenceWarning):
 
 class LikelihoodMismatchWarning(PPLMLEWarning):
     """A hand-written NLL does not equal minus PyMC's log-likelihood."""
+
+
+class HierarchicalModelError(ValueError):
+    """``pl.mle`` refuses a model whose priors carry part of the model (a hierarchical or
+    latent-variable model): flattening them would fit another model.
+
+    The message names the variables and says what flattening would do and what to use instead;
+    ``hierarchy="flatten"`` fits the flattened model anyway.
+    """
 
 
 class EstimationError(RuntimeError):

@@ -20,12 +20,15 @@ __all__ = [
     "hessian_not_finite",
     "hessian_not_positive_definite",
     "hessian_singular",
+    "hierarchical_model",
     "likelihood_mismatch",
     "multiple_optima",
     "n_obs_incomplete",
     "no_mle",
     "not_converged",
     "not_converged_warning",
+    "not_identified",
+    "not_identified_flag",
     "number",
     "params_empty",
     "params_need_profile",
@@ -112,6 +115,99 @@ def n_obs_incomplete(potentials: Sequence[str], counted: int) -> str:
         f"observations cannot be counted, so n_obs = {counted} counts only the observed variables. "
         "Pass n_obs= (the number of observations) to mle() or map_estimate() for BIC."
     )
+
+
+# -- hierarchical and latent-variable models: what flattening the priors would do ----------------
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _do(names: Sequence[str]) -> str:
+    return "{" + ", ".join(f'"{n}": ...' for n in names) + "}"
+
+
+def hierarchical_model(
+    children: Sequence[tuple[str, Sequence[str], str]],
+    hyper: Sequence[str],
+    leftover: Sequence[str],
+    standardized: Mapping[str, Sequence[str]],
+) -> str:
+    """Why mle() refuses a model whose priors carry part of the model.
+
+    `children`: (variable, the hyperparameters its prior depends on, its elements in words, or ""
+    for a scalar); `hyper`: every hyperparameter; `leftover`: variables in neither the likelihood
+    nor a prior; `standardized`: standardized effects with their scale variables.
+    """
+    head = "pl.mle() flattens every prior, and in this model priors carry part of the model"
+    parts = [] if children else [f"{head}."]
+    one = len(hyper) == 1
+    if children:
+        fits = []
+        for name, parents, elements in children:
+            what = (
+                f"the no-pooling model: {elements} by its own data"
+                if elements
+                else f"`{name}` by the data alone"
+            )
+            fits.append(f"flattening the prior of `{name}` (which depends on {_names(parents)}) fits {what}")
+        verb = "does" if one else "do"
+        parts.append(f"{head}: {'; '.join(fits)}, and {_names(hyper)} {verb} not enter the likelihood.")
+    elif hyper:
+        parts.append(
+            f"{_names(hyper)} {'does' if one else 'do'} not enter the likelihood, only the priors of "
+            "other variables that do not enter it either."
+        )
+    if leftover:
+        single = len(leftover) == 1
+        it = "it" if single else "them"
+        parts.append(
+            f"{_names(leftover)} {'enters' if single else 'enter'} neither the likelihood nor the prior of "
+            f"another variable: the data say nothing about {it} (remove {it} from the model)."
+        )
+    for name, scales in standardized.items():
+        parts.append(
+            f"`{name}` enters the likelihood only multiplied by {_names(scales)}: a standardized "
+            "(non-centred) effect, whose prior fixes its scale (it is the group-level or latent "
+            f"distribution); flattened, only the product is identified: `{name}` and {_names(scales)} "
+            "trade off."
+        )
+    if hyper:
+        effects = [c[0] for c in children] or list(hyper)
+        parts.append(
+            f"Instead: {_names(hyper)} {'is' if one else 'are'} identified by the marginal likelihood, "
+            f"with {_names(effects)} integrated out (pplmle does not build it yet: integrate them out "
+            "of the model by hand). To fix the hyperparameters at known values, "
+            f"pl.map_estimate(pm.do(model, {_do(hyper)})) keeps the prior of {_names(effects)} and "
+            "shrinks the estimates towards them (pl.mle of that model would flatten that prior "
+            "again). pl.map_estimate(model) keeps every prior, but maximizes over the hyperparameters "
+            "too: for a group-level scale that joint mode is typically at 0, with every effect equal."
+        )
+    elif standardized:
+        parts.append(
+            "Instead: integrate the effects out (the marginal likelihood; pplmle does not build it "
+            "yet), or fix the scale with pm.do and use pl.map_estimate, which keeps the priors."
+        )
+    parts.append(
+        'Pass hierarchy="flatten" to pl.mle to fit the flattened model anyway (variables that do '
+        "not enter the likelihood are then held fixed and reported as NaN)."
+    )
+    return " ".join(parts)
+
+
+def not_identified(names: Sequence[str]) -> str:
+    one = len(names) == 1
+    return (
+        f"{_names(names)} {'does' if one else 'do'} not enter the likelihood of the flattened model "
+        f'(hierarchy="flatten"): the data say nothing about {"it" if one else "them"}, so '
+        f"{'it is' if one else 'they are'} reported as NaN, held fixed during the fit; the other "
+        "parameters are estimated without them."
+    )
+
+
+def not_identified_flag() -> str:
+    return "not identified: does not enter the likelihood"
 
 
 # -- the Hessian --------------------------------------------------------------------------------

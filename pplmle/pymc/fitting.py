@@ -33,6 +33,15 @@ from pplmle.pymc import kernel
 from pplmle.pymc.engine import Engine, Run, check_model, delta_method, flatten_priors, portable, restore
 from pplmle.pymc.families import Family
 from pplmle.pymc.kernel import GTOL
+from pplmle.pymc.structure import (
+    HeldEngine,
+    WithoutHeld,
+    analyze,
+    check_hierarchy,
+    held_engine,
+    labels_of,
+    refusal,
+)
 
 __all__ = ["map_estimate", "mle"]
 
@@ -54,9 +63,16 @@ def family_engine(family: Family) -> Engine:
         return _FAMILY_ENGINES[key]
 
 
-def model_engine(model: pm.Model, method: str, nan_policy: str) -> tuple[Engine, dict]:
+def model_engine(
+    model: pm.Model, method: str, nan_policy: str, hierarchy: str = "refuse"
+) -> tuple[Engine, dict]:
+    """The compiled engine of `model` (one per model, method and structure) and the map of its
+    data containers. For the MLE of a hierarchical or latent-variable model (see
+    :mod:`pplmle.pymc.structure`) `hierarchy` decides: ``"refuse"`` raises
+    :class:`~pplmle.core.errors.HierarchicalModelError`, ``"flatten"`` gives the flattened
+    model's engine with the variables that do not enter the likelihood held fixed."""
     with _REGISTRY_LOCK:
-        engine, shared_map = _model_engine_locked(model, method, nan_policy)
+        engine, shared_map = _model_engine_locked(model, method, nan_policy, hierarchy)
     # carry over data the user changed with pm.set_data since the copy was made (under the
     # engine's lock, taken after the registry's is released: no thread waits for one holding both)
     with engine.lock:
@@ -65,7 +81,10 @@ def model_engine(model: pm.Model, method: str, nan_policy: str) -> tuple[Engine,
     return engine, shared_map
 
 
-def _model_engine_locked(model: pm.Model, method: str, nan_policy: str) -> tuple[Engine, dict]:
+def _model_engine_locked(
+    model: pm.Model, method: str, nan_policy: str, hierarchy: str
+) -> tuple[Engine, dict]:
+    check_hierarchy(hierarchy)
     imputed = check_model(model, nan_policy)
     check_discrete_observed(model)
     per_model = _MODEL_ENGINES.setdefault(model, {})
@@ -78,7 +97,22 @@ def _model_engine_locked(model: pm.Model, method: str, nan_policy: str) -> tuple
             per_model[key] = (Engine(flat, reported=order), shared_map)
         else:  # the MAP optimizes the user's model itself (check_model refused NaN)
             per_model[key] = (Engine(model), {})
-    return per_model[key]
+    if method != "MLE":  # priors kept: nothing to refuse
+        return per_model[key]
+    # a hierarchical or latent-variable model: refused, or its flattened model with the
+    # variables that do not enter the likelihood held fixed
+    engine, shared_map = per_model[key]
+    structure_key, held_key = (*key, "structure"), (*key, "held")
+    if structure_key not in per_model:
+        per_model[structure_key] = analyze(model, engine.model)
+    found = per_model[structure_key]
+    if found.refused and hierarchy == "refuse":
+        raise refusal(found, engine.model)
+    if not found.outside:
+        return per_model[key]
+    if held_key not in per_model:
+        per_model[held_key] = held_engine(engine.model, found, shared_map, engine.reported)
+    return per_model[held_key]
 
 
 def labels_for(engine: Engine, labels: Mapping[str, list[str]] | None) -> list[str]:
@@ -532,6 +566,8 @@ class FitContext:
         #: the family instance or pm.Model that was fitted (for the bootstrap and unpickling)
         self.source = source
         self.method, self.nan_policy = method, nan_policy
+        #: mle()'s `hierarchy` (its engine, found again after unpickling, depends on it)
+        self.hierarchy = "refuse"
         #: derived quantities computed on first use (profile intervals by label and level)
         self.cache: dict[Any, Any] = {}
 
@@ -543,7 +579,8 @@ class FitContext:
             if isinstance(self.source, Family):
                 self._engine = family_engine(self.source)
             else:
-                base = model_engine(self.source, self.method, self.nan_policy)[0]
+                hierarchy = getattr(self, "hierarchy", "refuse")
+                base = model_engine(self.source, self.method, self.nan_policy, hierarchy)[0]
                 self._engine = base.with_derived(self.derived)
         return self._engine
 
@@ -791,9 +828,12 @@ class _Setup(TypedDict, total=False):
     second_route: bool
 
 
-def _estimate(model, *, method, start, nan_policy, n_obs=None, report=None, **options) -> MLEResult:
+def _estimate(
+    model, *, method, start, nan_policy, n_obs=None, report=None, hierarchy="refuse", **options
+) -> MLEResult:
     """Set up the engine and starting point for a family or a pm.Model, then fit."""
     given_n = check_n_obs(n_obs)
+    check_hierarchy(hierarchy)
     if isinstance(model, Family) and report is not None:
         raise ValueError(messages.report_family(report))
     if isinstance(model, Family):
@@ -811,7 +851,7 @@ def _estimate(model, *, method, start, nan_policy, n_obs=None, report=None, **op
             "findings": model.findings(),
         }
     else:
-        engine, _ = model_engine(model, method, nan_policy)
+        engine, _ = model_engine(model, method, nan_policy, hierarchy)
         counted, potentials = observation_count(engine.model), potential_terms(engine.model)
         setup = {
             "n_obs": counted,
@@ -830,15 +870,23 @@ def _estimate(model, *, method, start, nan_policy, n_obs=None, report=None, **op
             free_start = {**model.start(), **model.to_free(dict(start or {}))}
         else:
             free_start = dict(start or {})
+        found = engine.structure if isinstance(engine, HeldEngine) else None
+        outside = found.outside if found is not None else ()
+        if found is not None:  # hierarchy="flatten": what does not enter the likelihood is NaN
+            free_start = {k: v for k, v in free_start.items() if k not in found.held}
+            setup["to_free"] = WithoutHeld(found.held)
         u0 = engine.to_unconstrained(free_start)  # compiles the engine on first use
         labels = labels_for(engine, model.labels() if isinstance(model, Family) else None)
         derived = () if isinstance(model, Family) else report_names(engine, report, model)
+        if outside:
+            setup["findings"] = [dg.not_identified(outside, labels_of(engine, labels, outside))]
         result = fit_from(engine, method=method, start_u=u0, labels=labels, **setup, **options)
         if derived:
             result = _with_derived(result, engine, derived)
     if isinstance(result.context, FitContext):
         result.context.source = model
         result.context.nan_policy = nan_policy
+        result.context.hierarchy = hierarchy
     return result
 
 
@@ -870,6 +918,7 @@ def mle(
     nan_policy: str = "raise",
     n_obs: int | None = None,
     report: Sequence[str] | None = None,
+    hierarchy: str = "refuse",
 ) -> MLEResult:
     """Maximum-likelihood estimate of a pplmle family or of any ``pm.Model``.
 
@@ -936,10 +985,27 @@ def mle(
         quantity held fixed. They do not count in ``n_params`` (AIC, BIC), and
         ``nllf`` ignores them but for checking that they agree with the free
         values. A family reports its own parameters: `report` must be None.
+    hierarchy
+        What to do with a hierarchical or latent-variable model, one whose priors carry part of
+        the model (:mod:`pplmle.pymc.structure` says how it is detected: hyperparameters that
+        enter only another variable's prior, variables that enter nothing, standardized
+        non-centred effects). ``"refuse"`` (default) raises
+        :class:`~pplmle.core.errors.HierarchicalModelError`, which names the variables and what
+        to use instead. ``"flatten"`` fits the flattened model anyway: for partial pooling, the
+        no-pooling model. The variables that do not enter the likelihood are then held fixed,
+        reported as NaN with NaN standard errors and flagged ``"not identified"`` (a
+        :class:`~pplmle.core.errors.NotIdentifiedWarning`); the others get their estimates,
+        standard errors and convergence verdict from the likelihood, which does not depend on
+        the held ones.
 
     Returns
     -------
     MLEResult
+
+    Raises
+    ------
+    HierarchicalModelError
+        For a hierarchical or latent-variable model, unless ``hierarchy="flatten"``.
 
     Examples
     --------
@@ -962,6 +1028,7 @@ def mle(
         nan_policy=nan_policy,
         n_obs=n_obs,
         report=report,
+        hierarchy=hierarchy,
     )
 
 

@@ -40,7 +40,16 @@ from pplmle.core.errors import (
     UnboundedLikelihoodWarning,
 )
 
-__all__ = ["NO_MLE", "Diagnostic", "Finding", "boundary", "classify_recession", "separation", "unbounded"]
+__all__ = [
+    "NO_MLE",
+    "Diagnostic",
+    "Finding",
+    "boundary",
+    "classify_recession",
+    "separation",
+    "support_boundary",
+    "unbounded",
+]
 
 
 class Diagnostic(enum.StrEnum):
@@ -118,6 +127,23 @@ def boundary(values: dict[str, float], why: str) -> Finding:
         message=messages.boundary_from_data(values, why),
         category=BoundaryWarning,
         flags={k: f"boundary: = {messages.number(v)}" for k, v in values.items()},
+        values=dict(values),
+    )
+
+
+def support_boundary(
+    values: dict[str, float], sides: dict[str, str], others: Sequence[str], method: str = "MLE"
+) -> Finding:
+    """The finding for an estimate on the edge of its parameters' support, found by refitting.
+
+    `values` are the bounds the labels are held at, `sides` whether each is the ``"lower"`` or
+    ``"upper"`` bound, `others` the labels whose standard errors are conditional on them.
+    """
+    return Finding(
+        code=Diagnostic.BOUNDARY,
+        message=messages.boundary_of_support(values, sides, list(others), method),
+        category=BoundaryWarning,
+        flags={k: f"boundary: = {messages.number(v)} ({sides[k]} bound)" for k, v in values.items()},
         values=dict(values),
     )
 

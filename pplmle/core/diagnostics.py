@@ -52,6 +52,7 @@ __all__ = [
     "classify_recession",
     "not_identified",
     "separation",
+    "support_boundary",
     "unbounded",
 ]
 
@@ -145,6 +146,23 @@ def not_identified(names: Sequence[str], labels: Sequence[str]) -> Finding:
         category=NotIdentifiedWarning,
         flags=dict.fromkeys(labels, messages.not_identified_flag()),
         values=dict.fromkeys(labels, float("nan")),
+    )
+
+
+def support_boundary(
+    values: dict[str, float], sides: dict[str, str], others: Sequence[str], method: str = "MLE"
+) -> Finding:
+    """The finding for an estimate on the edge of its parameters' support, found by refitting.
+
+    `values` are the bounds the labels are held at, `sides` whether each is the ``"lower"`` or
+    ``"upper"`` bound, `others` the labels whose standard errors are conditional on them.
+    """
+    return Finding(
+        code=Diagnostic.BOUNDARY,
+        message=messages.boundary_of_support(values, sides, list(others), method),
+        category=BoundaryWarning,
+        flags={k: f"boundary: = {messages.number(v)} ({sides[k]} bound)" for k, v in values.items()},
+        values=dict(values),
     )
 
 

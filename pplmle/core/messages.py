@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 __all__ = [
     "boundary_from_data",
+    "boundary_of_support",
     "boundary_receding",
     "converged",
     "converged_on_boundary",
@@ -74,6 +75,25 @@ def boundary_from_data(values: Mapping[str, float], why: str) -> str:
         f"The MLE is on the boundary of the parameter space ({where}) because {why}. "
         "Wald standard errors and intervals assume an interior optimum and are not reported; "
         "use a profile interval or an exact method."
+    )
+
+
+def boundary_of_support(
+    values: Mapping[str, float], sides: Mapping[str, str], others: Sequence[str], method: str = "MLE"
+) -> str:
+    where = ", ".join(f"{k} = {number(v)} (its {sides[k]} bound)" for k, v in values.items())
+    held = ", ".join(values)
+    rest = (
+        f" The standard errors of {list(others)} are conditional on {held} held there (from the "
+        "Hessian of the remaining parameters at the bound)."
+        if others
+        else ""
+    )
+    density = "likelihood" if method == "MLE" else "posterior density"
+    return (
+        f"The {method} is on the boundary of the support: {where}; the {density} still increases "
+        f"towards the bound. Wald standard errors and intervals assume an interior optimum and are "
+        f"not reported for {held}.{rest} Use a profile interval, or a test for a boundary value."
     )
 
 

@@ -29,7 +29,7 @@ from pplmle.core import messages
 from pplmle.core.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarning, warn_or_raise
 from pplmle.core.result import MLEResult
 from pplmle.core.validate import check_report, check_whole_observed
-from pplmle.pymc import kernel
+from pplmle.pymc import bounds, kernel
 from pplmle.pymc.engine import Engine, Run, check_model, delta_method, flatten_priors, portable, restore
 from pplmle.pymc.families import Family
 from pplmle.pymc.kernel import GTOL
@@ -278,6 +278,7 @@ def fit_from(
     findings: list[dg.Finding] | None = None,
     probe: bool = True,
     second_route: bool = False,
+    support_bounds: bool = False,
 ) -> MLEResult:
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"`optimizer` must be one of {_OPTIMIZERS}; got {optimizer!r}.")
@@ -327,6 +328,18 @@ def fit_from(
         flagged = {lab for f in findings for lab in f.flags}
         if found is not None and not set(found.flags) <= flagged:
             findings.append(found)
+    # an element on the edge of its support (a user model's transform): held there exactly
+    edge = None
+    if support_bounds and all(f.exists for f in findings):
+        edge = bounds.at_bounds(engine, u, info, labels, gtol, method)
+    if edge is not None:  # it replaces a receding-boundary finding of the probe for the same labels
+        held = set(edge.finding.flags)
+        findings = [f for f in findings if f.code != dg.Diagnostic.BOUNDARY or not set(f.flags) <= held]
+        findings.append(edge.finding)
+        # verified by the refit: the rest at an optimum, the NLL falling towards the bound. (A
+        # second route that stopped short of the edge reads as far away in the metric of the
+        # estimate, where the element's curvature vanishes: that note does not apply.)
+        u, info, verified, note = edge.u, edge.info, edge.info["ok"], ""
     grad = info["grad_natural"]
     grad_norm = float(np.max(np.abs(grad))) if grad.size else 0.0
     diagnostics: list[str] = []
@@ -365,7 +378,7 @@ def fit_from(
         warn_or_raise(
             messages.standard_errors_nan(info["hessian_message"]), HessianWarning, strict, stacklevel=4
         )
-    elif any(f.code == dg.Diagnostic.BOUNDARY for f in findings):
+    elif edge is None and any(f.code == dg.Diagnostic.BOUNDARY for f in findings):
         converged = True  # an exact boundary value reported by the existence checks
         message = messages.converged_on_boundary(best.message, flagged=False)
     else:
@@ -826,6 +839,7 @@ class _Setup(TypedDict, total=False):
     to_free: Callable[[Mapping[str, Any]], dict[str, Any]] | None
     findings: list[dg.Finding]
     second_route: bool
+    support_bounds: bool
 
 
 def _estimate(
@@ -860,6 +874,7 @@ def _estimate(
             "model_name": model.name or "pm.Model",
             "to_free": None,
             "second_route": True,
+            "support_bounds": True,
         }
     if given_n is not None:
         setup["n_obs"], setup["n_obs_note"] = given_n, ""

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from pplmle.core import messages
+
 NAN_POLICIES = ("raise", "omit")
 
 
@@ -239,6 +241,18 @@ def check_finite_value(name: str, value: Any) -> np.ndarray:
     if bad.any():
         where = "" if arr.ndim == 0 else f" at index {_first_bad(bad)}"
         raise ValueError(f"`{name}` must be finite; got {plain(arr[bad][0])!r}{where}.")
+    return arr
+
+
+def check_fixed_value(key: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """`value` for ``fixed[key]`` as a new float array of exactly `shape`, every element finite.
+
+    A vector parameter takes a whole array of its own shape: a single number is not spread over
+    its elements (that would, for one, put an ordered vector's elements all at one value).
+    """
+    arr = check_finite_value(f"fixed[{key!r}]", value)
+    if arr.shape != tuple(shape):
+        raise ValueError(messages.fixed_shape(key, tuple(shape), arr.shape))
     return arr
 
 

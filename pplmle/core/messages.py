@@ -16,6 +16,11 @@ __all__ = [
     "converged",
     "converged_on_boundary",
     "drift",
+    "fixed_both_ways",
+    "fixed_not_mapping",
+    "fixed_outside_support",
+    "fixed_shape",
+    "grid_coupled",
     "hessian_differences_inconsistent",
     "hessian_from_differences",
     "hessian_not_finite",
@@ -40,8 +45,14 @@ __all__ = [
     "separation",
     "standard_errors_nan",
     "start_not_finite",
+    "start_not_mapping",
     "start_unknown",
     "stationary_singular",
+    "support_rule",
+    "surface_all_nan",
+    "surface_no_best",
+    "surface_profile_fixed",
+    "surface_profile_one",
     "symbolic_initval",
     "unbounded",
     "untrusted_in_comparison",
@@ -461,3 +472,76 @@ def derived_on_grid(argument: str, label: str) -> str:
         "function of the free parameters and cannot be held at given values while they are fixed. "
         f"Use its profile instead: pl.profile(result, {label!r}), or surface(..., profile=True)."
     )
+
+
+def start_not_mapping(got: str) -> str:
+    return f"`start` must be a dict of values by parameter name; got {got}."
+
+
+# -- arguments of surface() ----------------------------------------------------------------------
+
+#: what "inside the support" means, by the kind of transform that maps a variable to the real line
+_SUPPORT_RULES = {
+    "ordered": "strictly increasing",
+    "simplex": "positive elements summing to 1",
+    "zerosum": "elements summing to 0",
+    "cholesky": "a packed Cholesky factor with a positive diagonal",
+    "positive": "positive",
+    "interval": "strictly inside its bounds",
+    "unit": "strictly between 0 and 1",
+}
+
+
+def support_rule(kind: str) -> str:
+    """The support of a variable in words, for its transform's `kind` (a key of the table above)."""
+    return _SUPPORT_RULES.get(kind, "inside the support of its transform")
+
+
+def grid_coupled(label: str, variable: str) -> str:
+    return (
+        f"A grid over {label!r} alone is not defined: the elements of {variable!r} are tied by its "
+        "constraint (a simplex sums to 1, a zero-sum vector to 0), so one element cannot move while "
+        "the others stay put; grid another parameter, or fix the whole vector with `fixed=`."
+    )
+
+
+def fixed_not_mapping(got: str) -> str:
+    return f"`fixed` must be a dict of values by parameter name or label; got {got}."
+
+
+def fixed_shape(key: str, shape: tuple[int, ...], got: tuple[int, ...]) -> str:
+    what = "a single number" if shape == () else f"an array of shape {shape}"
+    return f"`fixed[{key!r}]` must be {what}, the shape of the parameter; got shape {got}."
+
+
+def fixed_both_ways(name: str, label: str) -> str:
+    return f"`fixed` gives {label!r} twice: on its own and inside {name!r}; give it once."
+
+
+def fixed_outside_support(where: str, value: str, variable: str, rule: str) -> str:
+    return f"`{where}` puts {variable!r} outside its support: it must be {rule}; got {value}."
+
+
+def surface_profile_one(names: Sequence[str]) -> str:
+    return (
+        "A profile surface (`profile=True`) is over one parameter (one constrained fit per grid point); "
+        f"`grid` names {list(names)}."
+    )
+
+
+def surface_profile_fixed(keys: Sequence[str]) -> str:
+    return (
+        "`fixed` cannot be combined with `profile=True`: a profile re-optimizes every parameter off "
+        f"the grid; got fixed values for {list(keys)}."
+    )
+
+
+def surface_all_nan(n: int) -> str:
+    return (
+        f"None of the {n} grid point(s) has a finite log-likelihood: every one lies outside the support "
+        "of the parameters (or has likelihood 0) with the other parameters where they are fixed."
+    )
+
+
+def surface_no_best(n: int) -> str:
+    return f"The surface has no best grid point: none of its {n} point(s) has a finite log-likelihood."

@@ -244,6 +244,18 @@ def check_finite_value(name: str, value: Any) -> np.ndarray:
     return arr
 
 
+def check_fixed_value(key: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """`value` for ``fixed[key]`` as a new float array of exactly `shape`, every element finite.
+
+    A vector parameter takes a whole array of its own shape: a single number is not spread over
+    its elements (that would, for one, put an ordered vector's elements all at one value).
+    """
+    arr = check_finite_value(f"fixed[{key!r}]", value)
+    if arr.shape != tuple(shape):
+        raise ValueError(messages.fixed_shape(key, tuple(shape), arr.shape))
+    return arr
+
+
 def check_whole_observed(name: str, values: Any) -> None:
     """Raise unless the observed `values` of the discrete variable `name` are whole numbers.
 

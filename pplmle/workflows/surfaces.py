@@ -43,7 +43,7 @@ from pplmle.core import messages
 from pplmle.core import values as _values
 from pplmle.core.errors import PPLMLEWarning
 from pplmle.core.result import MLEResult
-from pplmle.core.validate import as_float_array, check_finite, check_finite_value
+from pplmle.core.validate import as_float_array, check_finite, check_fixed_value
 from pplmle.pymc.families import Family
 from pplmle.pymc.fitting import FitContext, family_engine, labels_for, mle, model_engine, observation_count
 
@@ -125,6 +125,8 @@ class LikelihoodSurface:
     def argmax(self) -> dict[str, float]:
         """Grid values of the parameters at the largest log-likelihood on the grid."""
         ll = self.loglik
+        if not np.any(np.isfinite(ll.values)):
+            raise ValueError(messages.surface_no_best(ll.size))
         flat = int(np.nanargmax(ll.values))
         idx = np.unravel_index(flat, ll.shape)
         return {str(name): float(ll[name].values[i]) for name, i in zip(ll.dims, idx, strict=True)}
@@ -167,7 +169,10 @@ class LikelihoodSurface:
         return inference_data(az, posterior=post, likelihood_surface=self.dataset)
 
     def __repr__(self) -> str:
-        best = ", ".join(f"{k}={v:.6g}" for k, v in self.argmax().items())
+        if np.any(np.isfinite(self.loglik.values)):
+            best = ", ".join(f"{k}={v:.6g}" for k, v in self.argmax().items())
+        else:
+            best = "none, no finite log-likelihood"
         return f"LikelihoodSurface over {self.names} (best grid point: {best})\n{self.dataset}"
 
 
@@ -210,6 +215,7 @@ def surface(
     fixed: Mapping[str, Any] | None = None,
     *,
     profile: bool = False,
+    start: Mapping[str, Any] | None = None,
     chunk_size: int | None = None,
 ) -> LikelihoodSurface:
     """Evaluate the log-likelihood over a 1-D or 2-D grid of named parameters.
@@ -220,20 +226,46 @@ def surface(
         A family, a ``pm.Model`` or an :class:`~pplmle.MLEResult` (its data and
         its estimates as the default fixed values).
     grid
-        One or two scalar parameters (labels as in ``result.labels``) mapped to
-        1-D arrays of values.
+        One or two scalar parameters (labels as in ``result.labels``: ``"mu"``,
+        ``"beta[age]"``, ``"cutpoints[0]"``) mapped to 1-D arrays of values.  A
+        label of one element of a vector varies that element only; the other
+        elements stay where they are fixed.  A grid point that leaves the
+        support (an ordered vector no longer increasing, a Cholesky factor
+        with a diagonal element <= 0, a scale <= 0) has log-likelihood NaN,
+        that point only.  A grid over one element of a simplex or of a
+        zero-sum vector is refused (``ValueError``): its elements are tied by
+        the constraint, so one of them cannot move alone.
     fixed
-        Values of the other parameters, by label or by parameter name.  Missing
-        ones are fixed at the MLE (computed if `model` is not a result).
+        Values of the other parameters: by parameter name (a whole array of
+        the parameter's shape for a vector: ``{"cutpoints": [-1, 0.2, 1]}``)
+        or by label (one element: ``{"cutpoints[1]": 0.3}``).  Missing ones,
+        and the other elements of a vector given by labels, are fixed at the
+        MLE (computed if `model` is not a result).  A whole vector may hold a
+        grid element: the grid's values replace that element.  Values must be
+        finite and, for a parameter entirely off the grid, inside its support.
     profile
         Re-optimize the other parameters at every grid point (profile
-        likelihood) instead of fixing them.
+        likelihood) instead of fixing them; a grid over one parameter, without
+        `fixed`.
+    start
+        Natural-scale starting values by parameter name, as in
+        :func:`pplmle.mle` and :func:`pplmle.compare`: the start of the MLE fit
+        when `model` is not a result, and with ``profile=True`` the starting
+        point of the other parameters at the first grid point (the MLE for
+        the parameters `start` leaves out; later points start from their
+        neighbour's optimum).  Names that are not parameters are refused.
+        Unused when nothing is optimized (fixed values and a result).
     chunk_size
         Grid points per evaluation (default: about 4e6 / n_obs).
 
     Returns
     -------
     LikelihoodSurface
+
+    Warns
+    -----
+    PPLMLEWarning
+        When no grid point has a finite log-likelihood.
 
     Examples
     --------
@@ -250,6 +282,7 @@ def surface(
 
     ctx, result, labels, to_free_batch, n_obs, model_name = _resolve(model)
     engine = ctx.engine
+    source = model if result is None else ctx.source  # what mle() fits when an estimate is needed
     if not isinstance(grid, Mapping) or not 1 <= len(grid) <= 2:
         raise ValueError(f"`grid` must map one or two parameter names to values; got {grid!r}.")
     # a result's derived quantities (reported Deterministics) are functions of the free parameters
@@ -268,47 +301,44 @@ def surface(
     for name in axes:
         coupled = _coupled_variable(engine, name)
         if coupled:
-            raise ValueError(
-                f"A grid over {name!r} alone is not defined: the elements of {coupled!r} are coupled by its "
-                "constraint (a simplex, a zero sum or an ordering); grid another parameter."
-            )
+            raise ValueError(messages.grid_coupled(name, coupled))
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
         raise ValueError(f"`chunk_size` must be a whole number >= 1; got {chunk_size!r}.")
+    if fixed is not None and not isinstance(fixed, Mapping):
+        raise ValueError(messages.fixed_not_mapping(type(fixed).__name__))
+    if profile and len(axes) != 1:
+        raise ValueError(messages.surface_profile_one(list(axes)))
+    if profile and fixed:
+        raise ValueError(messages.surface_profile_fixed(list(fixed)))
+    start = _check_start(start, source, ctx)
 
-    # values of the parameters off the grid
-    fixed = dict(fixed or {})
-    base = np.full(len(labels), np.nan)
+    # values of the parameters off the grid: the user's, then the MLE's (whole vectors, never one
+    # element spread over a vector)
     with ctx.active():
         names_shapes = list(zip(engine.reported, engine.reported_shapes, strict=True))
-    offset, by_name = 0, {}
+    offset, by_name, owner = 0, {}, []
     for name, shape in names_shapes:
         size = int(np.prod(shape))
         by_name[name] = slice(offset, offset + size)
+        owner += [name] * size
         offset += size
-    used = set()
-    for key, value in fixed.items():
-        if key not in by_name and key not in labels:
-            raise ValueError(f"`fixed` names unknown parameter {key!r}; the parameters are {labels}.")
+    for key in dict(fixed or {}):
         if key in derived or key in derived_names:
             raise ValueError(messages.derived_on_grid("fixed", key))
-        # a NaN would read as "not given" below, and be replaced by the MLE without a word
-        arr = check_finite_value(f"fixed[{key!r}]", value)
-        if key in by_name:
-            base[by_name[key]] = np.ravel(arr)
-        else:
-            base[labels.index(key)] = float(arr)
-        used.add(key)
-    clash = set(fixed) & set(axes)
-    if clash:
-        raise ValueError(f"`fixed` and `grid` both name {sorted(clash)}.")
+    base, given = _fixed_vector(dict(fixed or {}), labels, by_name, dict(names_shapes), axes)
     grid_idx = [labels.index(n) for n in axes]
     missing = [i for i in range(len(labels)) if np.isnan(base[i]) and i not in grid_idx]
-    if missing and not profile:
+    if (missing and not profile) or (profile and result is None):
         if result is None:
-            result = mle(model) if isinstance(model, Family) else mle(model, report=())
+            given_start = start or None
+            result = (
+                mle(source, start=given_start)
+                if isinstance(source, Family)
+                else mle(source, start=given_start, report=())
+            )
         est = result.vector(result.params)
-        for i in missing:
-            base[i] = est[i]
+        if not profile:
+            base[missing] = est[missing]
     fixed_attr = {
         labels[i]: ("profiled" if profile else float(base[i]))
         for i in range(len(labels))
@@ -323,14 +353,26 @@ def surface(
 
     with ctx.active():
         if profile:
-            loglik = _profile_points(engine, result, model, points, grid_idx)
+            assert result is not None  # fitted above
+            u0 = result.context.u
+            if start:
+                u0 = engine.to_unconstrained(_free_start(source, ctx, start, result.params))
+            loglik = _profile_points(engine, u0, result.vector(result.params), points, grid_idx)
         else:
+            on_grid = {owner[j] for j in grid_idx}
+            for name, shape in names_shapes:
+                if name not in on_grid and given.get(name):
+                    _check_fixed_support(engine, ctx, name, base[by_name[name]].reshape(shape), given[name])
             loglik = _fixed_points(engine, points, names_shapes, by_name, to_free_batch, chunk)
     shape = tuple(a.size for a in axes.values())
     loglik = loglik.reshape(shape)
     dims = list(axes)
-    with np.errstate(invalid="ignore"):
-        rel = np.exp(loglik - np.nanmax(loglik))
+    if not np.any(np.isfinite(loglik)):
+        warnings.warn(messages.surface_all_nan(loglik.size), PPLMLEWarning, stacklevel=_user_stacklevel())
+        rel = np.full(shape, np.nan)
+    else:
+        with np.errstate(invalid="ignore"):
+            rel = np.exp(loglik - np.nanmax(loglik))
     ds = xr.Dataset(
         {
             "loglik": (dims, loglik),
@@ -344,58 +386,193 @@ def surface(
     return LikelihoodSurface(ds)
 
 
-_COUPLING = ("Simplex", "ZeroSum", "Ordered", "CholeskyCov", "Chain")
+def _check_start(start: Any, source: Any, ctx: FitContext) -> dict[str, Any]:
+    """`start` as a dict, its names and values checked as compare() and mle() check them."""
+    if start is None:
+        return {}
+    if not isinstance(start, Mapping):
+        raise ValueError(messages.start_not_mapping(type(start).__name__))
+    start = dict(start)
+    if isinstance(source, Family):
+        names = list(source.param_names)
+    else:
+        names = [rv.name for rv in ctx.engine.model.free_RVs]
+    unknown = set(start) - set(names)
+    if unknown:
+        raise ValueError(messages.start_unknown(sorted(unknown), names))
+    with ctx.active() as engine:  # shapes and the support, before any fitting
+        engine.to_unconstrained(_free_start(source, ctx, start, None))
+    return start
+
+
+def _free_start(source: Any, ctx: FitContext, start: Mapping[str, Any], params: Mapping[str, Any] | None):
+    """Natural-scale free-variable values: `start` over `params` (or the default start)."""
+    if isinstance(source, Family):
+        around = ctx.free(params) if params is not None else source.start()
+        return {**around, **source.to_free(start)}
+    return {**(ctx.free(params) if params is not None else {}), **start}
+
+
+def _fixed_vector(
+    fixed: dict[str, Any],
+    labels: list[str],
+    by_name: dict[str, slice],
+    shapes: dict[str, tuple[int, ...]],
+    axes: Mapping[str, np.ndarray],
+) -> tuple[np.ndarray, dict[str, dict[str, Any]]]:
+    """The flat vector of the user's fixed values (NaN where not given), and by parameter the
+    user's keys and values that went into it (for messages)."""
+    base = np.full(len(labels), np.nan)
+    source_key: dict[int, str] = {}  # element -> the key that gave it
+    given: dict[str, dict[str, Any]] = {}
+    for key, value in fixed.items():
+        if key in by_name:  # a whole parameter
+            arr = check_fixed_value(key, value, shapes[key])
+            idx = list(range(by_name[key].start, by_name[key].stop))
+            name = key
+        elif key in labels:  # one element
+            arr = check_fixed_value(key, value, ())
+            idx = [labels.index(key)]
+            name = next(n for n, sl in by_name.items() if sl.start <= idx[0] < sl.stop)
+        else:
+            raise ValueError(f"`fixed` names unknown parameter {key!r}; the parameters are {labels}.")
+        for i in idx:
+            if i in source_key:
+                whole, one = (source_key[i], key) if source_key[i] in by_name else (key, source_key[i])
+                raise ValueError(messages.fixed_both_ways(whole, one))
+            source_key[i] = key
+        base[idx] = np.ravel(arr)
+        given.setdefault(name, {})[key] = arr
+    # a scalar parameter or an element named in both; a whole vector may hold a grid element
+    clash = sorted(set(fixed) & set(axes))
+    if clash:
+        raise ValueError(f"`fixed` and `grid` both name {clash}.")
+    return base, given
+
+
+# the kind of constraint behind a transform, by (part of) its class name; the first match wins
+_TRANSFORM_KINDS = (
+    ("Ordered", "ordered"),
+    ("Simplex", "simplex"),
+    ("SumTo1", "simplex"),
+    ("ZeroSum", "zerosum"),
+    ("CholeskyCov", "cholesky"),
+    ("LogOdds", "unit"),
+    ("Interval", "interval"),
+    ("Log", "positive"),
+)
+#: constraints that tie a vector's elements so that one element cannot move alone
+_TIED = ("simplex", "zerosum")
+
+
+def _transform_kind(transform: Any) -> str:
+    parts = getattr(transform, "transform_list", None) or [transform]
+    names = [type(t).__name__ for t in parts]
+    for key, kind in _TRANSFORM_KINDS:
+        if any(key in n for n in names):
+            return kind
+    return "other"
 
 
 def _coupled_variable(engine, label: str) -> str | None:
-    """Name of the free variable behind `label` when its transform couples its elements."""
+    """Name of the free variable behind `label` when its constraint ties its elements together
+    (a simplex, a zero-sum vector): a grid over one element alone is then not defined.
+
+    An ordered vector or a Cholesky factor is not tied so: one element can move while the others
+    stay, and the points where that leaves the support are NaN on the surface.
+    """
     name = label.split("[")[0]
     for rv in engine.model.free_RVs:
         tr = engine.model.rvs_to_transforms.get(rv)
-        if rv.name == name and tr is not None and any(c in type(tr).__name__ for c in _COUPLING):
+        if rv.name == name and tr is not None and _transform_kind(tr) in _TIED:
             return name
     return None
 
 
+def _in_support(engine, name: str, value: np.ndarray) -> bool:
+    """Whether the free variable `name` at `value` (natural scale) lies in its support.
+
+    The transform maps it to finite unconstrained values *and* back to the same values: the
+    round trip catches the points a transform maps to a finite but different point (a vector
+    that does not sum to 1 comes back from a simplex transform normalized).
+    """
+    value = np.asarray(value, dtype=float)
+    try:
+        u = engine.to_unconstrained({name: value})
+    except ValueError:
+        return False
+    back = np.asarray(engine.natural_from_u(u)[name], dtype=float)
+    if back.shape != value.shape:
+        return False
+    scale = float(np.max(np.abs(value))) if value.size else 0.0
+    return bool(np.allclose(back, value, rtol=1e-8, atol=1e-12 * scale))
+
+
+def _check_fixed_support(
+    engine, ctx: FitContext, name: str, value: np.ndarray, given: dict[str, Any]
+) -> None:
+    """Raise when the user's fixed values put parameter `name` (entirely off the grid) outside its
+    support."""
+    try:
+        free = ctx.free({name: value})
+    except (KeyError, ValueError, TypeError, IndexError):  # a family that maps several parameters together
+        return
+    transforms = {rv.name: engine.model.rvs_to_transforms.get(rv) for rv in engine.model.free_RVs}
+    for fname, fvalue in free.items():
+        tr = transforms.get(fname)
+        if tr is None or _in_support(engine, fname, np.asarray(fvalue, dtype=float)):
+            continue
+        if len(given) == 1:
+            key, user = next(iter(given.items()))
+            where, shown = f"fixed[{key!r}]", repr(_values_plain(user))
+        else:
+            where = "fixed"
+            shown = ", ".join(f"{k}={_values_plain(v)!r}" for k, v in given.items())
+        if set(given) != {name}:  # elements by label: show the vector they are part of
+            shown += f" (so {name} = {_values_plain(value)!r})"
+        rule = messages.support_rule(_transform_kind(tr))
+        raise ValueError(messages.fixed_outside_support(where, shown, name, rule))
+
+
+def _values_plain(arr: Any) -> Any:
+    arr = np.asarray(arr, dtype=float)
+    return float(arr) if arr.ndim == 0 else arr.tolist()
+
+
 def _fixed_points(engine, points, names_shapes, by_name, to_free_batch, chunk) -> np.ndarray:
-    """Vectorized log-likelihood at fixed points; NaN outside the support."""
+    """Vectorized log-likelihood at fixed points; NaN at the points outside the support."""
     reported = {name: points[:, by_name[name]].reshape(-1, *shape) for name, shape in names_shapes}
     free = to_free_batch(reported) if to_free_batch is not None else reported
     ok = np.ones(points.shape[0], dtype=bool)
-    # support: every distinct value of every coordinate maps to a finite unconstrained value
+    # support, point by point: each distinct value of each constrained free variable (the whole
+    # vector, as it is at that point) is checked once
     transforms = {rv.name: engine.model.rvs_to_transforms.get(rv) for rv in engine.model.free_RVs}
     # (by free variable: a family's reported parameter may be a Deterministic of one)
     for name, value in free.items():
         if transforms.get(name) is None:  # unbounded (or not a free variable): nothing to check
             continue
-        shape = np.shape(value)[1:]
-        values = np.asarray(value).reshape(points.shape[0], -1)
-        for col in range(values.shape[1]):
-            for v in np.unique(values[:, col]):
-                point = {name: np.full(shape, v) if shape else v}
-                try:
-                    engine.to_unconstrained(point)
-                except ValueError:
-                    ok &= values[:, col] != v
+        values = np.asarray(value, dtype=float)
+        rows = values.reshape(points.shape[0], -1)
+        distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+        inside = np.array([_in_support(engine, name, row.reshape(values.shape[1:])) for row in distinct])
+        ok &= inside[np.ravel(inverse)]
     out = np.full(points.shape[0], np.nan)
     if ok.any():
         out[ok] = engine.loglik_batch({k: np.asarray(v)[ok] for k, v in free.items()}, chunk)
     return out
 
 
-def _profile_points(engine, result, model, points, grid_idx) -> np.ndarray:
-    """Maximize over the other parameters at each grid point, walking from the best start."""
+def _profile_points(engine, u_start, est_all, points, grid_idx) -> np.ndarray:
+    """Maximize over the other parameters at each grid point, walking from the start (the MLE or
+    the user's `start`) outwards from the MLE, each point warm-started from its nearest done one."""
 
-    if result is None:
-        result = mle(model) if isinstance(model, Family) else mle(model, report=())
-    u_hat = result.context.u
-    est = result.vector(result.params)[grid_idx]
+    est = est_all[grid_idx]
     order = np.argsort(np.sum(((points[:, grid_idx] - est) / (np.abs(est) + 1.0)) ** 2, axis=1))
     out = np.full(points.shape[0], np.nan)
     done: list[tuple[np.ndarray, np.ndarray]] = []
     for i in order:
         target = points[i, grid_idx]
-        start = u_hat if not done else min(done, key=lambda d: float(np.sum((d[0] - target) ** 2)))[1]
+        start = u_start if not done else min(done, key=lambda d: float(np.sum((d[0] - target) ** 2)))[1]
         u, _, ok = engine.constrained_minimum(start, grid_idx, target)
         if ok:
             out[i] = engine.info(u)["loglik"]

@@ -479,7 +479,32 @@ class Engine:
         U, f, ok = kernel.constrained(
             self.single, np.asarray(u0, dtype=float)[None, :], int(j), np.array([c])
         )
+        if not (ok[0] and np.isfinite(f[0])) and (start := self._meeting(u0, int(j), float(c))) is not None:
+            # from an estimate on the edge of the support the constraint's gradient vanishes (p =
+            # 0.5 * sigmoid(31)): start again from the same point with that element set to `c`
+            U, f, ok = kernel.constrained(self.single, start[None, :], int(j), np.array([c]))
         return U[0], float(f[0]), bool(ok[0] and np.isfinite(f[0]))
+
+    def _meeting(self, u: np.ndarray, j: int, c: float) -> np.ndarray | None:
+        """`u` with reported element `j` set to `c` when that element is an element of a free
+        variable (None otherwise, or when `c` is outside its support)."""
+        offset = 0
+        for name, shape in zip(self.reported, self.reported_shapes, strict=True):
+            size = int(np.prod(shape))
+            if offset <= j < offset + size:
+                if name not in self.free_names:
+                    return None
+                natural = self.natural_from_u(np.asarray(u, dtype=float))
+                value = np.array(natural[name], dtype=float, copy=True)
+                if value.size != size:
+                    return None
+                value.flat[j - offset] = c
+                try:
+                    return self.to_unconstrained({**natural, name: value})
+                except ValueError:
+                    return None
+            offset += size
+        return None
 
     @property
     def n_free(self) -> int:

@@ -138,10 +138,11 @@ def _binomial_model(k):
 
 
 def test_boundary_in_a_user_model_is_found_by_probing():
+    # the probe's receding boundary (p -> 1) is replaced by the refit exactly on the bound
     res, msgs = _fit_quietly(_binomial_model([10, 10]), pl.BoundaryWarning)
-    assert "The MLE is on the boundary of the parameter space (p -> 1)" in msgs[0]
-    assert res.flags == {"p": "boundary: -> 1"}
-    assert res.params["p"] > 1 - 1e-9 and np.isnan(res.se["p"])
+    assert len(msgs) == 1 and "The MLE is on the boundary of the support: p = 1 (its upper bound)" in msgs[0]
+    assert res.flags == {"p": "boundary: = 1 (upper bound)"} and res.diagnostics == ("boundary",)
+    assert res.params["p"] == 1.0 and np.isnan(res.se["p"]) and res.converged
 
 
 def test_user_model_boundary_near_miss():

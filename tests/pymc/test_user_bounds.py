@@ -73,6 +73,15 @@ def test_binomial_mle_on_the_upper_bound_is_exact_and_flagged(capped):
     assert x[0] == pytest.approx(0.5, abs=1e-8)
 
 
+def test_profile_interval_of_the_held_parameter_ends_at_the_bound(capped):
+    _, res, _ = capped
+    ci = res.conf_int(method="profile")
+    drop = stats.chi2.ppf(0.95, 1) / 2 - stats.binom.logpmf(8, 10, 0.5)
+    lower = optimize.brentq(lambda q: -stats.binom.logpmf(8, 10, q) - drop, 0.1, 0.5 - 1e-9)
+    np.testing.assert_allclose(ci.loc["p", "lower"], lower, rtol=1e-8)
+    assert ci.loc["p", "upper"] == 0.5
+
+
 def test_strict_raises_on_the_bound(capped):
     model, _, _ = capped
     with pytest.raises(EstimationError, match="boundary of the support"):

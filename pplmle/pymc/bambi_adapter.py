@@ -96,10 +96,12 @@ def user_scale_model(bambi_model: Any) -> tuple[pm.Model, str]:
     name = f"bambi {bambi_model.family.name} model " + (
         ", ".join(map(str, parts)) if parts[0] is not None else str(formula)
     )
+    plan = centring(bambi_model)
+    if not plan:  # nothing centred: Bambi's model is on the user's scale already
+        return source, name
     with _LOCK:
         if source not in _COPIES:
-            plan = centring(bambi_model)
-            _COPIES[source] = _uncentred(source, plan) if plan else source
+            _COPIES[source] = _uncentred(source, plan)
         return _COPIES[source], name
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 __all__ = [
+    "bambi_bounded_intercept",
+    "bambi_layout",
     "boundary_from_data",
     "boundary_of_support",
     "boundary_receding",
@@ -545,3 +547,27 @@ def surface_all_nan(n: int) -> str:
 
 def surface_no_best(n: int) -> str:
     return f"The surface has no best grid point: none of its {n} point(s) has a finite log-likelihood."
+
+
+def bambi_layout(intercept: str, n_means: int | None, terms: Sequence[tuple[str, int]]) -> str:
+    """A Bambi model whose centring pplmle cannot read (a Bambi layout it does not know)."""
+    listed = ", ".join(f"{name} ({p} column{'s' * (p != 1)})" for name, p in terms)
+    found = (
+        "Bambi kept no uncentred design matrix"
+        if n_means is None
+        else f"Bambi subtracted {n_means} column means from common terms {listed}"
+    )
+    return (
+        f"Cannot undo Bambi's centring of the predictors of {intercept!r}: {found} (a Bambi version "
+        "whose model layout pplmle does not know?). Build the model with `center_predictors=False` "
+        "to fit it."
+    )
+
+
+def bambi_bounded_intercept(intercept: str) -> str:
+    """A centred Bambi intercept whose prior has a bounded support."""
+    return (
+        f"Bambi's centred intercept {intercept!r} has a prior with a bounded support, which has no "
+        "counterpart on the user's (uncentred) scale; give it an unbounded prior or build the model "
+        "with `center_predictors=False`."
+    )

@@ -29,7 +29,7 @@ from pplmle.core import messages
 from pplmle.core.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarning, warn_or_raise
 from pplmle.core.result import MLEResult
 from pplmle.core.validate import check_report, check_whole_observed
-from pplmle.pymc import bounds, kernel
+from pplmle.pymc import bambi_adapter, bounds, kernel
 from pplmle.pymc.engine import Engine, Run, check_model, delta_method, flatten_priors, portable, restore
 from pplmle.pymc.families import Family
 from pplmle.pymc.kernel import GTOL
@@ -951,10 +951,20 @@ def mle(
     (for a quadratic NLL: the estimate is within `gtol` standard errors of the
     optimum).
 
+    A ``bambi.Model`` is fitted on the user's scale: Bambi centres the predictors of a linear
+    predictor with an intercept (``center_predictors=True``, its default), and its PyMC model's
+    ``Intercept`` is then the intercept of the centred design; pplmle fits a copy of that model
+    whose ``Intercept`` is the intercept of the formula as written, so the estimates, standard
+    errors, labels (``Intercept``, ``x1``, ``group[b]``, ``sigma``) and everything computed from
+    the result (``nllf``, profiles, surfaces) are those of the uncentred model. An unbuilt
+    Bambi model is built first, as its ``fit()`` does (Bambi's ``build()`` sets the model's
+    ``backend`` and ``built``). The bootstrap refuses such a result (Bambi's PyMC model holds
+    its data as constants, not ``pm.Data``). See :mod:`pplmle.pymc.bambi_adapter`.
+
     Parameters
     ----------
     model
-        A family such as ``pl.Normal(x)``, or a ``pm.Model``.
+        A family such as ``pl.Normal(x)``, a ``pm.Model``, or a ``bambi.Model`` (built or not).
     start
         Natural-scale starting values by parameter name (default: the family's
         rough start, or the model's initial point: a variable's ``initval=``
@@ -1029,7 +1039,10 @@ def mle(
     >>> round(res.params["mu"], 6)
     168.0
     """
-    return _estimate(
+    name = None
+    if bambi_adapter.is_bambi_model(model):  # fitted on the user's scale: see bambi_adapter
+        model, name = bambi_adapter.user_scale_model(model)
+    result = _estimate(
         model,
         method="MLE",
         start=start,
@@ -1045,6 +1058,7 @@ def mle(
         report=report,
         hierarchy=hierarchy,
     )
+    return result if name is None else dataclasses.replace(result, model_name=name)
 
 
 def map_estimate(

@@ -37,7 +37,7 @@ def main(names: list[str]) -> None:
             flags = ", ".join(res.diagnostics)
             outcome = state + (f" [{flags}]" if flags else "")
             rows.append((entry.name, source, outcome, est, se, f"{fit.fit_time:.1f}", f"{fit.warm_time:.1f}"))
-        print(f"# {entry.name}: done", file=sys.stderr, flush=True)
+        print("# " + " | ".join(str(c) for c in rows[-1]), file=sys.stderr, flush=True)
     head = ("model", "source", "outcome", "max rel est err", "max rel SE err", "first fit s", "warm fit s")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |"

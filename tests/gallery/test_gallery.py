@@ -243,7 +243,8 @@ def test_set_data_refit_equals_a_fresh_model():
         with fit.model:
             pm.set_data({"x": x1, "y": y1})
     assert error is None and refit.converged and not refit.diagnostics
-    fresh = pl.mle(models.build_logistic(x2, y2))
+    fresh, error, caught, _ = fits.fit_recorded(models.build_logistic(x2, y2))
+    assert error is None and not [w for w in caught if isinstance(w.message, pl.PPLMLEWarning)]
     ref = models.ref_logistic(x2, y2)
     assert refit.n_obs == fresh.n_obs == 600
     assert refit.labels == fresh.labels == list(ref.estimates)

@@ -312,7 +312,13 @@ def profile_intervals(
     labels are asked for.
     """
     lower, upper = [], []
+    estimate = dict(zip(result.labels, result.vector(result.params), strict=True))
     for label in result.labels if labels is None else labels:
+        if not np.isfinite(estimate.get(label, 0.0)):
+            # a parameter reported as NaN (one that does not enter the likelihood) has no profile
+            lower.append(np.nan)
+            upper.append(np.nan)
+            continue
         lo, hi = Profiler(result, label).interval(level)
         lower.append(lo)
         upper.append(hi)

@@ -263,3 +263,13 @@ def test_fixed_scale_of_a_non_centred_model_with_map():
     np.testing.assert_allclose(res.params["mu"], mode[0], rtol=1e-9)
     np.testing.assert_allclose(res.params["theta_tilde"], mode[1:], rtol=1e-9, atol=1e-12)
     assert res.converged
+
+
+def test_profile_interval_of_a_parameter_that_does_not_enter_the_likelihood_is_nan(flattened):
+    ci = flattened.conf_int(method="profile", params=["mu_a", "a[c0]"])
+    assert np.isnan(ci.loc["mu_a"]).all()
+    lo, hi = ci.loc["a[c0]"]
+    # the group mean's profile interval brackets it, about 1.96 standard errors on each side
+    se = flattened.se["a"][0]
+    assert lo < GROUP_MEAN[0] < hi
+    np.testing.assert_allclose([GROUP_MEAN[0] - lo, hi - GROUP_MEAN[0]], 1.96 * se, rtol=0.1)

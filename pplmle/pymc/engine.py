@@ -35,6 +35,7 @@ from pymc.model.fgraph import (
 )
 from pymc.pytensorf import compile as pm_compile
 from pymc.pytensorf import join_nonshared_inputs
+from pytensor.compile.ops import view_op
 from pytensor.gradient import disconnected_grad
 from pytensor.graph.replace import graph_replace, vectorize_graph
 from pytensor.tensor.random.basic import NormalRV
@@ -191,12 +192,32 @@ def flatten_priors(model: pm.Model, drop_imputed: Sequence[str] = ()) -> tuple[p
             new_rv = op.make_node(*rv.owner.inputs).outputs[rv.owner.outputs.index(rv)]
             new_rv.name = rv.name
             fgraph.replace(rv, new_rv, import_missing=True)
+    _separate_shared_deterministics(fgraph)
     flat = model_from_fgraph(fgraph, mutate_fgraph=True)
     for name, value in initvals.items():
         if name in flat.named_vars and flat[name] in flat.free_RVs:
             flat.set_initval(flat[name], _initval(name, value))
     shared_map = {orig: flat[new.name] for orig, new in shared_map.items() if new.name in flat.named_vars}
     return flat, shared_map
+
+
+def _separate_shared_deterministics(fgraph) -> None:
+    """Give each Deterministic its own variable: a Deterministic of another one
+    (``pm.Deterministic("stds", stds)`` with the ``stds`` of ``pm.LKJCholeskyCov(...,
+    compute_corr=True)``, itself the Deterministic ``chol_stds``) shares that one's variable in the
+    FunctionGraph, and PyMC's ``model_from_fgraph`` would then name the one variable twice and lose
+    the second name. A view of the shared variable keeps both."""
+    seen = set()
+    for out in list(fgraph.outputs):
+        node = out.owner
+        if node is None or not isinstance(node.op, ModelDeterministic):
+            continue
+        var = node.inputs[0]
+        if var in seen:
+            new = node.op.make_node(view_op(var), *node.inputs[1:]).outputs[0]
+            new.name = out.name
+            fgraph.replace(out, new, import_missing=True)
+        seen.add(var)
 
 
 def _jacobian(y, wrt, n_y: int, n_wrt: int, unroll: int = 16):

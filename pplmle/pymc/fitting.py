@@ -740,7 +740,7 @@ def _with_derived(result: MLEResult, engine: Engine, derived: tuple[str, ...]) -
     flags = dict(result.flags)
     with np.errstate(all="ignore"):
         vec[n_p:] = full.derived_from_natural(result.params)
-    if np.all(np.isfinite(ctx.u)) and np.any(np.isfinite(cov)):
+    if np.all(np.isfinite(ctx.u)) and np.isfinite(result.loglik):  # not a fit that failed to start
         jac = np.asarray(full.function("rep")(ctx.u)[1], dtype=float).reshape(m, -1)
         cov_all, se_all = delta_method(engine.info(ctx.u), jac)
         cov[n_p:, :], cov[:, n_p:], se[n_p:] = cov_all[n_p:, :], cov_all[:, n_p:], se_all[n_p:]

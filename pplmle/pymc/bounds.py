@@ -39,7 +39,7 @@ from pymc.pytensorf import compile as pm_compile
 
 from pplmle.core import diagnostics as dg
 from pplmle.pymc import kernel
-from pplmle.pymc.engine import Engine
+from pplmle.pymc.engine import Engine, info_from_assess
 
 __all__ = ["Edge", "OnBounds", "Support", "at_bounds", "supports"]
 
@@ -368,27 +368,7 @@ def at_bounds(
             kept[e.j] = u[e.j]
     if not np.isfinite(engine.objective(kept)):
         kept = current_u
-    return OnBounds(finding, kept, _as_info(current, held), tuple(edges), current_u)
-
-
-def _as_info(res: dict[str, Any], held: dict[int, float]) -> dict[str, Any]:
-    """The assess output of the held fit in the shape of :meth:`Engine.info`."""
-    c = res["curv"]
-    return {
-        "objective": float(res["objective"][0]),
-        "loglik": float(res["loglik"][0]),
-        "grad_natural": res["grad_natural"][0],
-        "reported": res["reported"][0],
-        "cov": res["cov"][0],
-        "se": res["se"][0],
-        "hessian_ok": bool(c.pd[0]) and bool(np.all(np.isfinite(res["se"][0])) or not res["grad"].shape[1]),
-        "grad_u": res["grad"][0],
-        "hess_u": res["hess"][0],
-        "jac": res["jac"][0],
-        "hessian_message": kernel.hessian_problem(c, 0),
-        "hessian_differences": bool(res["differences"][0]),
-        "decrement": float(res["decrement"][0]),
-        "ok": bool(res["ok"][0]),
-        "curv": c,
-        "held": dict(held),
-    }
+    info = {**info_from_assess(current), "held": dict(held)}
+    if not current["grad"].shape[1]:  # every coordinate held: no standard error is expected
+        info["hessian_ok"] = bool(current["curv"].pd[0])
+    return OnBounds(finding, kept, info, tuple(edges), current_u)

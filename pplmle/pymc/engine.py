@@ -747,25 +747,30 @@ class Engine:
 
     def info(self, u: np.ndarray, gtol: float = kernel.GTOL) -> dict[str, Any]:
         """Objective, log-likelihood, gradients, Hessian, covariance and the verdict at `u`."""
-        res = kernel.assess(self.single, np.asarray(u, dtype=float)[None, :], gtol)
-        c = res["curv"]
-        return {
-            "objective": float(res["objective"][0]),
-            "loglik": float(res["loglik"][0]),
-            "grad_natural": res["grad_natural"][0],
-            "reported": res["reported"][0],
-            "cov": res["cov"][0],
-            "se": res["se"][0],
-            "hessian_ok": bool(np.all(np.isfinite(res["se"][0])) and c.pd[0]),
-            "grad_u": res["grad"][0],
-            "hess_u": res["hess"][0],
-            "jac": res["jac"][0],
-            "hessian_message": kernel.hessian_problem(c, 0),
-            "hessian_differences": bool(res["differences"][0]),
-            "decrement": float(res["decrement"][0]),
-            "ok": bool(res["ok"][0]),
-            "curv": c,
-        }
+        return info_from_assess(kernel.assess(self.single, np.asarray(u, dtype=float)[None, :], gtol))
+
+
+def info_from_assess(res: Mapping[str, Any]) -> dict[str, Any]:
+    """What :func:`pplmle.pymc.kernel.assess` returns for a batch of one point, in the shape of
+    :meth:`Engine.info`."""
+    c = res["curv"]
+    return {
+        "objective": float(res["objective"][0]),
+        "loglik": float(res["loglik"][0]),
+        "grad_natural": res["grad_natural"][0],
+        "reported": res["reported"][0],
+        "cov": res["cov"][0],
+        "se": res["se"][0],
+        "hessian_ok": bool(np.all(np.isfinite(res["se"][0])) and c.pd[0]),
+        "grad_u": res["grad"][0],
+        "hess_u": res["hess"][0],
+        "jac": res["jac"][0],
+        "hessian_message": kernel.hessian_problem(c, 0),
+        "hessian_differences": bool(res["differences"][0]),
+        "decrement": float(res["decrement"][0]),
+        "ok": bool(res["ok"][0]),
+        "curv": c,
+    }
 
 
 def delta_method(info: Mapping[str, Any], jac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -323,7 +323,8 @@ def test_a_flagged_parameter_gives_nan_se_to_the_deterministics_that_depend_on_i
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pl.PPLMLEWarning)
         res = pl.mle(model)
-    assert res.flags["p"] == "boundary: -> 1"
+    # the MLE is the bound of p's support, held there exactly (pplmle/pymc/bounds.py)
+    assert res.flags["p"] == "boundary: = 1 (upper bound)" and res.params["p"] == 1.0
     assert np.isnan(res.se["p"]) and np.isnan(res.se["logit_p"])
     assert res.flags["logit_p"] == "depends on flagged p"
     assert res.se["trials"] == 0.0 and "trials" not in res.flags

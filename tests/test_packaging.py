@@ -48,7 +48,7 @@ def test_readme_has_exactly_the_two_fresh_machine_commands():
     blocks = re.findall(r"<!-- ci:(\w+) -->\n```bash\n(.*?)```", text, flags=re.S)
     assert blocks == [
         ("install", 'pip install -e ".[test]" && pplmle demo\n'),
-        ("test", "python -m pytest -n auto\n"),
+        ("test", "python -m pytest -n auto --dist loadfile\n"),
     ]
 
 

@@ -53,6 +53,8 @@ class Entry:
     reference: Callable[[], Reference] | None
     labels: tuple[str, ...] = ()
     n_obs: int | None = None
+    #: the Deterministics pl.mle reports by default (after the free parameters)
+    derived: tuple[str, ...] = ()
     fit_kwargs: dict[str, Any] = field(default_factory=dict)
     #: diagnostics the fit must report (empty: a clean fit) and whether it must be converged
     diagnostics: tuple[str, ...] = ()
@@ -60,8 +62,6 @@ class Entry:
     #: (exception type, or the name of one in pplmle, and a regex on its message) when pl.mle
     #: must refuse the model
     refusal: tuple[type[BaseException] | str, str] | None = None
-    #: the refusal or fit needs a feature not merged yet: its tests are xfail(strict) with this reason
-    pending: str = ""
     #: names of the pplmle warnings the fit must emit (no other PPLMLEWarning may be emitted)
     warns: tuple[str, ...] = ()
     kind: str = ""
@@ -824,8 +824,6 @@ def build_random_walk() -> pm.Model:
     return model
 
 
-PENDING_HIERARCHY = "pending: hierarchy (pl.HierarchicalModelError)"
-
 GALLERY: tuple[Entry, ...] = (
     Entry(
         "linear_regression",
@@ -869,7 +867,6 @@ GALLERY: tuple[Entry, ...] = (
         build_radon_partial_pooling,
         None,
         refusal=("HierarchicalModelError", r"mu_alpha.*sigma_alpha|sigma_alpha.*mu_alpha"),
-        pending=PENDING_HIERARCHY,
         kind="radon, partial pooling (refused)",
     ),
     Entry(
@@ -934,6 +931,7 @@ GALLERY: tuple[Entry, ...] = (
         build_weibull,
         ref_weibull,
         labels=("mu", "a0"),
+        derived=("alpha", "beta"),
         n_obs=500,
         fit_kwargs={"n_obs": 500},
         kind="Weibull survival, pm.Potential censoring",
@@ -962,6 +960,7 @@ GALLERY: tuple[Entry, ...] = (
         build_mvnormal,
         ref_mvnormal,
         labels=tuple(f"mu[{a}]" for a in AXES) + tuple(f"chol[{k}]" for k in range(6)),
+        derived=("chol_corr", "chol_stds"),
         n_obs=400,
         kind="MvNormal with LKJCholeskyCov",
     ),
@@ -1016,7 +1015,6 @@ GALLERY: tuple[Entry, ...] = (
         build_random_walk,
         None,
         refusal=("HierarchicalModelError", r"sigma"),
-        pending=PENDING_HIERARCHY,
         kind="Gaussian random walk latent (refused as hierarchical)",
     ),
 )

@@ -24,7 +24,7 @@ def main(names: list[str]) -> None:
             outcome = f"refused: {type(fit.error).__name__}"
             rows.append((entry.name, source, outcome, "", "", f"{fit.fit_time:.1f}", ""))
         elif entry.refusal is not None:
-            outcome = f"NOT refused ({entry.pending or 'defect'}): converged={fit.result.converged}"
+            outcome = f"NOT refused (a defect): converged={fit.result.converged}"
             rows.append((entry.name, source, outcome, "", "", f"{fit.fit_time:.1f}", f"{fit.warm_time:.1f}"))
         else:
             res = fit.result

@@ -3,14 +3,11 @@ checked against its independent reference: estimates to 1e-6 (relative, or in SE
 standard errors to 1e-4 relative, labels from the coords, the observation count, the diagnostics
 and warnings; refused models raise with a message that names the cause.
 
-Fits are shared through :mod:`gallery.fits` (one per model per process). Tests that need a
-feature other helpers are building are ``xfail(strict=True, reason="pending: ...")``; they fail
-fast until that feature is there (a missing name or keyword), so they cost no fit.
+Fits are shared through :mod:`gallery.fits` (one per model per process).
 """
 
 from __future__ import annotations
 
-import inspect
 import warnings
 
 import numpy as np
@@ -19,7 +16,7 @@ import pytest
 
 import pplmle as pl
 from gallery import fits, models
-from gallery.models import GALLERY, PENDING_HIERARCHY
+from gallery.models import GALLERY
 
 EST_TOL = 1e-6
 SE_TOL = 1e-4
@@ -29,28 +26,14 @@ WITH_REFERENCE = [e for e in FITTED if e.reference is not None]
 REFUSED = [e for e in GALLERY if e.refusal is not None]
 
 
-def _marks(entry):
-    return [pytest.mark.xfail(reason=entry.pending, strict=True)] if entry.pending else []
-
-
 def _params(entries):
-    return [pytest.param(e.name, id=e.name, marks=_marks(e)) for e in entries]
+    return [pytest.param(e.name, id=e.name) for e in entries]
 
 
 def _fit(name: str) -> fits.Fitted:
     fit = fits.fitted(name)
     assert fit.error is None, f"{name}: pl.mle raised {fit.error!r}"
     return fit
-
-
-def _require(feature: str, present: bool) -> None:
-    """Fail at once (an xfail until merged) when a pending feature is not there yet."""
-    if not present:
-        pytest.fail(f"pending: {feature}")
-
-
-def _mle_accepts(keyword: str) -> bool:
-    return keyword in inspect.signature(pl.mle).parameters
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,8 +68,9 @@ def test_standard_errors(name):
 @pytest.mark.parametrize("name", _params(FITTED))
 def test_labels_from_coords(name):
     fit = _fit(name)
-    assert fit.result.labels == list(fit.entry.labels)
-    assert list(fit.result.cov.index) == list(fit.entry.labels)
+    assert fit.result.free_labels == list(fit.entry.labels)
+    assert fit.result.derived == fit.entry.derived
+    assert list(fit.result.cov.index) == fit.result.labels
 
 
 @pytest.mark.parametrize("name", _params(FITTED))
@@ -122,9 +106,11 @@ def test_loglik_is_the_reference_optimum(name):
 
 def _natural(fit: fits.Fitted, ref: models.Reference) -> dict[str, np.ndarray | float]:
     """The reference values laid out like the result's params."""
-    flat = iter(ref.estimates[lab] for lab in fit.result.labels)
+    flat = iter(ref.estimates[lab] for lab in fit.result.free_labels)
     out: dict[str, np.ndarray | float] = {}
     for key, value in fit.result.params.items():
+        if key in fit.result.derived:  # functions of the free parameters, not inputs of the NLL
+            continue
         shape = np.shape(value)
         vals = [next(flat) for _ in range(int(np.prod(shape)) if shape else 1)]
         out[key] = np.reshape(vals, shape) if shape else vals[0]
@@ -140,7 +126,6 @@ def test_refused(name):
     entry = models.BY_NAME[name]
     kind, pattern = entry.refusal
     if isinstance(kind, str):
-        _require(f"pl.{kind}", hasattr(pl, kind))
         kind = getattr(pl, kind)
         assert issubclass(kind, ValueError)
     model = entry.build()
@@ -185,9 +170,7 @@ def test_weibull_potential_n_obs_note():
     assert given.bic == pytest.approx(2 * np.log(t.size) - 2 * given.loglik, rel=1e-12)
 
 
-@pytest.mark.xfail(reason="pending: Deterministics reported (pl.mle(report=...))", strict=True)
 def test_weibull_deterministics_alpha_beta():
-    _require("pl.mle(report=)", _mle_accepts("report"))
     fit = _fit("weibull_survival")
     res, error, _, _ = fits.fit_recorded(fit.model, n_obs=500, report=["alpha", "beta"])
     assert error is None
@@ -201,12 +184,10 @@ def test_weibull_deterministics_alpha_beta():
     assert res.params["mu"] == pytest.approx(fit.result.params["mu"], rel=1e-9)
 
 
-@pytest.mark.xfail(reason="pending: Deterministics reported (pl.mle(report=...))", strict=True)
 def test_lkj_stds_and_correlations_by_default():
     """chol_stds and chol_corr (3 and 9 elements, fewer than the 400 observations) are reported
     by default: the sample SDs and correlations (divisor n), SEs sd / sqrt(2n) and
     (1 - r^2) / sqrt(n) (the delta method at the Normal's MLE)."""
-    _require("pl.mle(report=)", _mle_accepts("report"))
     res = _fit("mvnormal_lkj").result
     cf = models.mvnormal_closed_form()
     n = len(models.mvnormal_data())
@@ -257,11 +238,9 @@ def test_set_data_refit_equals_a_fresh_model():
     assert fit.result.n_obs == 800
 
 
-@pytest.mark.xfail(reason=PENDING_HIERARCHY + ' and hierarchy="flatten"', strict=True)
 def test_radon_partial_pooling_flattened_is_no_pooling():
     """hierarchy="flatten" fits the group effects without their hyperprior: the no-pooling MLE,
     with the hyperparameters NaN and flagged."""
-    _require('pl.mle(hierarchy="flatten")', _mle_accepts("hierarchy"))
     model = models.build_radon_partial_pooling()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pl.PPLMLEWarning)

@@ -27,7 +27,7 @@ REFUSED = [e for e in GALLERY if e.refusal is not None]
 
 
 def _params(entries):
-    return [pytest.param(e.name, id=e.name) for e in entries]
+    return [e.name for e in entries]
 
 
 def _fit(name: str) -> fits.Fitted:

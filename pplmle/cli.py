@@ -15,6 +15,28 @@ if TYPE_CHECKING:
 
 DEMO_PNG = "pplmle_demo.png"
 
+#: the built-in families as ``--family`` spells them, written out so that ``pplmle --help`` needs no
+#: PyMC import (tests/test_cli.py checks it against ``pplmle.pymc.families.family_names()``)
+FAMILIES = (
+    "normal",
+    "lognormal",
+    "bernoulli",
+    "binomial",
+    "poisson",
+    "exponential",
+    "gamma",
+    "categorical",
+    "linearregression",
+    "logisticregression",
+    "poissonregression",
+    "softmaxregression",
+)
+
+EXIT_CODES = """exit codes:
+  0  the fit converged (demo: the demo ran)
+  1  the fit did not converge: the table is printed with the reason
+  2  bad input (arguments, file, columns, data): one line on stderr"""
+
 
 class CLIError(Exception):
     """A user error: printed as one line, exit code 2."""
@@ -30,10 +52,25 @@ def _quiet_backend_warnings() -> None:
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS", category=UserWarning)
 
 
+def _demo_path(out: str) -> Path:
+    """Where the demo writes its PNG: `out` itself, or ``pplmle_demo.png`` inside `out` when it
+    is a folder; refused (exit 2) when its folder does not exist."""
+    path = Path(out)
+    if path.is_dir():
+        path = path / DEMO_PNG
+    if not path.parent.is_dir():
+        raise CLIError(f"--out {out!r}: the folder {str(path.parent)!r} does not exist")
+    if path.suffix.lower() != ".png":
+        raise CLIError(f"--out {out!r}: the demo writes a PNG, so the name must end in .png (or be a folder)")
+    return path.resolve()
+
+
 def demo(out: str = DEMO_PNG) -> int:
     """The textbook example: ten heights, their Normal MLE, the likelihood of mu."""
+    path = _demo_path(out)
     t0 = _step("importing PyMC")
     import matplotlib
+    import pymc  # noqa: F401  (timed here: the first import of PyMC and PyTensor takes seconds)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -65,7 +102,6 @@ def demo(out: str = DEMO_PNG) -> int:
     likelihood_curve(res, "mu", np.arange(160.0, 181.0), fixed={"sigma": 5.0}, unit="cm", ax=ax)
     ax.set_title("Likelihood of the ten heights as a function of mu (sigma fixed at 5 cm)")
     fig.tight_layout()
-    path = Path(out).resolve()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     print(f"Likelihood curve (mu = 160..180 cm, sigma = 5 cm) written to {path}")
@@ -82,7 +118,8 @@ def _read_csv(path: str):
     if not p.is_file():
         raise CLIError(f"no such file: {path}")
     try:
-        return pd.read_csv(p)
+        # a blank line is a missing value, not a line to drop: --nan-policy decides what happens to it
+        return pd.read_csv(p, skip_blank_lines=False)
     except Exception as exc:  # pandas raises several types for unreadable files
         raise CLIError(f"could not read {path} as CSV: {exc}") from None
 
@@ -94,13 +131,13 @@ def _column(df, name: str, what: str):
 
 
 def fit(args: argparse.Namespace) -> int:
+    key = args.family.lower().replace("_", "").replace("-", "")
+    if key not in FAMILIES:
+        raise CLIError(f"unknown family {args.family!r}; choose one of {sorted(FAMILIES)}")
+    df = _read_csv(args.file)
     from pplmle.pymc.families import family_names
 
     families = family_names()
-    key = args.family.lower().replace("_", "").replace("-", "")
-    if key not in families:
-        raise CLIError(f"unknown family {args.family!r}; choose one of {sorted(families)}")
-    df = _read_csv(args.file)
     # family_names() types its values as type[Family], whose own __init__ takes no data; each family
     # it lists takes its data positionally and nan_policy= by keyword (pinned in tests/test_cli.py).
     cls = cast("Callable[..., Family]", families[key])
@@ -138,19 +175,49 @@ def _number(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pplmle", description="Maximum-likelihood estimation with PyMC.")
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="pplmle",
+        description="Maximum-likelihood estimation with PyMC.",
+        epilog=EXIT_CODES,
+        formatter_class=raw,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="the ten-heights example: Normal MLE and its likelihood curve")
-    p_demo.add_argument("--out", default=DEMO_PNG, help=f"where to write the PNG (default {DEMO_PNG})")
-    p_fit = sub.add_parser("fit", help="fit a family to columns of a CSV file and print the table")
+    p_demo = sub.add_parser(
+        "demo",
+        help="the ten-heights example: Normal MLE and its likelihood curve",
+        epilog=EXIT_CODES,
+        formatter_class=raw,
+    )
+    p_demo.add_argument(
+        "--out",
+        default=DEMO_PNG,
+        help=f"the PNG to write, or a folder to write {DEMO_PNG} into (default {DEMO_PNG})",
+    )
+    p_fit = sub.add_parser(
+        "fit",
+        help="fit a family to columns of a CSV file and print the table",
+        epilog=EXIT_CODES,
+        formatter_class=raw,
+    )
     p_fit.add_argument("file", help="a CSV file with a header row")
-    p_fit.add_argument("--family", required=True, help="normal, poisson, logisticregression, ...")
+    p_fit.add_argument("--family", required=True, help="one of: " + ", ".join(FAMILIES))
     p_fit.add_argument("--column", help="the data column (one-sample families)")
     p_fit.add_argument("--trials", help="binomial: number of trials, a number or a column")
     p_fit.add_argument("--x", help="regressions: comma-separated predictor columns")
     p_fit.add_argument("--y", help="regressions: the response column")
     p_fit.add_argument("--nan-policy", default="raise", choices=["raise", "omit"])
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pplmle")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

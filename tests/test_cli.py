@@ -82,3 +82,65 @@ def test_fit_errors_are_one_line_exit_2(csv, capsys, argv, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("pplmle: error: ")
     assert message in err[0]
+
+
+# -- parsing comes first: no PyMC for help, version and refused arguments -------------------------
+
+
+def test_family_names_in_the_help_are_the_built_in_families():
+    from pplmle.cli import FAMILIES
+
+    assert FAMILIES == tuple(family_names())
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "stream", "expected"),
+    [
+        (["--help"], 0, "out", "exit codes:"),
+        (["fit", "--help"], 0, "out", ", ".join(family_names())),
+        (["--version"], 0, "out", "pplmle 0.1.0"),
+        (["fit", "data.csv", "--family", "weibull"], 2, "err", "unknown family 'weibull'"),
+    ],
+)
+def test_parsing_needs_no_pymc(argv, code, stream, expected):
+    """In a fresh interpreter: the answer, its exit code, and neither PyMC nor PyTensor imported."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from pplmle.cli import main\n"
+        "try:\n"
+        f"    rc = main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    rc = exc.code\n"
+        "heavy = sorted(m for m in ('pymc', 'pytensor', 'arviz', 'scipy') if m in sys.modules)\n"
+        "print('HEAVY', heavy, 'RC', rc, file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "HEAVY [] RC " + str(code) in out.stderr, out.stderr
+    text = out.stdout if stream == "out" else out.stderr
+    assert " ".join(expected.split()) in " ".join(text.split())
+
+
+def test_demo_out_may_be_a_folder_and_its_folder_must_exist(tmp_path, capsys):
+    from pplmle.cli import DEMO_PNG, _demo_path
+
+    assert _demo_path(str(tmp_path)) == (tmp_path / DEMO_PNG).resolve()
+    assert _demo_path(str(tmp_path / "fig.png")) == (tmp_path / "fig.png").resolve()
+    missing = tmp_path / "no" / "such" / "fig.png"
+    assert main(["demo", "--out", str(missing)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not exist" in err[0] and str(missing.parent) in err[0]
+    assert main(["demo", "--out", str(tmp_path / "fig.pdf")]) == 2
+    assert "must end in .png" in capsys.readouterr().err
+    assert not missing.parent.exists()
+
+
+def test_blank_line_in_a_one_column_csv_is_a_missing_value(tmp_path, capsys):
+    path = tmp_path / "blank.csv"
+    path.write_text("height\n160\n\n170\n180\n")
+    assert main(["fit", str(path), "--family", "normal", "--column", "height"]) == 2
+    assert "must be finite" in capsys.readouterr().err
+    assert main(["fit", str(path), "--family", "normal", "--column", "height", "--nan-policy", "omit"]) == 0
+    assert "n_obs = 3" in capsys.readouterr().out

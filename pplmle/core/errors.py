@@ -7,6 +7,9 @@ or escalates them all.  Functions that take ``strict=True`` raise
 
 from __future__ import annotations
 
+import os
+import sys
+import types
 import warnings
 
 __all__ = [
@@ -91,8 +94,30 @@ class EstimationError(RuntimeError):
     """Raised instead of a :class:`PPLMLEWarning` when ``strict=True``."""
 
 
-def warn_or_raise(message: str, category: type[PPLMLEWarning], strict: bool, stacklevel: int = 3) -> None:
-    """Warn with `category`, or raise :class:`EstimationError` when `strict`."""
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside pplmle.
+
+    Counted from the function that calls this one (level 1), so a warning names the user's line
+    however deep inside pplmle it was raised (``pl.mle``, a figure that computes, a workflow that
+    fits), as a ``warnings.warn(..., stacklevel=user_stacklevel())`` in that function.
+    """
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` pointed at the user's line (see :func:`user_stacklevel`)."""
+    warnings.warn(message, category, stacklevel=user_stacklevel())
+
+
+def warn_or_raise(message: str, category: type[PPLMLEWarning], strict: bool) -> None:
+    """Warn with `category` at the user's line, or raise :class:`EstimationError` when `strict`."""
     if strict:
         raise EstimationError(message)
-    warnings.warn(message, category, stacklevel=stacklevel)
+    warnings.warn(message, category, stacklevel=user_stacklevel())

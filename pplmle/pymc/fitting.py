@@ -288,7 +288,7 @@ def fit_from(
         raise ValueError(f"`gtol` must be positive; got {gtol!r}.")
     if not np.isfinite(engine.objective(start_u)):
         msg = messages.start_not_finite(_fmt(engine.natural_from_u(start_u)))
-        warn_or_raise(msg, ConvergenceWarning, strict, stacklevel=4)
+        warn_or_raise(msg, ConvergenceWarning, strict)
         return _failed(engine, start_u, msg, method, n_obs, labels, model_name, n_obs_note)
 
     rng = np.random.default_rng(seed)
@@ -354,14 +354,12 @@ def fit_from(
         same = bool(len(finite) == n_starts and np.all(spread <= tol))
         if not same:
             diagnostics.append(dg.Diagnostic.MULTIPLE_OPTIMA)
-            warn_or_raise(
-                messages.multiple_optima(n_starts, values), MultipleOptimaWarning, strict, stacklevel=4
-            )
+            warn_or_raise(messages.multiple_optima(n_starts, values), MultipleOptimaWarning, strict)
     flags: dict[str, str] = {}
     for finding in findings:
         diagnostics.append(finding.code)
         flags.update(finding.flags)
-        warn_or_raise(finding.message, finding.category, strict, stacklevel=4)
+        warn_or_raise(finding.message, finding.category, strict)
     info = _apply_findings(info, findings, labels)
     dec = info["decrement"]
     if not all(f.exists for f in findings):
@@ -375,16 +373,14 @@ def fit_from(
         # stationary, but the Hessian is singular there: not a verified optimum, and no SEs
         diagnostics.append(dg.Diagnostic.SINGULAR_HESSIAN)
         message = messages.stationary_singular(info["hessian_message"], best.message)
-        warn_or_raise(
-            messages.standard_errors_nan(info["hessian_message"]), HessianWarning, strict, stacklevel=4
-        )
+        warn_or_raise(messages.standard_errors_nan(info["hessian_message"]), HessianWarning, strict)
     elif edge is None and any(f.code == dg.Diagnostic.BOUNDARY for f in findings):
         converged = True  # an exact boundary value reported by the existence checks
         message = messages.converged_on_boundary(best.message, flagged=False)
     else:
         why = note or _why_not(best, info, gtol)
         message = messages.not_converged(why, best.message)
-        warn_or_raise(messages.not_converged_warning(method, why), ConvergenceWarning, strict, stacklevel=4)
+        warn_or_raise(messages.not_converged_warning(method, why), ConvergenceWarning, strict)
     if info["hessian_differences"]:
         message = f"{message} {messages.hessian_from_differences()}"
 

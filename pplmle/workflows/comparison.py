@@ -397,7 +397,6 @@ def compare(
                         messages.likelihood_mismatch(str(shown), ll, hand_value, tol, n_obs),
                         LikelihoodMismatchWarning,
                         strict,
-                        stacklevel=2,
                     )
                     break
 

@@ -26,7 +26,7 @@ import pandas as pd
 import scipy.stats
 
 from pplmle.core import messages
-from pplmle.core.errors import ConvergenceWarning
+from pplmle.core.errors import ConvergenceWarning, user_stacklevel
 from pplmle.core.result import MLEResult
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def _warn_untrusted(label: str, res: MLEResult) -> str:
         warnings.warn(
             messages.untrusted_in_comparison(label, res.model_name, what, problems),
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return "; ".join(problems)
 

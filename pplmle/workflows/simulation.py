@@ -508,13 +508,13 @@ def _warn_summary(merged: dict, reps: int, what: str) -> None:
         warnings.warn(
             messages.replicates_warned(count, reps, what, name),
             getattr(errors, name),
-            stacklevel=3,
+            stacklevel=errors.user_stacklevel(),
         )
     if invalid:
         warnings.warn(
             messages.replicates_invalid(invalid, reps, what),
             errors.ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=errors.user_stacklevel(),
         )
 
 

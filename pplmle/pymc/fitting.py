@@ -369,8 +369,9 @@ def fit_from(
         message = messages.converged_on_boundary(best.message, flagged=True)
     elif converged:
         message = messages.converged(dec, gtol, best.message)
-    elif not info["hessian_ok"] and dec <= gtol and not findings:
-        # stationary, but the Hessian is singular there: not a verified optimum, and no SEs
+    elif not info["hessian_ok"] and dec <= gtol and not findings and not _untrusted(info):
+        # stationary, but the Hessian is singular there: not a verified optimum, and no SEs (a
+        # decrement measured with an untrusted difference Hessian says nothing about stationarity)
         diagnostics.append(dg.Diagnostic.SINGULAR_HESSIAN)
         message = messages.stationary_singular(info["hessian_message"], best.message)
         warn_or_raise(messages.standard_errors_nan(info["hessian_message"]), HessianWarning, strict)
@@ -430,6 +431,12 @@ def _choose(engine: Engine, first: Run, second: Run, gtol: float) -> tuple[Run, 
     if delta < 1.0 and dist > 3.0:
         return run, messages.route_dependent(dist, delta)
     return run, ""
+
+
+def _untrusted(info: dict) -> bool:
+    """Whether the Hessian at the point came from differences too inconsistent to use."""
+    untrusted = info["curv"].untrusted
+    return bool(untrusted is not None and untrusted[0])
 
 
 def _why_not(run: Run, info: dict, gtol: float) -> str:

@@ -56,8 +56,10 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from pplmle.workflows.simulation import BootstrapResult, SimulationResult, simulate
     from pplmle.workflows.surfaces import JointRegion, LikelihoodSurface, joint_region, surface
 
-#: public name -> the module that defines it (a module name itself for the four front-door modules)
+#: public name -> the module that defines it (a module name itself for the front-door modules and
+#: the layers, which ``import pplmle`` used to load as a side effect)
 _LAZY: dict[str, str] = {
+    **{layer: f"pplmle.{layer}" for layer in ("core", "reference", "pymc", "workflows", "viz", "cli")},
     "datasets": "pplmle.datasets",
     "diagnostics": "pplmle.diagnostics",
     "losses": "pplmle.losses",

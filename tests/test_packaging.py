@@ -90,3 +90,28 @@ def test_no_public_name_disappeared(owner):
         target = getattr(importlib.import_module(module), cls) if cls else importlib.import_module(module)
     missing = [name for name in PUBLIC_BEFORE_LAYERS[owner].split() if not hasattr(target, name)]
     assert missing == []
+
+
+def test_import_is_lazy_and_every_name_and_layer_loads_on_first_touch():
+    """In a fresh interpreter: ``import pplmle`` loads no PyMC; a layer (``pl.core``) or a public
+    name (``pl.mle``) imports its module on first use, as an eager import used to."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, pplmle as pl\n"
+        "assert 'pymc' not in sys.modules and 'numpy' not in sys.modules\n"
+        "assert pl.core is sys.modules['pplmle.core'] and pl.workflows is sys.modules['pplmle.workflows']\n"
+        "assert 'pymc' not in sys.modules\n"
+        "assert pl.mle.__module__ == 'pplmle.pymc.fitting' and 'pymc' in sys.modules\n"
+        "assert callable(pl.plots.profile_plot) and pl.viz.plots is sys.modules['pplmle.viz.plots']\n"
+        "try:\n"
+        "    pl.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    assert 'no_such_name' in str(exc)\n"
+        "else:\n"
+        "    raise SystemExit('no AttributeError')\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().endswith("ok"), out.stderr

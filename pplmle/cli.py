@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from pplmle import __version__
+
 if TYPE_CHECKING:
     from pplmle.pymc.families import Family
 
@@ -208,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=raw,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser(
         "demo",
@@ -249,15 +251,6 @@ def _parser() -> argparse.ArgumentParser:
         "--profile", action="store_true", help="add profile-likelihood intervals beside the Wald ones"
     )
     return parser
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pplmle")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -115,3 +115,13 @@ def test_import_is_lazy_and_every_name_and_layer_loads_on_first_touch():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().endswith("ok"), out.stderr
+
+
+def test_lazy_map_and_all_name_the_same_public_names():
+    """``__all__`` and the lazy import map list the same names (the map adds the layer packages),
+    and each name comes from the module the map gives."""
+    layers = {"core", "reference", "pymc", "workflows", "viz", "cli"}
+    assert set(pl._LAZY) - layers == set(pl.__all__) - {"__version__"}
+    for name, where in pl._LAZY.items():
+        value = getattr(pl, name)
+        assert getattr(value, "__name__", None) == where or value.__module__ == where, name

@@ -120,4 +120,4 @@ def warn_or_raise(message: str, category: type[PPLMLEWarning], strict: bool) -> 
     """Warn with `category` at the user's line, or raise :class:`EstimationError` when `strict`."""
     if strict:
         raise EstimationError(message)
-    warnings.warn(message, category, stacklevel=user_stacklevel())
+    warn(message, category)

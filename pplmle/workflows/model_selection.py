@@ -26,7 +26,7 @@ import pandas as pd
 import scipy.stats
 
 from pplmle.core import messages
-from pplmle.core.errors import ConvergenceWarning, user_stacklevel
+from pplmle.core.errors import ConvergenceWarning, warn
 from pplmle.core.result import MLEResult
 
 if TYPE_CHECKING:
@@ -87,11 +87,7 @@ def _warn_untrusted(label: str, res: MLEResult) -> str:
     problems = _problems(res)
     if problems:
         what = "did not converge" if not res.converged else "has diagnostics"
-        warnings.warn(
-            messages.untrusted_in_comparison(label, res.model_name, what, problems),
-            ConvergenceWarning,
-            stacklevel=user_stacklevel(),
-        )
+        warn(messages.untrusted_in_comparison(label, res.model_name, what, problems), ConvergenceWarning)
     return "; ".join(problems)
 
 

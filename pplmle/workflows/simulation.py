@@ -505,17 +505,9 @@ def _warn_summary(merged: dict, reps: int, what: str) -> None:
             counts[name] = counts.get(name, 0) + 1
     invalid = sum(d.startswith("invalid data") for d in merged["diagnostics"])
     for name, count in sorted(counts.items()):
-        warnings.warn(
-            messages.replicates_warned(count, reps, what, name),
-            getattr(errors, name),
-            stacklevel=errors.user_stacklevel(),
-        )
+        errors.warn(messages.replicates_warned(count, reps, what, name), getattr(errors, name))
     if invalid:
-        warnings.warn(
-            messages.replicates_invalid(invalid, reps, what),
-            errors.ConvergenceWarning,
-            stacklevel=errors.user_stacklevel(),
-        )
+        errors.warn(messages.replicates_invalid(invalid, reps, what), errors.ConvergenceWarning)
 
 
 # ---------------------------------------------------------------------------------

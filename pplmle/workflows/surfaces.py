@@ -38,7 +38,7 @@ import scipy.stats
 
 from pplmle.core import messages
 from pplmle.core import values as _values
-from pplmle.core.errors import PPLMLEWarning, user_stacklevel
+from pplmle.core.errors import PPLMLEWarning, warn
 from pplmle.core.result import MLEResult
 from pplmle.core.validate import as_float_array, check_finite, check_fixed_value
 from pplmle.pymc.families import Family
@@ -175,7 +175,6 @@ class LikelihoodSurface:
 
 def inference_data(az, **groups):
     """az.InferenceData with our own (documented) groups; ArviZ warns about non-standard names."""
-    import warnings
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*group is not defined in the InferenceData scheme.*")
@@ -365,7 +364,7 @@ def surface(
     loglik = loglik.reshape(shape)
     dims = list(axes)
     if not np.any(np.isfinite(loglik)):
-        warnings.warn(messages.surface_all_nan(loglik.size), PPLMLEWarning, stacklevel=user_stacklevel())
+        warn(messages.surface_all_nan(loglik.size), PPLMLEWarning)
         rel = np.full(shape, np.nan)
     else:
         with np.errstate(invalid="ignore"):
@@ -775,11 +774,10 @@ def joint_region(
         if default:  # the default grid grows on the sides the region reaches
             reach = np.where(inside, reach + width / 2, reach)
     if truncated:
-        warnings.warn(
+        warn(
             f"The {100 * level:g}% joint region of ({x}, {y}) reaches the edge of the grid and is cut off "
             "there; " + ("pass a wider `grid`." if default else "widen `grid`."),
             PPLMLEWarning,
-            stacklevel=user_stacklevel(),
         )
     # given the other free parameters: the derived quantities' rows make the covariance singular
     free = [i for i, lab in enumerate(result.labels) if lab not in result.derived_labels]

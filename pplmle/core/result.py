@@ -73,6 +73,28 @@ class MLEResult(_values.Value):
     n_starts, same_optimum
         How many starting points were used and whether they reached the same
         optimum (None for a single start).
+    dep_var
+        Name of the response (the observed variables of a ``pm.Model``; ``"y"`` for a family).
+    df_resid
+        Residual degrees of freedom, ``n - k``; for a regression family ``k`` counts the
+        coefficients (not ``sigma``), as R and statsmodels do. Used by ``use_t=True``.
+    null_loglik, null_n_params
+        Log-likelihood and parameter count of the null model (intercept only, offset kept) where
+        one is defined (the regression families); NaN and 0 otherwise.
+    saturated_loglik
+        Log-likelihood of the saturated model where the deviance is defined (counts and binary
+        responses); NaN otherwise.
+    scale_param
+        The label of a residual scale that has an unbiased version (``"sigma"`` of a linear
+        regression), for :meth:`summary`'s ``unbiased_sigma``; empty otherwise.
+    n_iter
+        Iterations of the optimizers (find_MAP's and the Newton polish's) of the chosen route.
+    cov_type
+        What :attr:`cov` is: ``"observed"`` (inverse observed information, the default),
+        ``"expected"``, ``"robust"``/``"HC0"``, ``"HC1"`` or ``"cluster"`` (see :func:`pplmle.mle`).
+    fixed
+        Labels held fixed at given values (``fixed=`` of :func:`pplmle.mle`): no standard error,
+        not counted in :attr:`n_params`.
     derived
         Names of the reported Deterministics of a ``pm.Model`` (``report=`` of
         :func:`pplmle.mle`): derived quantities, functions of the free
@@ -104,7 +126,20 @@ class MLEResult(_values.Value):
     data_key: str = ""
     n_obs_note: str = ""
     derived: tuple[str, ...] = ()
+    dep_var: str = ""
+    df_resid: int = -1
+    null_loglik: float = float("nan")
+    null_n_params: int = 0
+    saturated_loglik: float = float("nan")
+    scale_param: str = ""
+    n_iter: int = 0
+    cov_type: str = "observed"
+    fixed: tuple[str, ...] = ()
     context: Likelihood | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.df_resid == -1:  # the default: every free parameter costs a degree of freedom
+            object.__setattr__(self, "df_resid", int(self.n_obs - self.n_params))
 
     @property
     def mle_exists(self) -> bool:
@@ -225,6 +260,11 @@ class MLEResult(_values.Value):
             rows = [self.labels.index(label) for label in chosen]
             lower, upper = est[rows] - z * se[rows], est[rows] + z * se[rows]
         elif method == "profile":
+            if self.fixed:
+                raise ValueError(
+                    "`method='profile'` is not available for a fit with parameters held fixed "
+                    f"({list(self.fixed)}); profile the full fit instead."
+                )
             if self.method != "MLE":
                 raise ValueError(f"`method='profile'` needs an MLE result; this is a {self.method}.")
             # computed once per (label, level) and kept with the result's context (the value is
@@ -279,6 +319,94 @@ class MLEResult(_values.Value):
         if self.flags:
             out["flag"] = [self.flags.get(lab, "") for lab in out.index]
         return out
+
+    def summary(
+        self,
+        level: float = 0.95,
+        *,
+        use_t: bool = False,
+        unbiased_sigma: bool = False,
+        profile: bool = False,
+    ) -> Any:
+        """The statsmodels- or R-style summary: verdict, header, coefficient table, notes.
+
+        The header has the model, the dependent variable, n, the residual degrees of freedom,
+        the log-likelihood, the null model's where one is defined (with the likelihood-ratio
+        p-value against it), the deviance, AIC, BIC, a pseudo-R² (McFadden's; R² for a linear
+        regression), the covariance type, the verdict and the iterations. The table has
+        estimate, se, z, P>|z| and the Wald interval at `level` (``profile=True`` adds the
+        profile-likelihood interval). ``use_t=True`` tests against Student's t with
+        :attr:`df_resid` degrees of freedom; ``unbiased_sigma=True`` (a linear regression)
+        reports ``s = sqrt(RSS / (n - p))`` and standard errors based on it: with both, the
+        numbers of R's ``summary(lm(...))``.
+
+        Returns a :class:`pplmle.core.inference.Summary`: ``print`` it for text, a notebook shows
+        HTML, ``.to_frame()`` gives the table as a DataFrame.
+
+        Examples
+        --------
+        >>> import pplmle as pl
+        >>> s = pl.mle(pl.Normal(pl.datasets.heights())).summary()
+        >>> s.to_frame().round(3).loc["mu", ["estimate", "se", "z"]].tolist()
+        [168.0, 1.497, 112.249]
+        """
+        from pplmle.core.inference import summary
+
+        return summary(self, level, use_t=use_t, unbiased_sigma=unbiased_sigma, profile=profile)
+
+    def wald_test(self, hypotheses: Any, *, use_f: bool = False) -> Any:
+        """Wald test of linear hypotheses ``R theta = q`` on the parameters (and derived quantities).
+
+        `hypotheses` is a string of equations in the labels of :attr:`labels`, separated by
+        commas (``"beta[x1] = beta[x2], beta[x3] = 0"``; a side without ``=`` means ``= 0``), a
+        list of such strings, a matrix ``R`` (hypothesis ``R theta = 0``) or a pair ``(R, q)``.
+        The statistic ``(R theta - q)' (R V R')^-1 (R theta - q)`` uses :attr:`cov` (so a robust
+        covariance gives a robust test) and is chi-square with as many degrees of freedom as
+        hypotheses; ``use_f=True`` divides it by that number and refers it to F with
+        :attr:`df_resid` denominator degrees of freedom. Returns a
+        :class:`pplmle.core.inference.WaldTest`.
+
+        Examples
+        --------
+        >>> import pplmle as pl
+        >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
+        >>> round(res.wald_test("mu = 170").pvalue, 4)
+        0.1815
+        """
+        from pplmle.core.inference import wald_test
+
+        return wald_test(self, hypotheses, use_f=use_f)
+
+    def predict(
+        self,
+        new_data: Any = None,
+        *,
+        var: str | None = None,
+        level: float = 0.95,
+        interval: str = "link",
+        offset: Any = None,
+    ) -> pd.DataFrame:
+        """Predictions with delta-method standard errors and intervals at `level`.
+
+        For a regression family, `new_data` is a design like the fitted ``X`` (same columns; a
+        DataFrame's columns must match by name; default: the fitted design, with the fitted
+        ``offset``; `offset` gives a PoissonRegression's offset for the new rows, zero when not
+        given): the rows give the mean of the response, ``mean_se`` from the delta method
+        (``g'(eta) sqrt(x' V x)``), and the interval: ``interval="link"`` (default) is the Wald
+        interval of the linear predictor mapped through the inverse link (it stays inside the
+        range of the mean, as statsmodels' GLM predictions do); ``"delta"`` is
+        ``mean +/- z mean_se``. A ``pm.Model``: `new_data` maps ``pm.Data`` names to new values
+        (default: the fitted data) and `var` names the ``pm.Deterministic`` to predict (for
+        example the mean ``mu``); its values at the estimate, with delta-method standard errors
+        and ``mean +/- z se`` intervals.
+        """
+        if self.context is None or not hasattr(self.context, "predict"):
+            raise ValueError("This result carries no model to predict from (the fit failed to start).")
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"`level` must be strictly between 0 and 1; got {level!r}.")
+        if interval not in ("link", "delta"):
+            raise ValueError(f"`interval` must be 'link' or 'delta'; got {interval!r}.")
+        return self.context.predict(self, new_data, var=var, level=level, interval=interval, offset=offset)
 
     def to_inference_data(self, draws: int = 4000, seed: int | None = 0) -> Any:
         """An ``az.InferenceData`` of this estimate, for ArviZ's summaries and plots.

@@ -692,7 +692,7 @@ class Engine:
         as flat noise, say) where Newton's method stays. Newton's method then finishes.
         """
         self.compile()
-        n_eval, message = 0, ""
+        n_eval, message, first_iters = 0, "", 0
         u = np.asarray(u0, dtype=float)
         if use_find_map:
             # natural-scale values by RV name: PyMC cannot invert a transform whose bounds
@@ -717,6 +717,7 @@ class Engine:
             u_map = np.concatenate([np.ravel(point[name]) for name, _, _ in self.point_map]).astype(float)
             if raw is not None:
                 n_eval += int(raw.get("nfev", 0))
+                first_iters = int(raw.get("nit", 0))
             if np.all(np.isfinite(u_map)) and np.isfinite(self.objective(u_map)):
                 u = u_map
                 message = "find_MAP (L-BFGS-B) then Newton"
@@ -728,6 +729,7 @@ class Engine:
             lm = kernel.newton(_GaussNewton(self), u[None, :], tol=GAUSS_NEWTON_TOL, extend=False)
             if np.isfinite(self.objective(lm.U[0])):
                 u = lm.U[0]
+            first_iters = int(lm.iters[0])
             lm_status = kernel.STATUS[int(lm.status[0])]
             message = f"Gauss-Newton ({int(lm.iters[0])} iterations, {lm_status}), then Newton"
         else:
@@ -743,6 +745,7 @@ class Engine:
             n_eval=n_eval,
             message=f"{message} ({int(fit.iters[0])} iterations, {kernel.STATUS[int(fit.status[0])]})",
             minus_inf=bool(fit.minus_inf[0]),
+            first_iters=first_iters,
         )
 
     def info(self, u: np.ndarray, gtol: float = kernel.GTOL) -> dict[str, Any]:
@@ -828,6 +831,7 @@ class Run:
     n_eval: int
     message: str
     minus_inf: bool  # a trial point had an NLL of -inf
+    first_iters: int = 0  # iterations of the first optimizer (find_MAP's L-BFGS-B, Gauss-Newton)
 
     @property
     def exhausted(self) -> bool:

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+import scipy.special
+import scipy.stats
 from pytensor.tensor.slinalg import solve_triangular
 
 from pplmle.core import diagnostics as dg
@@ -125,6 +127,39 @@ class Family(abc.ABC):
 
     #: Why the MLE has no closed form (None for a family whose ``closed_form()`` gives one).
     no_closed_form: ClassVar[str | None] = None
+
+    #: the label of a residual scale with an unbiased version (``summary(unbiased_sigma=True)``)
+    scale_param: ClassVar[str] = ""
+
+    def summary_info(self, n_params: int) -> dict[str, Any]:
+        """What :meth:`MLEResult.summary` reports beyond the fit: the response's name, the residual
+        degrees of freedom and the null and saturated log-likelihoods where they are defined."""
+        null = self.null_model()
+        return {
+            "dep_var": getattr(self, "response_name", "y"),
+            "df_resid": int(self.n_obs - n_params),
+            "null_loglik": float("nan") if null is None else float(null[0]),
+            "null_n_params": 0 if null is None else int(null[1]),
+            "saturated_loglik": float(self.saturated_loglik()),
+            "scale_param": self.scale_param,
+        }
+
+    def null_model(self) -> tuple[float, int] | None:
+        """Log-likelihood and parameter count of the intercept-only model (None: not defined)."""
+        return None
+
+    def saturated_loglik(self) -> float:
+        """Log-likelihood of the saturated model (one mean per observation), NaN where undefined."""
+        return float("nan")
+
+    def predict(
+        self, params: Mapping[str, Any], cov: pd.DataFrame, new_data: Any, level: float, interval: str
+    ):
+        """Predicted means with delta-method errors (the regression families)."""
+        raise ValueError(
+            f"`predict` needs a regression (or a pm.Model with pm.Data); {type(self).__name__} "
+            "has no covariates."
+        )
 
     def __init__(self) -> None:
         self._model: pm.Model | None = None
@@ -464,6 +499,9 @@ class Bernoulli(_Univariate):
     def closed_form(self):
         return cf.bernoulli(self.y)
 
+    def saturated_loglik(self):
+        return 0.0
+
     def hand_nll(self):
         return hw.BernoulliNLL(self.y)
 
@@ -496,6 +534,9 @@ class Poisson(_Univariate):
 
     def closed_form(self):
         return cf.poisson(self.x)
+
+    def saturated_loglik(self):
+        return _poisson_saturated(self.x)
 
     def hand_nll(self):
         return hw.PoissonNLL(self.x)
@@ -586,6 +627,13 @@ class Binomial(Family):
     def closed_form(self):
         return cf.binomial(self.k, self.n)
 
+    def saturated_loglik(self):
+        k, n = (
+            np.asarray(self.k, dtype=float),
+            np.broadcast_to(np.asarray(self.n, dtype=float), np.shape(self.k)),
+        )
+        return float(np.sum(scipy.stats.binom.logpmf(k, n, k / n)))
+
     def hand_nll(self):
         return hw.BinomialNLL(self.k, self.n)
 
@@ -672,6 +720,9 @@ class Categorical(Family):
     def closed_form(self):
         return cf.categorical(self.y, self.k)
 
+    def saturated_loglik(self):
+        return 0.0
+
     def hand_nll(self):
         return hw.CategoricalNLL(self.y, self.k)
 
@@ -726,6 +777,7 @@ class _Regression(Family):
         intercept = check_bool("intercept", intercept)
         check_same_index({"X": X, "y": y})
         Xa, self.columns = as_design(X, vector_ok=True)
+        self.response_name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
         ya = self._response(y)
         extras = {k: v for k, v in extra.items() if v is not None}
         check_same_length("X", Xa, "y", ya)
@@ -878,6 +930,68 @@ class _Regression(Family):
         out["gamma"] = np.einsum("ij,gj...->gi...", self._R, scaled)
         return out
 
+    def _inverse_link(self, eta):
+        raise NotImplementedError
+
+    def _new_extra(self, new_data, offset, fitted):
+        if offset is not None:
+            raise ValueError(f"`offset` is only for PoissonRegression; this is a {type(self).__name__}.")
+        return np.zeros(new_data.shape[0])
+
+    def predict(self, params, cov, new_data, level, interval, offset=None):
+        """Means at the rows of `new_data` (default: the fitted design) with delta-method errors."""
+        fitted = new_data is None
+        if fitted:
+            X1 = self._X1
+        else:
+            if isinstance(new_data, pd.DataFrame):
+                missing = [c for c in self.columns if c not in new_data.columns]
+                if missing:
+                    raise ValueError(
+                        f"`new_data` must have the fitted columns {self.columns}; missing {missing}."
+                    )
+                new_data = new_data[self.columns]
+            Xn, _ = as_design(new_data, vector_ok=True)
+            check_finite("new_data", Xn)
+            if Xn.shape[1] != len(self.columns):
+                raise ValueError(
+                    f"`new_data` must have {len(self.columns)} column(s) like the fitted X; "
+                    f"got {Xn.shape[1]}."
+                )
+            X1 = np.column_stack([np.ones(len(Xn)), Xn]) if self.intercept else Xn
+        if offset is not None:
+            offset = as_float_array("offset", offset, ndim=1)
+            check_same_length("new_data", X1, "offset", offset)
+            check_finite("offset", offset)
+        off = self._new_extra(X1, offset, fitted)
+        names = [lab for lab in self._coefficient_labels()]
+        coef = np.concatenate(
+            [np.ravel(np.asarray(params[k], dtype=float)) for k in ("intercept", "beta") if k in params]
+        )
+        V = cov.loc[names, names].to_numpy()
+        eta = X1 @ coef + off
+        with np.errstate(invalid="ignore"):
+            se_eta = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", X1, V, X1), 0.0))
+        mean, slope = self._inverse_link(eta)
+        mean = np.asarray(mean, dtype=float)
+        se = np.abs(slope(mean)) * se_eta
+        z = float(scipy.stats.norm.ppf(0.5 + level / 2.0))
+        if interval == "link":
+            lo, hi = self._inverse_link(eta - z * se_eta)[0], self._inverse_link(eta + z * se_eta)[0]
+        else:
+            lo, hi = mean - z * se, mean + z * se
+        pct = f"{100 * level:g}%"
+        return pd.DataFrame(
+            {
+                "mean": mean,
+                "mean_se": se,
+                f"lower {pct}": lo,
+                f"upper {pct}": hi,
+                "linpred": eta,
+                "linpred_se": se_eta,
+            }
+        )
+
     def labels(self):
         labels = {"beta": [f"beta[{c}]" for c in self.columns]}
         if self.intercept:
@@ -948,6 +1062,23 @@ class LinearRegression(_Regression):
     def closed_form(self):
         return cf.linear_regression(self.X, self.y, intercept=self.intercept)
 
+    scale_param = "sigma"
+
+    def summary_info(self, n_params):
+        return {**super().summary_info(n_params), "df_resid": int(self.n_obs - (n_params - 1))}
+
+    def null_model(self):
+        # intercept only: mean and the divide-by-n spread, on a scaled copy (no overflow)
+        y = self.y / self.unit
+        var = float(np.mean((y - np.mean(y)) ** 2))
+        if not var > 0:
+            return None
+        n = self.n_obs
+        return -0.5 * n * (np.log(2.0 * np.pi * var) + 1.0) - n * np.log(self.unit), 2
+
+    def _inverse_link(self, eta):
+        return eta, lambda m: np.ones_like(m)
+
     def hand_nll(self):
         return hw.LinearRegressionNLL(self.X, self.y, intercept=self.intercept)
 
@@ -976,6 +1107,15 @@ class LogisticRegression(_Regression):
 
     def start(self):
         return {"gamma": np.zeros(self._Q.shape[1])}
+
+    def null_model(self):
+        return _bernoulli_loglik(self.y), 1
+
+    def saturated_loglik(self):
+        return 0.0
+
+    def _inverse_link(self, eta):
+        return scipy.special.expit(eta), lambda m: m * (1.0 - m)
 
     def hand_nll(self):
         return hw.LogisticRegressionNLL(self.X, self.y, intercept=self.intercept)
@@ -1025,6 +1165,24 @@ class PoissonRegression(_Regression):
 
     def hand_nll(self):
         return hw.PoissonRegressionNLL(self.X, self.y, intercept=self.intercept, offset=self.offset)
+
+    def null_model(self):
+        total = float(np.sum(self.y))
+        if total == 0:
+            return 0.0, 1
+        a = np.log(total) - scipy.special.logsumexp(self.offset)
+        return float(np.sum(scipy.stats.poisson.logpmf(self.y, np.exp(a + self.offset)))), 1
+
+    def saturated_loglik(self):
+        return _poisson_saturated(self.y)
+
+    def _inverse_link(self, eta):
+        return np.exp(eta), lambda m: m
+
+    def _new_extra(self, new_data, offset, fitted):
+        if fitted:
+            return self.offset if offset is None else offset
+        return np.zeros(new_data.shape[0]) if offset is None else offset
 
     def declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1],))
@@ -1112,6 +1270,20 @@ class SoftmaxRegression(_Regression):
     def hand_nll(self):
         return hw.SoftmaxRegressionNLL(self.X, self.y, self.k, intercept=self.intercept)
 
+    def null_model(self):
+        counts = np.bincount(self.y, minlength=self.k).astype(float)
+        seen = counts[counts > 0]
+        return float(np.sum(seen * np.log(seen / counts.sum()))), self.k - 1
+
+    def saturated_loglik(self):
+        return 0.0
+
+    def predict(self, params, cov, new_data, level, interval):
+        raise ValueError(
+            "`predict` is not available for SoftmaxRegression (a vector of class probabilities per row); "
+            "compute them from result.params."
+        )
+
     def declare(self, d):
         eta = self._declare_coefficients(d, (self._Q.shape[1], self.k - 1))
         logits = pt.concatenate([pt.zeros((eta.shape[0], 1)), eta], axis=1)
@@ -1126,6 +1298,17 @@ class SoftmaxRegression(_Regression):
         if self.intercept:
             labels = {"intercept": [f"intercept[{r}]" for r in rest], **labels}
         return labels
+
+
+def _bernoulli_loglik(y: np.ndarray) -> float:
+    """The log-likelihood of a common probability fitted to binary `y` (0 log 0 = 0)."""
+    n, k = y.size, float(np.sum(y))
+    return float(scipy.special.xlogy(k, k / n) + scipy.special.xlogy(n - k, (n - k) / n))
+
+
+def _poisson_saturated(y: np.ndarray) -> float:
+    """The Poisson log-likelihood with each mean at its count: sum(y log y - y - log y!)."""
+    return float(np.sum(scipy.special.xlogy(y, y) - y - scipy.special.gammaln(y + 1.0)))
 
 
 #: The built-in families, in the order the README lists them.

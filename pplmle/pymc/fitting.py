@@ -29,7 +29,7 @@ from pplmle.core import messages
 from pplmle.core.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarning, warn_or_raise
 from pplmle.core.result import MLEResult
 from pplmle.core.validate import check_report, check_whole_observed
-from pplmle.pymc import bambi_adapter, bounds, kernel
+from pplmle.pymc import bambi_adapter, bounds, inference, kernel
 from pplmle.pymc.engine import Engine, Run, check_model, delta_method, flatten_priors, portable, restore
 from pplmle.pymc.families import Family
 from pplmle.pymc.kernel import GTOL
@@ -403,6 +403,7 @@ def fit_from(
         to_free=to_free,
         flags=flags,
         u=u,
+        n_iter=best.first_iters + best.iters,
     )
 
 
@@ -662,6 +663,18 @@ class FitContext:
                 f = -engine.info(u)["loglik"]
         return u, float(f), bool(ok)
 
+    def predict(self, result, new_data, *, var=None, level=0.95, interval="link", offset=None):
+        """Predictions from `result` (see :meth:`pplmle.MLEResult.predict`)."""
+        if isinstance(self.source, Family):
+            if var is not None:
+                raise ValueError(f"`var` is for a pm.Model; a family predicts its mean (got var={var!r}).")
+            return inference.family_predict(result, new_data, level, interval, offset)
+        if offset is not None:
+            raise ValueError("`offset` is for PoissonRegression; for a pm.Model put it in `new_data`.")
+        if interval != "link" and interval != "delta":
+            raise ValueError(f"`interval` must be 'link' or 'delta'; got {interval!r}.")
+        return inference.predict_model(result, new_data, var, level)
+
 
 def _check_derived(engine: Engine, params: Mapping[str, Any], free: Mapping[str, Any]) -> None:
     """Refuse derived quantities in `params` that differ from the values the free ones give."""
@@ -805,6 +818,7 @@ def _result(
     to_free,
     flags,
     u,
+    n_iter=0,
 ) -> MLEResult:
     cov = pd.DataFrame(info["cov"], index=labels, columns=labels)
     # the kernel's standard errors (formed without squaring: right where cov under/overflows)
@@ -829,6 +843,7 @@ def _result(
         n_eval=int(n_eval),
         flags=dict(flags),
         data_key=data_fingerprint(engine.model),
+        n_iter=int(n_iter),
         context=context,
     )
 
@@ -901,6 +916,11 @@ def _estimate(
         result = fit_from(engine, method=method, start_u=u0, labels=labels, **setup, **options)
         if derived:
             result = _with_derived(result, engine, derived)
+    if isinstance(model, Family):
+        result = dataclasses.replace(result, **model.summary_info(result.n_params))
+    else:
+        observed = [rv.name for rv in engine.model.observed_RVs]
+        result = dataclasses.replace(result, dep_var=", ".join(observed))
     if isinstance(result.context, FitContext):
         result.context.source = model
         result.context.nan_policy = nan_policy
@@ -937,6 +957,9 @@ def mle(
     n_obs: int | None = None,
     report: Sequence[str] | None = None,
     hierarchy: str = "refuse",
+    cov_type: str = "observed",
+    groups: Any = None,
+    fixed: Mapping[str, float] | None = None,
 ) -> MLEResult:
     """Maximum-likelihood estimate of a pplmle family or of any ``pm.Model``.
 
@@ -1026,6 +1049,26 @@ def mle(
         standard errors and convergence verdict from the likelihood, which does not depend on
         the held ones.
 
+    cov_type
+        What ``cov`` and ``se`` are. ``"observed"`` (default): the inverse observed information
+        (the Hessian of the NLL). ``"expected"``: the inverse Fisher information, for the
+        built-in families, where it equals the observed one at the MLE (canonical exponential
+        families and the Normal scale). ``"robust"`` (or ``"HC0"``): the sandwich ``H^-1 (S'S)
+        H^-1`` from the per-observation scores ``S`` (White's; statsmodels' ``HC0``), right when
+        the model's variance is wrong but its mean is right. ``"HC1"``: the same times ``n /
+        df_resid``. ``"cluster"``: scores summed within the clusters `groups` first, times
+        ``G / (G - 1) (n - 1) / df_resid`` (statsmodels' default correction). A model whose
+        ``pm.Potential`` depends on the parameters has no per-observation scores: ValueError.
+    groups
+        For ``cov_type="cluster"``: one cluster label per observation, in the order of the
+        observed data.
+    fixed
+        Parameter labels held at given values, ``{"sigma": 1.0, "beta[x2]": 0.0}``: the MLE of the
+        others with these fixed (a constrained fit from the full MLE, which is fitted first). The
+        fixed parameters are reported at their values with no standard error, listed in
+        ``result.fixed`` and not counted in ``n_params``, so ``pl.lr_test(restricted, full)``
+        tests them. Each must be an element of a free variable or a regression coefficient.
+
     Returns
     -------
     MLEResult
@@ -1043,6 +1086,13 @@ def mle(
     168.0
     """
     name = None
+    inference.check_cov_type(cov_type, groups)
+    if fixed is not None and (not isinstance(fixed, Mapping) or not fixed):
+        raise ValueError(f"`fixed` must be a non-empty dict of parameter labels to values; got {fixed!r}.")
+    if fixed is not None and cov_type != "observed":
+        raise ValueError(
+            f"`cov_type={cov_type!r}` cannot be combined with `fixed=`; use cov_type='observed'."
+        )
     if bambi_adapter.is_bambi_model(model):  # fitted on the user's scale: see bambi_adapter
         model, name = bambi_adapter.user_scale_model(model)
     result = _estimate(
@@ -1061,6 +1111,10 @@ def mle(
         report=report,
         hierarchy=hierarchy,
     )
+    if fixed is not None:
+        result = inference.with_fixed(result, fixed, gtol, strict)
+    if cov_type != "observed":
+        result = inference.with_cov_type(result, cov_type, groups)
     return result if name is None else dataclasses.replace(result, model_name=name)
 
 

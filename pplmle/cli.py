@@ -171,15 +171,13 @@ def fit(args: argparse.Namespace) -> int:
     t0 = _step(f"fitting {family!r} (the first run compiles C code)")
     import pplmle as pl
 
-    res = pl.mle(family)
+    res = pl.mle(family, cov_type=args.cov_type)
     _step(f"done in {time.perf_counter() - t0:.1f} s")
+    summary = res.summary(args.level, profile=args.profile)
     if args.format == "table":
-        print(res)
-        if args.profile or args.level != 0.95:
-            print()
-            print(res.table(args.level, profile=args.profile).to_string())
+        print(summary)
     else:
-        table = res.table(args.level, profile=args.profile)
+        table = summary.to_frame()
         table.index.name = "parameter"
         print(table.to_csv() if args.format == "csv" else table.to_json(orient="index", indent=2))
     return 0 if res.converged else 1
@@ -225,7 +223,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_fit = sub.add_parser(
         "fit",
-        help="fit a family to columns of a CSV file and print the table",
+        help="fit a family to columns of a CSV file and print its summary",
         epilog=EXIT_CODES,
         formatter_class=raw,
     )
@@ -242,7 +240,13 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         default="table",
         choices=["table", "csv", "json"],
-        help="table: the result as text (default); csv, json: the coefficient table alone, for scripts",
+        help="table: the summary as text (default); csv, json: the coefficient table alone, for scripts",
+    )
+    p_fit.add_argument(
+        "--cov-type",
+        default="observed",
+        choices=["observed", "robust", "HC1"],
+        help="standard errors from the observed information (default) or robust (sandwich HC0, HC1)",
     )
     p_fit.add_argument(
         "--level", type=_level, default=0.95, help="confidence level of the intervals (default 0.95)"

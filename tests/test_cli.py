@@ -1,6 +1,8 @@
 """The pplmle command: the demo and `fit` as a user runs them (in-process for speed)."""
 
 import inspect
+import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -58,7 +60,7 @@ def test_fit_nan_policy_omit_drops_missing_values(tmp_path, capsys):
     assert main(["fit", str(path), "--family", "normal", "--column", "height"]) == 2
     assert "must be finite" in capsys.readouterr().err
     assert main(["fit", str(path), "--family", "normal", "--column", "height", "--nan-policy", "omit"]) == 0
-    assert "n_obs = 3" in capsys.readouterr().out
+    assert re.search(r"Observations:\s+3\b", capsys.readouterr().out)
 
 
 @pytest.mark.parametrize(
@@ -143,7 +145,7 @@ def test_blank_line_in_a_one_column_csv_is_a_missing_value(tmp_path, capsys):
     assert main(["fit", str(path), "--family", "normal", "--column", "height"]) == 2
     assert "must be finite" in capsys.readouterr().err
     assert main(["fit", str(path), "--family", "normal", "--column", "height", "--nan-policy", "omit"]) == 0
-    assert "n_obs = 3" in capsys.readouterr().out
+    assert re.search(r"Observations:\s+3\b", capsys.readouterr().out)
 
 
 # -- output formats, levels, profiles, offsets and intercepts --------------------------------------
@@ -191,6 +193,25 @@ def test_fit_poisson_offset_as_csv_matches_statsmodels(counts_csv, capsys):
     np.testing.assert_allclose(table["se"], ref.bse.to_numpy(), rtol=1e-5)
     np.testing.assert_allclose(table[["lower 90%", "upper 90%"]], ref.conf_int(0.1).to_numpy(), rtol=1e-5)
     assert table["profile lower 90%"].notna().all() and table["profile upper 90%"].notna().all()
+    np.testing.assert_allclose(table["z"], ref.tvalues.to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(table["P>|z|"], ref.pvalues.to_numpy(), rtol=1e-5)
+
+
+def test_fit_prints_the_summary_with_robust_errors(counts_csv, capsys):
+    import statsmodels.api as sm
+
+    path, df = counts_csv
+    argv = ["fit", str(path), "--family", "poissonregression", "--x", "x", "--y", "y"]
+    assert main([*argv, "--cov-type", "robust", "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out), index_col="parameter")
+    ref = sm.GLM(df["y"], sm.add_constant(df[["x"]]), family=sm.families.Poisson()).fit(
+        tol=1e-13, cov_type="HC0"
+    )
+    np.testing.assert_allclose(table["se"], ref.bse.to_numpy(), rtol=1e-5)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "MLE of PoissonRegression: converged to a verified optimum."
+    assert "Dependent variable:" in out and "LL-null:" in out and "Pseudo R-squared (McFadden):" in out
 
 
 def test_fit_without_intercept_as_json(csv, capsys):

@@ -21,7 +21,9 @@ def header_lines(res: MLEResult) -> list[str]:
         f"{res.method} of {res.model_name}: {_status(res)}",
         f"loglik = {res.loglik:.6g}   nll = {res.nll:.6g}   AIC = {res.aic:.6g}   "
         f"BIC = {res.bic:.6g}   n_obs = {res.n_obs}   n_params = {res.n_params}",
-        f"max |gradient| on the natural scale = {res.grad_norm:.2g}; {res.message}",
+        *([f"held fixed: {', '.join(res.fixed)}"] if res.fixed else []),
+        *([f"covariance: {res.cov_type}"] if res.cov_type != "observed" else []),
+        f"details: {res.message}",
         *([res.n_obs_note] if res.n_obs_note else []),
     ]
 

@@ -220,6 +220,16 @@ def linear_hypotheses(
             lhs_rhs = []
             for side in sides:
                 coded = pattern.sub(lambda m: f"_p{order[int(m.lastindex or 1) - 1]}", side)
+                unknown = [
+                    t
+                    for t in re.findall(r"[A-Za-z_]\w*(?:\[[^\]]*\])?", coded)
+                    if not re.fullmatch(r"_p\d+", t)
+                ]
+                if unknown:
+                    raise ValueError(
+                        f"`hypotheses`: {text!r} names {unknown[0]!r}, which is not a parameter label; "
+                        f"the labels are {list(labels)}."
+                    )
                 try:
                     tree = ast.parse(coded.strip(), mode="eval").body
                 except SyntaxError:
@@ -260,12 +270,14 @@ def linear_hypotheses(
 
 
 def _words(row: np.ndarray, q: float, labels: Sequence[str]) -> str:
-    terms = [
-        f"{c:+g}*{lab}" if c not in (1.0, -1.0) else f"{'+' if c > 0 else '-'}{lab}"
-        for c, lab in zip(row, labels, strict=True)
-        if c != 0
-    ]
-    text = " ".join(terms).lstrip("+")
+    """A row of ``R`` and its ``q`` as an equation in the labels."""
+    text = ""
+    for c, lab in zip(row, labels, strict=True):
+        if c == 0:
+            continue
+        term = lab if abs(c) == 1 else f"{abs(c):g}*{lab}"
+        sign = "-" if c < 0 else "+"
+        text = (f"-{term}" if sign == "-" else term) if not text else f"{text} {sign} {term}"
     return f"{text} = {q:g}"
 
 

@@ -125,3 +125,23 @@ def test_lazy_map_and_all_name_the_same_public_names():
     for name, where in pl._LAZY.items():
         value = getattr(pl, name)
         assert getattr(value, "__name__", None) == where or value.__module__ == where, name
+
+
+def test_a_fit_does_not_print_pytensors_blas_warning():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings; warnings.simplefilter('default')\n"
+        "import numpy as np, pplmle as pl\n"
+        "X = np.arange(20.0).reshape(10, 2) ** 0.5\n"
+        "y = X @ [1.0, 2.0] + np.sin(np.arange(10.0))\n"
+        "print(pl.mle(pl.LinearRegression(X, y)).converged)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env={**os.environ}
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
+    assert "could not link to a BLAS" not in out.stderr

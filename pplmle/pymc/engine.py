@@ -18,6 +18,7 @@ import copy
 import functools
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -280,6 +281,26 @@ def require_float64(model: pm.Model, what: str) -> None:
         )
 
 
+_BLAS_CHECKED = False
+
+
+def quiet_blas_check() -> str:
+    """PyTensor's BLAS link flags, read once per process without its four-line warning.
+
+    PyTensor from PyPI finds no BLAS library to link its C code against, says so at length and
+    recommends conda. No PyPI wheel offers a BLAS with the plain symbol names PyTensor calls
+    (``scipy-openblas`` prefixes them), so pplmle cannot link one for you; the README says what
+    this costs and how to get a BLAS (conda, or ``pytensor.config.blas__ldflags``). Returns the
+    flags ("" without a BLAS).
+    """
+    global _BLAS_CHECKED
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS", category=UserWarning)
+        flags = str(pytensor.config.blas__ldflags)
+    _BLAS_CHECKED = True
+    return flags
+
+
 class LazyFunctions(dict):
     """Compiled functions by name, each compiled by its builder the first time it is asked for."""
 
@@ -362,6 +383,8 @@ class Engine:
             return self._fns
 
     def _build(self) -> None:
+        if not _BLAS_CHECKED:
+            quiet_blas_check()
         model = self.model
         ip = model.initial_point()
         self.point_map = [(v.name, np.shape(ip[v.name]), int(np.size(ip[v.name]))) for v in self.value_vars]

@@ -348,7 +348,7 @@ class MLEResult(_values.Value):
         >>> import pplmle as pl
         >>> s = pl.mle(pl.Normal(pl.datasets.heights())).summary()
         >>> s.to_frame().round(3).loc["mu", ["estimate", "se", "z"]].tolist()
-        [168.0, 1.497, 112.249]
+        [168.0, 1.497, 112.25]
         """
         from pplmle.core.inference import summary
 
@@ -371,7 +371,7 @@ class MLEResult(_values.Value):
         >>> import pplmle as pl
         >>> res = pl.mle(pl.Normal(pl.datasets.heights()))
         >>> round(res.wald_test("mu = 170").pvalue, 4)
-        0.1815
+        0.1814
         """
         from pplmle.core.inference import wald_test
 
@@ -458,6 +458,11 @@ class MLEResult(_values.Value):
         """
         from pplmle.workflows.simulation import bootstrap
 
+        if self.fixed:
+            raise ValueError(
+                f"`bootstrap` refits the full model; this fit holds {list(self.fixed)} fixed. Bootstrap "
+                "the full fit instead."
+            )
         return bootstrap(
             self,
             reps,

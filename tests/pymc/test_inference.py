@@ -292,3 +292,31 @@ def test_bad_arguments(spector):
             mu = pm.Normal("mu")
             pm.Normal("y", mu, 1, observed=[1.0, 2.0])
         pl.mle(m, cov_type="expected")
+
+
+def test_expected_information_of_a_family_is_the_observed_at_the_mle(cpunish):
+    _, _, fam, res, ref = cpunish
+    exp = pl.mle(fam, cov_type="expected")
+    assert exp.cov_type == "expected" and exp.cov.equals(res.cov)
+    # statsmodels' GLM standard errors are from the expected information (IRLS)
+    close(exp.vector(exp.se), ref.bse, SE)
+
+
+def test_a_fit_with_fixed_values_refuses_what_would_refit_the_full_model(spector):
+    _, _, fam, _, _ = spector
+    res = pl.mle(fam, fixed={"beta[TUCE]": 0.0})
+    with pytest.raises(
+        ValueError, match=r"`method='profile'` is not available for a fit with parameters held"
+    ):
+        res.conf_int(method="profile")
+    with pytest.raises(
+        ValueError, match=r"`bootstrap` refits the full model; this fit holds \['beta\[TUCE\]'\]"
+    ):
+        res.bootstrap(reps=10)
+    with pytest.raises(ValueError, match=r"may not involve parameters held fixed"):
+        res.wald_test("beta[TUCE] = 1")
+    again = pl.mle(fam, fixed={"beta[TUCE]": 0.0})
+    assert again == res  # a value: the same fit twice compares equal
+    import pickle
+
+    assert pickle.loads(pickle.dumps(res)) == res

@@ -320,3 +320,19 @@ def test_a_fit_with_fixed_values_refuses_what_would_refit_the_full_model(spector
     import pickle
 
     assert pickle.loads(pickle.dumps(res)) == res
+
+
+def test_poisson_fixed_coefficient_is_an_offset_in_statsmodels(cpunish):
+    X, y, fam, full, _ = cpunish
+    res = pl.mle(fam, fixed={"beta[INCOME]": 0.5})
+    rest = X.drop(columns="INCOME")
+    ref = sm.GLM(y, sm.add_constant(rest), family=sm.families.Poisson(), offset=0.5 * X["INCOME"]).fit(
+        tol=1e-13
+    )
+    t = res.table()
+    free = ["intercept", *(f"beta[{c}]" for c in rest.columns)]
+    close(t.loc[free, "estimate"], ref.params, EST)
+    close(t.loc[free, "se"], ref.bse, SE)
+    close(res.loglik, ref.llf, 1e-10)
+    assert res.converged and res.params["beta"][list(X.columns).index("INCOME")] == 0.5
+    close(pl.lr_test(res, full).statistic, 2 * (full.loglik - ref.llf), 1e-7)

@@ -458,11 +458,6 @@ class MLEResult(_values.Value):
         """
         from pplmle.workflows.simulation import bootstrap
 
-        if self.fixed:
-            raise ValueError(
-                f"`bootstrap` refits the full model; this fit holds {list(self.fixed)} fixed. Bootstrap "
-                "the full fit instead."
-            )
         return bootstrap(
             self,
             reps,

@@ -29,7 +29,7 @@ from pplmle.core import messages
 from pplmle.core.errors import ConvergenceWarning, HessianWarning, MultipleOptimaWarning, warn_or_raise
 from pplmle.core.result import MLEResult
 from pplmle.core.validate import check_report, check_whole_observed
-from pplmle.pymc import bambi_adapter, bounds, inference, kernel
+from pplmle.pymc import bambi_adapter, bounds, kernel
 from pplmle.pymc.engine import Engine, Run, check_model, delta_method, flatten_priors, portable, restore
 from pplmle.pymc.families import Family
 from pplmle.pymc.kernel import GTOL
@@ -665,6 +665,8 @@ class FitContext:
 
     def predict(self, result, new_data, *, var=None, level=0.95, interval="link", offset=None):
         """Predictions from `result` (see :meth:`pplmle.MLEResult.predict`)."""
+        from pplmle.pymc import inference  # it uses this module: imported on use, no cycle
+
         if isinstance(self.source, Family):
             if var is not None:
                 raise ValueError(f"`var` is for a pm.Model; a family predicts its mean (got var={var!r}).")
@@ -1085,6 +1087,8 @@ def mle(
     >>> round(res.params["mu"], 6)
     168.0
     """
+    from pplmle.pymc import inference  # it uses this module: imported on use, no cycle
+
     name = None
     inference.check_cov_type(cov_type, groups)
     if fixed is not None and (not isinstance(fixed, Mapping) or not fixed):

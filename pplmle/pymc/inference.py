@@ -31,6 +31,14 @@ from pplmle.core import diagnostics as dg
 from pplmle.core.result import MLEResult
 from pplmle.pymc.engine import Engine, pm_compile
 
+
+def fit_context(result: MLEResult) -> Any:
+    """The fitted likelihood behind `result` (ValueError when it has none)."""
+    if result.context is None:
+        raise ValueError("This result carries no likelihood to evaluate (the fit failed to start).")
+    return result.context
+
+
 __all__ = ["COV_TYPES", "check_cov_type", "predict_model", "with_cov_type", "with_fixed"]
 
 #: the covariance types of :func:`pplmle.mle`
@@ -107,7 +115,6 @@ def _bread(info: Mapping[str, Any]) -> np.ndarray | None:
 def with_cov_type(result: MLEResult, cov_type: str, groups: Any = None) -> MLEResult:
     """`result` with its covariance of type `cov_type` (see :func:`pplmle.mle`)."""
     from pplmle.pymc.families import Family
-    from pplmle.pymc.fitting import fit_context
 
     check_cov_type(cov_type, groups)
     if cov_type == "observed":
@@ -178,7 +185,6 @@ def with_fixed(result: MLEResult, fixed: Mapping[str, Any], gtol: float, strict:
     on it.
     """
     from pplmle.core.errors import ConvergenceWarning, warn_or_raise
-    from pplmle.pymc.fitting import fit_context
 
     if not isinstance(fixed, Mapping) or not fixed:
         raise ValueError(f"`fixed` must be a non-empty dict of parameter labels to values; got {fixed!r}.")
@@ -315,7 +321,6 @@ def predict_model(
     result: MLEResult, new_data: Mapping[str, Any] | None, var: str | None, level: float
 ) -> pd.DataFrame:
     """`var` (a ``pm.Deterministic``) with the ``pm.Data`` values `new_data`, at the estimate."""
-    from pplmle.pymc.fitting import fit_context
 
     ctx = fit_context(result)
     engine = ctx.engine
@@ -362,7 +367,6 @@ def predict_model(
 
 def family_predict(result: MLEResult, new_data: Any, level: float, interval: str, offset: Any = None):
     """A regression family's predicted means (see :meth:`pplmle.MLEResult.predict`)."""
-    from pplmle.pymc.fitting import fit_context
 
     fam = fit_context(result).source
     kwargs = {} if offset is None else {"offset": offset}

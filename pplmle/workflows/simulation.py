@@ -905,6 +905,11 @@ def bootstrap(
     chunk_size: int = 100,
 ) -> BootstrapResult:
     """Bootstrap standard errors and percentile intervals of an MLE; see :meth:`MLEResult.bootstrap`."""
+    if getattr(result, "fixed", ()):
+        raise ValueError(
+            f"`bootstrap` refits the full model; this fit holds {list(result.fixed)} fixed. Bootstrap "
+            "the full fit instead."
+        )
     reps = _check_reps(reps)
     chunk_size = _check_chunk(chunk_size)
     _check_executor(executor)

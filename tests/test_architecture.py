@@ -213,3 +213,14 @@ def test_viz_only_draws():
         assert numeric == [], f"{where} imports numerical libraries: {numeric}"
         assert private == [], f"{where} imports private names of lower layers: {private}"
         assert calls == [], f"{where} evaluates likelihoods or densities itself: {calls}"
+
+
+def test_test_modules_have_unique_basenames():
+    # the test folders are not packages, so pytest imports each test module by its basename: two
+    # files with one name in different folders fail to collect ("import file mismatch")
+    tests = pathlib.Path(__file__).parent
+    names: dict[str, list[str]] = {}
+    for f in tests.rglob("test_*.py"):
+        if not (f.parent / "__init__.py").exists():
+            names.setdefault(f.name, []).append(str(f.relative_to(tests)))
+    assert {n: p for n, p in names.items() if len(p) > 1} == {}

@@ -799,22 +799,31 @@ def info_from_assess(res: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def scaled_cholesky(info: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(L, D)`` with ``L L' = D H D``, the Hessian of `info` (:meth:`Engine.info`) in the kernel's
+    scaled space (``H^-1 = D L'^-1 L^-1 D``); None where the Hessian is not positive definite."""
+    c, H = info["curv"], np.asarray(info["hess_u"], dtype=float)
+    if not (bool(c.pd[0]) and np.all(np.isfinite(H))):
+        return None
+    D = c.D[0]
+    Hs = D[:, None] * H * D[None, :]
+    try:
+        return np.linalg.cholesky(0.5 * (Hs + Hs.T)), D
+    except np.linalg.LinAlgError:
+        return None
+
+
 def delta_method(info: Mapping[str, Any], jac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Covariance and standard errors of quantities with Jacobian `jac` (m, k) with respect to
     the unconstrained point of `info` (:meth:`Engine.info`): ``J H^-1 J'``, computed like the
     kernel's, in the scaled space (Cholesky factor of ``D H D``; standard errors as norms, without
     squaring). All NaN where the Hessian is not positive definite."""
-    c, H = info["curv"], np.asarray(info["hess_u"], dtype=float)
     m, k = jac.shape
     cov, se = np.full((m, m), np.nan), np.full(m, np.nan)
-    if not (k and bool(c.pd[0]) and np.all(np.isfinite(H))):
+    factor = scaled_cholesky(info) if k else None
+    if factor is None:
         return cov, se
-    D = c.D[0]
-    Hs = D[:, None] * H * D[None, :]
-    try:
-        L = np.linalg.cholesky(0.5 * (Hs + Hs.T))
-    except np.linalg.LinAlgError:
-        return cov, se
+    L, D = factor
     with np.errstate(invalid="ignore", over="ignore"):
         Z = np.linalg.solve(L, (jac * D[None, :]).T)  # (k, m)
         return Z.T @ Z, kernel._norm(Z, axis=0)

@@ -29,7 +29,7 @@ from pytensor.graph.traversal import ancestors
 
 from pplmle.core import diagnostics as dg
 from pplmle.core.result import MLEResult
-from pplmle.pymc.engine import Engine, pm_compile
+from pplmle.pymc.engine import Engine, delta_method, pm_compile, scaled_cholesky
 
 
 def fit_context(result: MLEResult) -> Any:
@@ -98,16 +98,11 @@ def scores(engine: Engine, u: np.ndarray) -> np.ndarray:
 
 
 def _bread(info: Mapping[str, Any]) -> np.ndarray | None:
-    """``H^-1`` in u coordinates, by a Cholesky factor of the scaled Hessian (None if not PD)."""
-    c, H = info["curv"], np.asarray(info["hess_u"], dtype=float)
-    if not (bool(c.pd[0]) and np.all(np.isfinite(H))):
+    """``H^-1`` in u coordinates, from the kernel's scaled Cholesky factor (None if not PD)."""
+    factor = scaled_cholesky(info)
+    if factor is None:
         return None
-    D = c.D[0]
-    Hs = D[:, None] * H * D[None, :]
-    try:
-        L = np.linalg.cholesky(0.5 * (Hs + Hs.T))
-    except np.linalg.LinAlgError:
-        return None
+    L, D = factor
     Li = np.linalg.inv(L)
     return D[:, None] * (Li.T @ Li) * D[None, :]
 
@@ -202,7 +197,7 @@ def with_fixed(result: MLEResult, fixed: Mapping[str, Any], gtol: float, strict:
             fv = float(v)
         except (TypeError, ValueError):
             raise ValueError(f"`fixed[{lab!r}]` must be a real number; got {v!r}.") from None
-        if isinstance(v, complex) or not np.isfinite(fv):
+        if isinstance(v, (bool, np.bool_, complex)) or not np.isfinite(fv):
             raise ValueError(f"`fixed[{lab!r}]` must be a finite real number; got {v!r}.")
         vals[lab] = fv
     idx = [labels.index(lab) for lab in vals]
@@ -356,10 +351,20 @@ def predict_model(
         if values:
             eng.set_data({**ctx.data, **values})
         val, jac = fn(ctx.u)
-    from pplmle.pymc.engine import delta_method
-
     val, jac = np.asarray(val, dtype=float), np.asarray(jac, dtype=float).reshape(-1, ctx.u.size)
-    _, se = delta_method(info, jac)
+    if result.cov_type in ("observed", "expected") and not result.fixed:
+        _, se = delta_method(info, jac)  # J H^-1 J', formed without squaring
+    else:
+        # the result's own covariance (robust, or on the free directions of a fit with values
+        # fixed) taken back to u through the reported parameters' Jacobian (full column rank)
+        J_rep = np.asarray(info["jac"], dtype=float).reshape(-1, ctx.u.size)[: len(result.free_labels)]
+        r = J_rep.shape[0]
+        V = result.cov.to_numpy()[:r, :r].copy()
+        held = [result.labels.index(lab) for lab in result.fixed]
+        V[held, :] = V[:, held] = 0.0  # a fixed value has no variance
+        P = np.linalg.pinv(J_rep)
+        C = P @ V @ P.T
+        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac, C, jac), 0.0, None))
     z = float(scipy.stats.norm.ppf(0.5 + level / 2.0))
     pct = f"{100 * level:g}%"
     return pd.DataFrame({var: val, "se": se, f"lower {pct}": val - z * se, f"upper {pct}": val + z * se})
@@ -370,4 +375,9 @@ def family_predict(result: MLEResult, new_data: Any, level: float, interval: str
 
     fam = fit_context(result).source
     kwargs = {} if offset is None else {"offset": offset}
-    return fam.predict(result.params, result.cov, new_data, level, interval, **kwargs)
+    cov = result.cov
+    if result.fixed:  # a fixed coefficient has no variance: it adds none to a prediction
+        cov = cov.copy()
+        cov.loc[list(result.fixed), :] = 0.0
+        cov.loc[:, list(result.fixed)] = 0.0
+    return fam.predict(result.params, cov, new_data, level, interval, **kwargs)

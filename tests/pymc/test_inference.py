@@ -109,6 +109,14 @@ def test_logit_fixed_is_the_smaller_model_and_lr_test_agrees(spector):
     lr = pl.lr_test(res, full)
     close(lr.statistic, 2 * (full.loglik - ref.llf), 1e-8)
     assert lr.df == 1
+    # a prediction from the fit with TUCE held at 0 is the smaller model's prediction
+    new = X.iloc[[0, 4, 9, 20]]
+    theirs = ref.get_prediction(sm.add_constant(X[["GPA", "PSI"]]).iloc[[0, 4, 9, 20]]).summary_frame()
+    ours = res.predict(new)
+    close(ours["mean"], theirs["predicted"], EST)
+    close(ours["mean_se"], theirs["se"], SE)
+    with pytest.raises(ValueError, match=r"`fixed\['beta\[GPA\]'\]` must be a finite real number; got True"):
+        pl.mle(fam, fixed={"beta[GPA]": True})
 
 
 # -- linear regression: the Longley data (condition number ~5e9) -----------------------------------
@@ -240,22 +248,33 @@ def test_negative_binomial_matches_statsmodels(randhie):
     close(w.pvalue, theirs.pvalue, SE)
 
 
-def test_negative_binomial_robust_matches_statsmodels(randhie):
-    Xc, y, model, _, _ = randhie
-    res = pl.mle(model, cov_type="HC0")
+@pytest.fixture(scope="module")
+def randhie_hc0(randhie):
+    _Xc, _y, model, _, _ = randhie
+    return pl.mle(model, cov_type="HC0")
+
+
+def test_negative_binomial_robust_matches_statsmodels(randhie, randhie_hc0):
+    Xc, y, _, _, _ = randhie
     ref = sm.NegativeBinomial(y, Xc).fit(method="newton", tol=1e-13, maxiter=200, disp=0, cov_type="HC0")
-    close(res.vector(res.se), ref.bse, SE)
+    close(randhie_hc0.vector(randhie_hc0.se), ref.bse, SE)
 
 
-def test_negative_binomial_predict_through_pm_data(randhie):
-    Xc, _y, _model, res, ref = randhie
+def test_negative_binomial_predict_through_pm_data(randhie, randhie_hc0):
+    Xc, _y, model, res, ref = randhie
     new = Xc.iloc[:5].to_numpy() * np.array([1, 0.5, 1, 1, 1, 1, 1, 1, 1, 1])
     ours = res.predict({"X": new}, var="mu")
     close(ours["mu"], ref.predict(new), EST)
-    # the delta method by hand: grad of exp(x b) is exp(x b) x
-    V = res.cov.to_numpy()[:10, :10]
-    se = ours["mu"].to_numpy() * np.sqrt(np.einsum("ij,jk,ik->i", new, V, new))
-    close(ours["se"], se, 1e-8)
+    # the delta method by hand, with each fit's own covariance: grad of exp(x b) is exp(x b) x.
+    # The robust fit's prediction uses its sandwich; a fit with b[idp] held at 0 gives that
+    # coefficient no variance (its row and column of the reported covariance are NaN).
+    held = pl.mle(model, fixed={"b[idp]": 0.0})
+    for fit in (res, randhie_hc0, held):
+        got = fit.predict({"X": new}, var="mu")
+        V = np.nan_to_num(fit.cov.to_numpy()[:10, :10])
+        se = got["mu"].to_numpy() * np.sqrt(np.einsum("ij,jk,ik->i", new, V, new))
+        close(got["se"], se, 1e-8)
+    assert not np.allclose(randhie_hc0.predict({"X": new}, var="mu")["se"], ours["se"], rtol=1e-3)
     # the fitted data are untouched by the prediction
     close(res.nllf(), -res.loglik, 1e-12)
     with pytest.raises(ValueError, match=r"`var` must name a pm.Deterministic of the model \(\['mu'\]\)"):

@@ -379,6 +379,36 @@ def newton(
     status[~(np.isfinite(f) & np.all(np.isfinite(H.reshape(B, -1)), axis=1))] = NONFINITE
     mu = np.zeros(B)  # Levenberg damping of each row, relative to its largest scaled eigenvalue
     radius = None if extend else np.full(B, np.inf)  # without extension: a trust radius
+    Hc = np.array(info["hess"], dtype=float, copy=True)  # the compiled Hessians
+
+    def search(rows, Hr):
+        """One Newton iteration's step search for `rows` on the Hessians `Hr`."""
+        c = curvature(Hr, differences[rows], untrusted[rows])
+        step, lam = newton_step(c, g[rows])
+        D, w0, v0 = c.D, c.w[:, 0], c.V[:, :, 0]
+        # at (or near) a saddle point the modified step is tiny: add the direction of most
+        # negative curvature, one scaled unit long, pointed downhill
+        saddle = (w0 < 0) & (lam < 1e-3)
+        extra = np.zeros_like(step)
+        if saddle.any():
+            sgn = -np.sign(np.einsum("bi,bi->b", D[saddle] * g[rows[saddle]], v0[saddle]))
+            sgn[sgn == 0] = 1.0
+            extra[saddle] = D[saddle] * v0[saddle] * sgn[:, None]
+        return _damped_search(
+            fun,
+            U,
+            rows,
+            f[rows],
+            g[rows],
+            D,
+            c.w,
+            c.V,
+            mu[rows],
+            extra,
+            extend=extend & (lam > 1.0),
+            radius=None if radius is None else radius[rows],
+        )
+
     for _ in range(maxiter):
         rows = np.flatnonzero(status < 0)
         if rows.size == 0:
@@ -394,33 +424,24 @@ def newton(
             f_new, _ = fun.value_grad(U[fin] + step[done], fin)
             take = np.isfinite(f_new) & (f_new <= f[fin] + ROUNDING * np.maximum(1.0, np.abs(f[fin])))
             U[fin[take]] = U[fin[take]] + step[done][take]
-        keep = ~done
-        rows, step, lam, D = rows[keep], step[keep], lam[keep], c.D[keep]
-        w0, v0 = c.w[keep, 0], c.V[keep][:, :, 0]
+        rows = rows[~done]
         if rows.size == 0:
             break
-        # at (or near) a saddle point the modified step is tiny: add the direction of most
-        # negative curvature, one scaled unit long, pointed downhill
-        saddle = (w0 < 0) & (lam < 1e-3)
-        extra = np.zeros_like(step)
-        if saddle.any():
-            sgn = -np.sign(np.einsum("bi,bi->b", D[saddle] * g[rows[saddle]], v0[saddle]))
-            sgn[sgn == 0] = 1.0
-            extra[saddle] = D[saddle] * v0[saddle] * sgn[:, None]
-        t, step, ok, hit, mu[rows], r_new = _damped_search(
-            fun,
-            U,
-            rows,
-            f[rows],
-            g[rows],
-            D,
-            c.w[keep],
-            c.V[keep],
-            mu[rows],
-            extra,
-            extend=extend & (lam > 1.0),
-            radius=None if radius is None else radius[rows],
+        t, step, ok, hit, mu_new, r_new = search(rows, H[rows])
+        # an untrusted difference Hessian can be finite noise (far from the optimum, where the
+        # curvature of a nearly linear direction is below the gradient's rounding): where no step
+        # is found on it, a finite compiled Hessian is tried before the row counts as stalled (it
+        # serves the steps only; an untrusted row is never verified as an optimum)
+        again = np.flatnonzero(
+            ~ok & untrusted[rows] & np.all(np.isfinite(Hc[rows].reshape(rows.size, -1)), axis=1)
         )
+        if again.size:
+            t2, step2, ok2, hit2, mu2, r2 = search(rows[again], Hc[rows[again]])
+            t[again], step[again], ok[again], hit[again] = t2, step2, ok2, hit2 | hit[again]
+            mu_new[again] = np.where(ok2, mu2, mu_new[again])
+            if r_new is not None:
+                r_new[again] = np.where(ok2, r2, r_new[again])
+        mu[rows] = mu_new
         if radius is not None:
             radius[rows] = r_new
         minus_inf[rows[hit]] = True
@@ -431,7 +452,7 @@ def newton(
         U[moved] = U[moved] + t[ok, None] * step[ok]
         iters[moved] += 1
         new = fun.full(U[moved], moved)
-        f[moved], g[moved] = new["objective"], new["grad"]
+        f[moved], g[moved], Hc[moved] = new["objective"], new["grad"], new["hess"]
         H[moved], differences[moved], untrusted[moved] = hessians(fun, U[moved], moved, new)
         bad = ~(np.isfinite(f[moved]) & np.all(np.isfinite(H[moved].reshape(moved.size, -1)), axis=1))
         f[moved[bad]] = np.inf

@@ -358,9 +358,10 @@ def newton(
     (:func:`_damped_search`), in the Jacobi-scaled space.
 
     A row stops as CONVERGED when its Hessian is positive definite and its Newton decrement is
-    at most `tol`; as STALLED when no damping gives a step that lowers the objective, or shortens
-    the scaled gradient at the rounding floor; as NONFINITE when the objective or Hessian is not finite at the
-    iterate; and as EXHAUSTED after `maxiter` iterations. With `extend`, an undamped step from
+    at most `tol`; as STALLED when no damping gives a step that lowers the objective (on an
+    untrusted difference Hessian: nor on the compiled one), or shortens the scaled gradient at the
+    rounding floor; as NONFINITE when the objective or Hessian is not finite at the iterate; and
+    as EXHAUSTED after `maxiter` iterations. With `extend`, an undamped step from
     far away is doubled while the objective keeps falling (a start many SEs away then takes a few
     iterations); without it, each step is at most twice as long as the last accepted one (a
     trust radius, as in MINPACK's Levenberg-Marquardt).
@@ -381,15 +382,14 @@ def newton(
     radius = None if extend else np.full(B, np.inf)  # without extension: a trust radius
     Hc = np.array(info["hess"], dtype=float, copy=True)  # the compiled Hessians
 
-    def search(rows, Hr):
-        """One Newton iteration's step search for `rows` on the Hessians `Hr`."""
-        c = curvature(Hr, differences[rows], untrusted[rows])
-        step, lam = newton_step(c, g[rows])
-        D, w0, v0 = c.D, c.w[:, 0], c.V[:, :, 0]
+    def search(rows, D, w, V, lam):
+        """One iteration's step search for `rows`, on the scaled curvature ``(D, w, V)`` whose
+        Newton decrements are `lam`."""
+        w0, v0 = w[:, 0], V[:, :, 0]
         # at (or near) a saddle point the modified step is tiny: add the direction of most
         # negative curvature, one scaled unit long, pointed downhill
         saddle = (w0 < 0) & (lam < 1e-3)
-        extra = np.zeros_like(step)
+        extra = np.zeros_like(D)
         if saddle.any():
             sgn = -np.sign(np.einsum("bi,bi->b", D[saddle] * g[rows[saddle]], v0[saddle]))
             sgn[sgn == 0] = 1.0
@@ -401,8 +401,8 @@ def newton(
             f[rows],
             g[rows],
             D,
-            c.w,
-            c.V,
+            w,
+            V,
             mu[rows],
             extra,
             extend=extend & (lam > 1.0),
@@ -424,19 +424,27 @@ def newton(
             f_new, _ = fun.value_grad(U[fin] + step[done], fin)
             take = np.isfinite(f_new) & (f_new <= f[fin] + ROUNDING * np.maximum(1.0, np.abs(f[fin])))
             U[fin[take]] = U[fin[take]] + step[done][take]
-        rows = rows[~done]
+        keep = ~done
+        rows = rows[keep]
         if rows.size == 0:
             break
-        t, step, ok, hit, mu_new, r_new = search(rows, H[rows])
+        t, step, ok, hit, mu_new, r_new = search(rows, c.D[keep], c.w[keep], c.V[keep], lam[keep])
         # an untrusted difference Hessian can be finite noise (far from the optimum, where the
         # curvature of a nearly linear direction is below the gradient's rounding): where no step
         # is found on it, a finite compiled Hessian is tried before the row counts as stalled (it
         # serves the steps only; an untrusted row is never verified as an optimum)
+        flat = Hc[rows].reshape(rows.size, -1)
         again = np.flatnonzero(
-            ~ok & untrusted[rows] & np.all(np.isfinite(Hc[rows].reshape(rows.size, -1)), axis=1)
+            ~ok
+            & untrusted[rows]
+            & np.all(np.isfinite(flat), axis=1)
+            & np.any(flat != H[rows].reshape(rows.size, -1), axis=1)
         )
         if again.size:
-            t2, step2, ok2, hit2, mu2, r2 = search(rows[again], Hc[rows[again]])
+            ra = rows[again]
+            ca = curvature(Hc[ra], differences[ra], untrusted[ra])
+            _, lam_a = newton_step(ca, g[ra])
+            t2, step2, ok2, hit2, mu2, r2 = search(ra, ca.D, ca.w, ca.V, lam_a)
             t[again], step[again], ok[again], hit[again] = t2, step2, ok2, hit2 | hit[again]
             mu_new[again] = np.where(ok2, mu2, mu_new[again])
             if r_new is not None:

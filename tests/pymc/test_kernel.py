@@ -198,7 +198,7 @@ def _with_reported(fun):
 @pytest.fixture(scope="module")
 def wide_regression():
     rng = np.random.default_rng(3)
-    n, p = 400, 40  # above the 16 parameters up to which derivatives are unrolled
+    n, p = 400, 40  # many parameters with a symbolic shape
     X = rng.normal(size=(n, p))
     y = 2.0 + X @ rng.uniform(-1, 1, size=p) + rng.normal(size=n)
     with pm.Model(coords={"col": [f"x{j}" for j in range(p)]}) as model:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import abc
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -285,25 +285,11 @@ def _template_args(cls: type, n: int | None, kwargs: dict, **required: str) -> d
     return kwargs
 
 
-def _quantiles(x: np.ndarray, qs: Sequence[float]) -> list[float]:
-    """Quantiles of `x` (linear interpolation, as np.quantile) from one sort: starts are computed
-    for every replicate of a simulation, where np.quantile's overhead would dominate."""
-    s = np.sort(x)
-    out = []
-    for q in qs:
-        pos = q * (s.size - 1)
-        lo = int(pos)
-        hi = min(lo + 1, s.size - 1)
-        out.append(float(s[lo] + (pos - lo) * (s[hi] - s[lo])))
-    return out
-
-
-def _center_scale(x: np.ndarray) -> tuple[float, float]:
-    """The median and IQR / 1.349 (the standard deviation when the IQR is degenerate: tied data)."""
-    q25, med, q75 = _quantiles(x, (0.25, 0.5, 0.75))
-    sd = float(np.std(x))
-    scale = (q75 - q25) / 1.349
-    return med, (scale if scale > 1e-3 * sd else (sd or 1.0))
+def _moments(x: np.ndarray) -> tuple[float, float]:
+    """The mean and the standard deviation (divisor n) of `x`, the latter 1 where it is 0 or not
+    finite (a start must lie inside the support)."""
+    mu, sd = float(np.mean(x)), float(np.std(x))
+    return mu, (sd if np.isfinite(sd) and sd > 0 else 1.0)
 
 
 class _Univariate(Family):
@@ -431,7 +417,9 @@ class Normal(_UnitScaled):
         pm.Normal("obs", mu=v["mu"], sigma=v["sigma"], observed=d["x"])
 
     def start(self):
-        mu, sigma = _center_scale(self.x / self.unit)  # in units: np.std(x) overflows for x ~ 1e200
+        # the moments, which are the MLE: two passes over the data (no sort), and find_MAP and
+        # Newton's method then only verify. In units: np.std(x) overflows for x ~ 1e200
+        mu, sigma = _moments(self.x / self.unit)
         return self._scaled_start({"mu": mu * self.unit, "sigma": sigma * self.unit})
 
     def closed_form(self):
@@ -456,8 +444,7 @@ class LogNormal(_Univariate):
         pm.LogNormal("obs", mu=mu, sigma=sigma, observed=d["x"])
 
     def start(self):
-        lx = np.log(self.x)
-        mu, sigma = _center_scale(lx)
+        mu, sigma = _moments(np.log(self.x))  # the MLE, as for Normal
         return {"mu": mu, "sigma": sigma}
 
     def closed_form(self):

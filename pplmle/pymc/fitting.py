@@ -2,9 +2,9 @@
 
 Use :func:`mle` for the MLE of a built-in family or of any ``pm.Model`` (its
 priors are replaced by flat ones) and :func:`map_estimate` for the MAP of a
-model with its priors kept.  For repeated fits on new data, pass
-``optimizer="compiled"``: it reuses the compiled functions and never recompiles
-(``pm.find_MAP`` compiles its own functions on every call).
+model with its priors kept.  Every function a fit needs, find_MAP's included, is compiled
+once per model and reused by its later fits (see :func:`mle`); ``optimizer="compiled"`` also
+leaves find_MAP out, for the fastest repeated fits.
 """
 
 from __future__ import annotations
@@ -30,7 +30,16 @@ from pplmle.core.errors import ConvergenceWarning, HessianWarning, MultipleOptim
 from pplmle.core.result import MLEResult
 from pplmle.core.validate import check_report, check_whole_observed
 from pplmle.pymc import bambi_adapter, bounds, kernel
-from pplmle.pymc.engine import Engine, Run, check_model, delta_method, flatten_priors, portable, restore
+from pplmle.pymc.engine import (
+    Engine,
+    Run,
+    adopt,
+    check_model,
+    delta_method,
+    flatten_priors,
+    portable,
+    restore,
+)
 from pplmle.pymc.families import Family
 from pplmle.pymc.kernel import GTOL
 from pplmle.pymc.structure import (
@@ -58,7 +67,7 @@ def family_engine(family: Family) -> Engine:
     key = family.compile_key()
     with _REGISTRY_LOCK:
         if key not in _FAMILY_ENGINES:
-            model = family.build_model(family.data())
+            model = adopt(family.build_model(family.data()))
             _FAMILY_ENGINES[key] = Engine(model, reported=list(family.labels()))
         return _FAMILY_ENGINES[key]
 
@@ -972,12 +981,24 @@ def mle(
     ``jacobian=False``, that is on the natural scale of every parameter, so with
     flat priors its optimum is the optimum of the likelihood: the MLE.
 
-    ``find_MAP``'s L-BFGS-B stops early (gradients near 1e-3 are common), so the
-    point is then polished with a trust-region Newton method on the exact
-    Hessian.  The result is marked converged only when, for every parameter, the
-    natural-scale gradient of the NLL times its standard error is below `gtol`
-    (for a quadratic NLL: the estimate is within `gtol` standard errors of the
-    optimum).
+    ``find_MAP``'s L-BFGS-B stops where the gradient is small in absolute terms, which depends
+    on the units of the data, so the kernel's scale-invariant Newton method on the exact Hessian
+    (:func:`pplmle.pymc.kernel.newton`) goes on from wherever it stopped. For a ``pm.Model``,
+    Newton's method from the start itself, and for a model of Normal observations with at most 16
+    parameters Levenberg-Marquardt then Newton, are two more routes; the best end point is kept,
+    and it is not called converged when another route stopped far from it (more than 3 standard
+    errors) at a likelihood nearly as high, since the surface is then nearly flat. The result is
+    marked converged only at a verified optimum: a positive-definite Hessian and a Newton
+    decrement (the distance to the optimum, in standard errors) at most `gtol`.
+
+    What is compiled, and when: the first fit of a model compiles pplmle's functions (the
+    objective and its gradient, the Hessian and Jacobians) and the four that ``pm.find_MAP``
+    asks for (log-density, its gradient, the check of the start, the values it returns). Later
+    fits of the same ``pm.Model`` (the same data again, or new values set with ``pm.set_data``),
+    and fits of any family of the same type and shape, compile nothing: find_MAP still runs on
+    every fit, on the functions compiled once, so a refit gives exactly the value of a first fit.
+    (A MAP, which works on the user's model itself, leaves find_MAP to compile its functions on
+    every call.)
 
     A ``bambi.Model`` is fitted on the user's scale: Bambi centres the predictors of a linear
     predictor with an intercept (``center_predictors=True``, its default), and its PyMC model's
@@ -1007,9 +1028,9 @@ def mle(
     progressbar
         Show find_MAP's progress bar.
     optimizer
-        ``"find_MAP"`` (default) runs ``pm.find_MAP`` then the polish;
-        ``"compiled"`` runs scipy's L-BFGS-B on pplmle's compiled functions
-        instead (no PyTensor compilation after the first fit: for repeated fits).
+        ``"find_MAP"`` (default) runs ``pm.find_MAP`` then Newton's method (and the other
+        routes, see above); ``"compiled"`` leaves find_MAP out: Newton's method from the start,
+        on pplmle's compiled functions only (the fastest for many fits of one model).
     maxeval
         Evaluation budget of the first optimizer.
     gtol

@@ -62,7 +62,7 @@ from pytensor.tensor.subtensor import AdvancedSubtensor, AdvancedSubtensor1, Sub
 
 from pplmle.core import messages
 from pplmle.core.errors import HierarchicalModelError
-from pplmle.pymc.engine import Engine, _initval, _without_initvals
+from pplmle.pymc.engine import Engine, _initval, _without_initvals, adopt
 
 __all__ = ["HIERARCHY", "HeldEngine", "Structure", "analyze", "check_hierarchy", "held_engine", "refusal"]
 
@@ -328,7 +328,7 @@ def held_engine(
         if name in model.named_vars and model[name] in model.free_RVs:
             model.set_initval(model[name], _initval(name, value))
     new_map = {orig: model[new.name] for orig, new in shared_map.items() if new.name in model.named_vars}
-    return HeldEngine(model, list(order), found), new_map
+    return HeldEngine(adopt(model), list(order), found), new_map
 
 
 class WithoutHeld:

@@ -1,0 +1,101 @@
+"""Refits of one model reuse what find_MAP compiled: find_MAP still runs on every fit, on the same
+graphs, and a refit gives the value of a first fit (new data through pm.Data included)."""
+
+import numpy as np
+import pymc as pm
+import pytest
+import statsmodels.api as sm
+
+import pplmle as pl
+from pplmle.pymc.engine import adopt
+from pplmle.pymc.fitting import model_engine
+
+
+def _regression(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = 2.0 + X @ np.array([0.5, -1.0, 0.25]) + rng.normal(size=n)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data_model():
+    X, y = _regression(200, 0)
+    with pm.Model(coords={"col": ["a", "b", "c"]}) as model:
+        Xd = pm.Data("X", X)
+        yd = pm.Data("y", y)
+        icpt = pm.Normal("icpt", 0.0, 10.0)
+        beta = pm.Normal("beta", 0.0, 10.0, dims="col")
+        sigma = pm.HalfNormal("sigma", 5.0)
+        pm.Normal("obs", icpt + pm.math.dot(Xd, beta), sigma, observed=yd, shape=Xd.shape[0])
+    return model
+
+
+def _ols(X, y):
+    fit = sm.OLS(y, sm.add_constant(X)).fit()
+    return fit.params, np.sqrt(fit.ssr / len(y))
+
+
+def test_a_refit_runs_find_map_on_the_functions_it_compiled_and_equals_the_first_fit(data_model):
+    first = pl.mle(data_model, strict=True)
+    engine, _ = model_engine(data_model, "MLE", "raise")
+    kept = dict(engine.model._find_map_functions)
+    assert {key[0] for key in kept} >= {"logp", "dlogp", "point_logps", "unobserved"}
+    again = pl.mle(data_model, strict=True)
+    # nothing new was compiled for find_MAP, and each function is the one the first fit compiled
+    assert engine.model._find_map_functions.keys() == kept.keys()
+    assert all(engine.model._find_map_functions[k] is f for k, f in kept.items())
+    assert again == first  # the same route on the same graphs: the same value
+    assert "find_MAP (L-BFGS-B) then Newton" in again.message
+    assert type(data_model) is pm.Model  # the user's model is not the one adopted
+
+
+def test_refits_on_new_data_through_pm_data_match_least_squares(data_model):
+    for n, seed in ((200, 1), (57, 2), (1000, 3)):  # new values, and new lengths
+        X, y = _regression(n, seed)
+        with data_model:
+            pm.set_data({"X": X, "y": y})
+        res = pl.mle(data_model, strict=True)
+        coef, sigma = _ols(X, y)
+        np.testing.assert_allclose(res.params["icpt"], coef[0], rtol=1e-10)
+        np.testing.assert_allclose(res.params["beta"], coef[1:], rtol=1e-10)
+        np.testing.assert_allclose(res.params["sigma"], sigma, rtol=1e-10)
+        assert res.n_obs == n
+        # and a fresh model on the same data gives the same value
+        with pm.Model(coords={"col": ["a", "b", "c"]}) as fresh:
+            icpt = pm.Normal("icpt", 0.0, 10.0)
+            beta = pm.Normal("beta", 0.0, 10.0, dims="col")
+            sigma_rv = pm.HalfNormal("sigma", 5.0)
+            pm.Normal("obs", icpt + pm.math.dot(X, beta), sigma_rv, observed=y)
+        other = pl.mle(fresh, strict=True)
+        for name in ("icpt", "beta", "sigma"):
+            np.testing.assert_allclose(res.params[name], other.params[name], rtol=1e-11)
+            np.testing.assert_allclose(res.se[name], other.se[name], rtol=1e-8)
+
+
+def test_family_refits_on_other_data_reuse_the_family_model():
+    rng = np.random.default_rng(5)
+    fits = [pl.mle(pl.Gamma(rng.gamma(shape, 3.0, size=80)), strict=True) for shape in (0.7, 2.0, 9.0)]
+    for shape, res in zip((0.7, 2.0, 9.0), fits, strict=True):
+        assert res.converged and res.params["alpha"] == pytest.approx(shape, rel=0.6)
+    x = rng.gamma(2.0, 3.0, size=80)
+    assert pl.mle(pl.Gamma(x)) == pl.mle(pl.Gamma(x.copy()))
+
+
+def test_a_start_outside_the_support_is_still_caught_by_find_map_on_a_refit(data_model):
+    X, y = _regression(200, 0)
+    with data_model:
+        pm.set_data({"X": X, "y": y})
+    pl.mle(data_model)
+    # find_MAP's own check of the start (its point_logps, reused) still runs: sigma < 0
+    with pytest.raises(ValueError, match=r"sigma"):
+        pl.mle(data_model, start={"sigma": -1.0})
+
+
+def test_only_plain_pm_models_are_adopted():
+    class Custom(pm.Model):
+        pass
+
+    with Custom() as custom:
+        pm.Normal("x", 0.0, 1.0)
+    assert type(adopt(custom)) is Custom

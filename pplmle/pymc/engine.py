@@ -40,14 +40,7 @@ from pymc.util import get_default_varnames
 from pytensor.compile.ops import view_op
 from pytensor.gradient import disconnected_grad
 from pytensor.graph.replace import graph_replace, vectorize_graph
-from pytensor.graph.traversal import ancestors as graph_ancestors
 from pytensor.tensor.random.basic import NormalRV
-from pytensor.tensor.subtensor import (
-    AdvancedIncSubtensor,
-    AdvancedIncSubtensor1,
-    AdvancedSubtensor,
-    AdvancedSubtensor1,
-)
 from pytensor.tensor.variable import TensorVariable
 
 from pplmle.core import messages
@@ -230,22 +223,25 @@ def _separate_shared_deterministics(fgraph) -> None:
         seen.add(var)
 
 
-#: up to this many elements, a Jacobian of an indexed graph is built one gradient per element
+#: up to this many elements a Jacobian is built one gradient per element (unrolled)
 UNROLL_MAX = 16
 
 
-def _jacobian(y, wrt, n_y: int, n_wrt: int, *, unrolled: bool = False):
+def _jacobian(y, wrt, n_y: int, n_wrt: int):
     """d y / d wrt for a vector `y` of `n_y` elements and a vector `wrt` of `n_wrt`.
 
+    Up to :data:`UNROLL_MAX` elements each way, one gradient per element (unrolled); otherwise
     PyTensor's vectorized Jacobian (``vectorize=True``: the reverse-mode pass of the graph run
-    over a batch of basis vectors), or with `unrolled` (and at most :data:`UNROLL_MAX` elements)
-    one gradient per element; never a Scan, which is slow to compile and to run with many
-    parameters. Which compiles faster depends on the graph (:func:`_indexed`); both run about as
-    fast. The sizes are passed in because a model with ``dims=`` has symbolic shapes.
+    over a batch of basis vectors); never a Scan, which is slow to compile and to run with many
+    parameters. The vectorized form compiles faster on some small dense models (a negative
+    binomial regression with 11 parameters: 18 s against 116 s), but on others its graph
+    rewrites run for minutes (the radon no-pooling model: over 290 s against 32 s) or use
+    gigabytes (two test workers were killed for memory, 18 GB), so it is not used for few
+    parameters. The sizes are passed in because a model with ``dims=`` has symbolic shapes.
     """
     if n_y == 0:
         return pt.zeros((0, n_wrt), dtype="float64")
-    if unrolled and n_y <= UNROLL_MAX and n_wrt <= UNROLL_MAX:
+    if n_y <= UNROLL_MAX and n_wrt <= UNROLL_MAX:
         # pt.grad's type also covers a list of wrt and disconnected gradients returned as None; one
         # wrt (with the default return_disconnected="zero") gives one tensor
         grads = [cast(TensorVariable, pt.grad(y[i], wrt)) for i in range(n_y)]
@@ -255,23 +251,8 @@ def _jacobian(y, wrt, n_y: int, n_wrt: int, *, unrolled: bool = False):
     )
 
 
-_INDEXING = (AdvancedSubtensor, AdvancedSubtensor1, AdvancedIncSubtensor, AdvancedIncSubtensor1)
-
-
-def _indexed(*outputs) -> bool:
-    """Whether the graph of `outputs` indexes by an integer array (``alpha[county]``).
-
-    Measured on this project's models (compile time of the Hessian and Jacobians): on dense
-    graphs the vectorized Jacobian compiles up to 6x faster than one gradient per parameter (a
-    negative binomial regression with 11 parameters: 18 s against 116 s; a linear regression with
-    7: 4 s against 20 s); on an indexed graph it can take minutes where the unrolled gradients
-    take 30 s (the radon no-pooling model, 10 parameters: over 290 s against 32 s). The Hessian
-    of an indexed graph with few parameters is therefore unrolled."""
-    return any(v.owner is not None and isinstance(v.owner.op, _INDEXING) for v in graph_ancestors(outputs))
-
-
 #: the Gauss-Newton route is offered to Normal-response models with at most this many parameters
-#: (nonlinear least squares problems are small; its curvature's k gradients are unrolled: the
+#: (nonlinear least squares problems are small; its curvature is unrolled like the Hessian: the
 #: vectorized Jacobian of a gradient through ``disconnected_grad`` compiles for minutes)
 GAUSS_NEWTON_MAX_PARAMS = 16
 #: the Gauss-Newton phase hands over to Newton's method this close to its optimum (in SEs)
@@ -526,9 +507,8 @@ class Engine:
         outs = [objective, loglik, rep_vec] + ([] if resid is None else [resid])
         (obj_j, ll_j, rep_j, *res_j), u = join_nonshared_inputs(ip, outs, self.value_vars)
         grad = pt.grad(obj_j, u)
-        unrolled = _indexed(obj_j, rep_j)
-        hess = _jacobian(grad, u, k, k, unrolled=unrolled)
-        jac = _jacobian(rep_j, u, m, k, unrolled=unrolled)
+        hess = _jacobian(grad, u, k, k)
+        jac = _jacobian(rep_j, u, m, k)
         # what pplmle adds is computed in float64, whatever floatX the model was built with
         obj_j, ll_j, grad, hess, jac = (pt.cast(v, "float64") for v in (obj_j, ll_j, grad, hess, jac))
         self._has_gauss_newton = bool(res_j)
@@ -537,7 +517,7 @@ class Engine:
             # of a scalar instead of an n x k Jacobian
             r = pt.cast(res_j[0], "float64")
             half = 0.5 * pt.sum((r - disconnected_grad(r)) ** 2)
-            fisher = _jacobian(pt.grad(half, u), u, k, k, unrolled=True)
+            fisher = _jacobian(pt.grad(half, u), u, k, k)
 
         # natural-scale (free variable) -> unconstrained vector, for starts and nllf
         free = list(model.free_RVs)

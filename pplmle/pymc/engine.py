@@ -326,8 +326,7 @@ class _ReusingModel(pm.Model):
     """
 
     def _reused(self, key: tuple, build: Callable[[], Any]) -> Any:
-        # not in __getstate__'s way: PyMC's pickling drops only "_cache", so the functions live
-        # in an attribute of their own that a copy of the state leaves behind
+        # an attribute of its own, which __getstate__ leaves out (compiled functions do not pickle)
         cache = self.__dict__.setdefault("_find_map_functions", {})
         if key not in cache:
             cache[key] = build()
@@ -372,7 +371,7 @@ class _ReusingModel(pm.Model):
         # find_MAP's last call: the unobserved values (named value variables, free variables
         # and Deterministics) as a function of the value variables
         plain = mode is None and point_fn is True and not kwargs and isinstance(outs, list)
-        if plain and (inputs is None or list(inputs) == list(self.value_vars)):
+        if plain and inputs is not None and list(inputs) == list(self.value_vars):
             names = tuple(getattr(o, "name", None) for o in outs)
             for include_transformed in (True, False):
                 expected = self._reused(

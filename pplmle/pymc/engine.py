@@ -14,6 +14,7 @@ the likelihood itself.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import logging
@@ -257,6 +258,11 @@ def _jacobian(y, wrt, n_y: int, n_wrt: int):
 GAUSS_NEWTON_MAX_PARAMS = 16
 #: the Gauss-Newton phase hands over to Newton's method this close to its optimum (in SEs)
 GAUSS_NEWTON_TOL = 1e-3
+
+_ROW = np.zeros(1, dtype=int)
+
+#: evaluations a fit keeps by point (:meth:`_Single.remembering`)
+MEMO_SIZE = 8
 
 
 def _gauss_newton_residuals(model: pm.Model):
@@ -685,6 +691,8 @@ class Engine:
         for name, value in values.items():
             container = self.model[name]
             container.set_value(np.asarray(value, dtype=container.type.dtype))
+        if self._single is not None:
+            self._single.forget()
 
     def data_snapshot(self) -> dict[str, np.ndarray]:
         return {
@@ -774,7 +782,7 @@ class Engine:
         return self._single
 
     def objective(self, u: np.ndarray) -> float:
-        return float(self.compile()["vg"](u)[0])
+        return float(self.single._call("vg", self.compile()["vg"], np.asarray(u, dtype=float))[0])
 
     def loglik(self, u: np.ndarray) -> float:
         """The log-likelihood at `u` (no derivatives)."""
@@ -836,7 +844,10 @@ class Engine:
             if raw is not None:
                 n_eval += int(raw.get("nfev", 0))
                 first_iters = int(raw.get("nit", 0))
-            if np.all(np.isfinite(u_map)) and np.isfinite(self.objective(u_map)):
+            # checked with the full evaluation Newton's method starts with (a fit keeps it)
+            finite = bool(np.all(np.isfinite(u_map)))
+            finite = finite and bool(np.isfinite(self.single.full(u_map[None, :], _ROW)["objective"][0]))
+            if finite:
                 u = u_map
                 message = "find_MAP (L-BFGS-B) then Newton"
             else:  # find_MAP walked into a non-finite point (an unbounded likelihood does this)
@@ -966,28 +977,76 @@ class Run:
 
 
 class _Single:
-    """An :class:`Engine` seen by the kernel: a batch of one problem (the engine's current data)."""
+    """An :class:`Engine` seen by the kernel: a batch of one problem (the engine's current data).
+
+    Inside :meth:`remembering` (one fit, during which the data cannot change: the fit holds the
+    engine's lock) the last :data:`MEMO_SIZE` evaluations are kept by point, so that a point
+    assessed twice (the end of a route, compared with another route, then reported) is
+    evaluated once. Outside it nothing is kept, since the data may change between calls.
+    """
 
     def __init__(self, engine: Engine):
+        self._engine = engine
         self._vg = engine.compile()["vg"]
+        self._memo: dict[tuple[str, bytes], Any] | None = None
+
+    @functools.cached_property
+    def _info(self) -> Callable:
+        """Objective, log-likelihood, gradient, Hessian, reported values and their Jacobian
+        (compiled on first use: an engine that only evaluates the objective never needs it)."""
+        engine = self._engine
         if engine.base is None:
-            self._info = engine.compile()["info"]
-        else:  # the base's objective, gradient and Hessian, and this engine's reported values
-            base_info, rep = engine.base.function("info"), engine.function("rep")
-            self._info = lambda u: (*base_info(u)[:4], *rep(u))
+            return engine.compile()["info"]
+        # the base's objective, gradient and Hessian, and this engine's reported values
+        base_info, rep = engine.base.function("info"), engine.function("rep")
+        return lambda u: (*base_info(u)[:4], *rep(u))
+
+    @contextlib.contextmanager
+    def remembering(self):
+        """Keep evaluations by point until the block ends (nested blocks share the outer memo)."""
+        if self._memo is not None:
+            yield
+            return
+        self._memo = {}
+        try:
+            yield
+        finally:
+            self._memo = None
+
+    def forget(self) -> None:
+        """Drop what is kept (the data changed)."""
+        if self._memo is not None:
+            self._memo.clear()
+
+    def _call(self, kind: str, fn: Callable, u: np.ndarray) -> Any:
+        memo = self._memo
+        if memo is None:
+            return fn(u)
+        key = (kind, np.ascontiguousarray(u, dtype=float).tobytes())
+        if key in memo:
+            memo[key] = memo.pop(key)  # most recent last
+            return memo[key]
+        if kind == "vg" and ("full", key[1]) in memo:
+            o = memo[("full", key[1])]
+            return o[0], o[2]
+        out = fn(u)
+        memo[key] = out
+        while len(memo) > MEMO_SIZE:
+            del memo[next(iter(memo))]
+        return out
 
     def value_grad(self, U: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         f = np.empty(U.shape[0])
         g = np.empty(U.shape)
         for i, u in enumerate(U):
-            fi, gi = self._vg(u)
+            fi, gi = self._call("vg", self._vg, u)
             f[i], g[i] = float(fi), np.asarray(gi, dtype=float)
         bad = ~(np.isfinite(f) & np.all(np.isfinite(g), axis=1))
         f[bad & ~np.isneginf(f)] = np.inf
         return f, g
 
     def full(self, U: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
-        outs = [self._info(u) for u in U]
+        outs = [self._call("full", self._info, u) for u in U]
         k = U.shape[1]
         return {
             "objective": np.array([float(o[0]) for o in outs]),

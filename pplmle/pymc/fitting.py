@@ -289,6 +289,54 @@ def fit_from(
     second_route: bool = False,
     support_bounds: bool = False,
 ) -> MLEResult:
+    """Fit from `start_u` and judge the end point (see :func:`mle`); the caller holds the engine's
+    lock, so the data cannot change during the fit and a point assessed twice is evaluated once."""
+    with engine.lock, engine.single.remembering():
+        return _fit_from(
+            engine,
+            method=method,
+            start_u=start_u,
+            n_starts=n_starts,
+            seed=seed,
+            optimizer=optimizer,
+            strict=strict,
+            progressbar=progressbar,
+            maxeval=maxeval,
+            gtol=gtol,
+            n_obs=n_obs,
+            labels=labels,
+            model_name=model_name,
+            to_free=to_free,
+            n_obs_note=n_obs_note,
+            findings=findings,
+            probe=probe,
+            second_route=second_route,
+            support_bounds=support_bounds,
+        )
+
+
+def _fit_from(
+    engine: Engine,
+    *,
+    method: str,
+    start_u: np.ndarray,
+    n_starts: int,
+    seed: int | None,
+    optimizer: str,
+    strict: bool,
+    progressbar: bool,
+    maxeval: int,
+    gtol: float,
+    n_obs: int,
+    labels: list[str],
+    model_name: str,
+    to_free,
+    n_obs_note: str,
+    findings: list[dg.Finding] | None,
+    probe: bool,
+    second_route: bool,
+    support_bounds: bool,
+) -> MLEResult:
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"`optimizer` must be one of {_OPTIMIZERS}; got {optimizer!r}.")
     if not isinstance(n_starts, (int, np.integer)) or n_starts < 1:

@@ -782,7 +782,7 @@ class Engine:
         return self._single
 
     def objective(self, u: np.ndarray) -> float:
-        return float(self.single._call("vg", self.compile()["vg"], np.asarray(u, dtype=float))[0])
+        return float(self.single.raw_value_grad(np.asarray(u, dtype=float))[0])
 
     def loglik(self, u: np.ndarray) -> float:
         """The log-likelihood at `u` (no derivatives)."""
@@ -1035,11 +1035,15 @@ class _Single:
             del memo[next(iter(memo))]
         return out
 
+    def raw_value_grad(self, u: np.ndarray) -> tuple[Any, Any]:
+        """The compiled objective and gradient at the point `u`, as they come (not made finite)."""
+        return self._call("vg", self._vg, u)
+
     def value_grad(self, U: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         f = np.empty(U.shape[0])
         g = np.empty(U.shape)
         for i, u in enumerate(U):
-            fi, gi = self._call("vg", self._vg, u)
+            fi, gi = self.raw_value_grad(u)
             f[i], g[i] = float(fi), np.asarray(gi, dtype=float)
         bad = ~(np.isfinite(f) & np.all(np.isfinite(g), axis=1))
         f[bad & ~np.isneginf(f)] = np.inf

@@ -172,6 +172,11 @@ def _element_labels(name: str, axes: list[Sequence[Any]]) -> list[str]:
     return [f"{name}[{', '.join(str(v) for v in idx)}]" for idx in itertools.product(*axes)]
 
 
+#: per model, the compiled function of each observed value that is a graph (of pm.Data, say);
+#: it reads the data containers when called, so it serves every later fit of the model
+_OBSERVED_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def observed_data(model: pm.Model) -> dict[str, np.ndarray]:
     """Current values of the observed variables, by name."""
     out = {}
@@ -179,7 +184,11 @@ def observed_data(model: pm.Model) -> dict[str, np.ndarray]:
         value = model.rvs_to_values[rv]
         data = value.get_value(borrow=True) if hasattr(value, "get_value") else getattr(value, "data", None)
         if data is None:
-            data = model.compile_fn(outs=value, inputs=[], point_fn=False)()
+            with _REGISTRY_LOCK:
+                fns = _OBSERVED_FNS.setdefault(model, {})
+                if value not in fns:
+                    fns[value] = model.compile_fn(outs=value, inputs=[], point_fn=False)
+            data = fns[value]()
         out[rv.name] = np.asarray(data)
     return out
 

@@ -99,3 +99,36 @@ def test_only_plain_pm_models_are_adopted():
     with Custom() as custom:
         pm.Normal("x", 0.0, 1.0)
     assert type(adopt(custom)) is Custom
+
+
+def test_a_fit_evaluates_a_point_once_and_forgets_what_it_kept_when_the_data_change(data_model):
+    pl.mle(data_model)  # compiled, and its data synced with the user's model
+    engine, _ = model_engine(data_model, "MLE", "raise")
+    single, u = engine.single, engine.u_default + 0.1
+    calls = []
+    real_vg = single._vg
+
+    def counted(point):
+        calls.append(1)
+        return real_vg(point)
+
+    saved = engine.data_snapshot()
+    single._vg = counted
+    try:
+        with engine.lock:
+            before = engine.objective(u)
+            with single.remembering():
+                assert engine.objective(u) == engine.objective(u) == before
+                assert len(calls) == 2  # once outside the block, once inside
+                engine.set_data({"y": saved["y"] + 1.0})
+                shifted = engine.objective(u)  # evaluated again on the new data, not the kept value
+                assert len(calls) == 3
+            assert engine.objective(u) == shifted  # outside a fit: evaluated every time
+            assert len(calls) == 4
+    finally:
+        single._vg = real_vg
+        with engine.lock:
+            engine.set_data({"y": saved["y"]})
+    assert shifted != before
+    with engine.lock:
+        assert engine.objective(u) == before

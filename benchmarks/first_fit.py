@@ -1,23 +1,33 @@
 """Time of a first fit in a fresh Python process, with a cold and a warm PyTensor cache.
 
-Run: python benchmarks/first_fit.py [--repeats 3]
+Run: python benchmarks/first_fit.py [--repeats 3] [--no-write]
 
-Each measurement is a new interpreter that imports pplmle and fits the Normal
-family to the ten heights; "cold" uses an empty compile directory, "warm" one
-that the cold run filled.  Side by side, the same with bare PyMC
-(``import pymc`` + ``pm.find_MAP`` on the same model) is the baseline.
+Each measurement is a new interpreter that imports pplmle and fits the Normal family to the ten
+heights; "cold" uses an empty compile directory, "warm" the same directory again, which the cold
+run filled. Side by side (alternated in one loop: pplmle cold, pplmle warm, bare cold, bare warm,
+each pair in a fresh directory), the same with bare PyMC (``import pymc`` + ``pm.find_MAP`` on the
+same model) is the baseline. Targets (issue "Fast first contact"): cold <= 1.3, warm <= 1.2 (R5).
+
+The table is printed and written, with the machine, to the section
+"## First fit in a fresh process (benchmarks/first_fit.py)" of ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
+
+# One BLAS thread unless the caller chose, as in ratios.py (the children inherit it).
+BLAS_THREADS = {v: os.environ.setdefault(v, "1") for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+
+HEADING = "## First fit in a fresh process (benchmarks/first_fit.py)"
 
 PPLMLE = """
 import time; t = time.perf_counter()
@@ -48,23 +58,51 @@ def run(code: str, compiledir: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    for label, code in (("pplmle.mle", PPLMLE), ("bare pm.find_MAP", BARE)):
-        cold, warm = [], []
-        for _ in range(args.repeats):
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    began = time.perf_counter()
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.repeats):
+        for label, code in (("pplmle", PPLMLE), ("bare", BARE)):
             with tempfile.TemporaryDirectory() as d:
-                cold.append(run(code, d))
-                warm.append(run(code, d))
-        print(
-            f"{label:18s} cold cache: {statistics.median(cold):6.2f} s   "
-            f"warm cache: {statistics.median(warm):6.2f} s   (median of {args.repeats})"
+                times.setdefault((label, "cold"), []).append(run(code, d))
+                times.setdefault((label, "warm"), []).append(run(code, d))
+    med = {key: statistics.median(v) for key, v in times.items()}
+    rows = []
+    for cache, target in (("cold", 1.3), ("warm", 1.2)):
+        ratio = med[("pplmle", cache)] / med[("bare", cache)]
+        rows.append(
+            f"| {cache} cache | {med[('pplmle', cache)]:.2f} s | {med[('bare', cache)]:.2f} s | {ratio:.3g} "
+            f"| <= {target} | {'yes' if ratio <= target else '**no**'} |"
         )
+    # this directory is on sys.path when run as a script
+    from many_params import write_section
+    from ratios import machine
+
+    text = "\n".join(
+        [
+            HEADING,
+            "",
+            f"Written by `python benchmarks/first_fit.py --repeats {args.repeats}` on "
+            f"{datetime.date.today().isoformat()} ({time.perf_counter() - began:.0f} s in all). Fresh "
+            "interpreters, medians; each fits the Normal family to the ten heights (pplmle: "
+            "`import pplmle` + `pl.mle`; bare: `import pymc` + `pm.find_MAP` on the same model), in a "
+            "new compile directory (cold) and then again in it (warm), the four alternated in one loop.",
+            "",
+            f"Machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the end",
+            "",
+            "| cache | import pplmle + pl.mle | import pymc + pm.find_MAP | ratio | target | met |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *rows,
+        ]
+    )
+    print(text)
+    if not args.no_write:
+        write_section(text, HEADING)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import functools
 import logging
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -38,6 +39,7 @@ from pymc.model.fgraph import (
 from pymc.pytensorf import compile as pm_compile
 from pymc.pytensorf import join_nonshared_inputs
 from pymc.util import get_default_varnames
+from pytensor.compile.mode import FAST_COMPILE
 from pytensor.compile.ops import view_op
 from pytensor.gradient import disconnected_grad
 from pytensor.graph.replace import graph_replace, vectorize_graph
@@ -141,7 +143,9 @@ def _without_initvals(model: pm.Model) -> pm.Model:
     FunctionGraph refuses a model with any); the user's model is not modified."""
     shallow = object.__new__(type(model))
     shallow.__dict__.update(model.__dict__)
-    shallow.__dict__.pop("_find_map_functions", None)  # an adopted model's compiled functions stay its own
+    # an adopted model's compiled functions, and the engine that serves them, stay its own
+    shallow.__dict__.pop("_find_map_functions", None)
+    shallow.__dict__.pop("_serving_engine", None)
     shallow.rvs_to_initial_values = dict.fromkeys(model.rvs_to_initial_values)
     return shallow
 
@@ -341,6 +345,7 @@ class _ReusingModel(pm.Model):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_find_map_functions", None)
+        state.pop("_serving_engine", None)
         return state
 
     @staticmethod
@@ -349,13 +354,38 @@ class _ReusingModel(pm.Model):
             return None
         return tuple(vars) if isinstance(vars, (list, tuple)) else (vars,)
 
+    def serve_from(self, engine: Engine) -> None:
+        """Let `engine`, whose model this is, answer find_MAP's two requests for the log-density
+        without the Jacobian term and its gradient (see :class:`_FromValueGrad`)."""
+        self.__dict__["_serving_engine"] = weakref.ref(engine)
+
+    def _value_grad_source(self, vars: Any) -> Engine | None:
+        """The engine that serves find_MAP's log-density and gradient of the free variables
+        `vars` (None: all of them), or None: PyMC compiles them."""
+        ref = self.__dict__.get("_serving_engine")
+        engine = ref() if ref is not None else None
+        if engine is None:
+            return None
+        asked = list(self.free_RVs if vars is None else self._vars_key(vars) or ())
+        return engine if {id(v) for v in asked} == {id(v) for v in self.free_RVs} else None
+
     def compile_logp(self, vars=None, jacobian=True, sum=True, **compile_kwargs):
+        if not jacobian and sum and not compile_kwargs:
+            engine = self._value_grad_source(vars)
+            if engine is not None:
+                return self._reused(("logp", "value and gradient"), lambda: _FromValueGrad(engine, None))
         if compile_kwargs:
             return pm.Model.compile_logp(self, vars, jacobian, sum, **compile_kwargs)
         key = ("logp", self._vars_key(vars), bool(jacobian), bool(sum))
         return self._reused(key, lambda: pm.Model.compile_logp(self, vars, jacobian, sum))
 
     def compile_dlogp(self, vars=None, jacobian=True, **compile_kwargs):
+        if not jacobian and not compile_kwargs:
+            engine = self._value_grad_source(vars)
+            if engine is not None:
+                order = list(self.free_RVs if vars is None else self._vars_key(vars) or ())
+                key = ("dlogp", "value and gradient", tuple(rv.name for rv in order))
+                return self._reused(key, lambda: _FromValueGrad(engine, order))
         if compile_kwargs:
             return pm.Model.compile_dlogp(self, vars, jacobian, **compile_kwargs)
         key = ("dlogp", self._vars_key(vars), bool(jacobian))
@@ -392,6 +422,37 @@ class _ReusingModel(pm.Model):
                         lambda: pm.Model.compile_fn(self, outs, inputs=inputs),
                     )
         return pm.Model.compile_fn(self, outs, inputs=inputs, mode=mode, point_fn=point_fn, **kwargs)
+
+
+class _FromValueGrad:
+    """find_MAP's compiled log-density (``jacobian=False``) or its gradient, as the engine's one
+    compiled function of both: ``-f`` or ``-g`` at the point, the gradient in the order of the
+    variables asked for (`order`; None: the log-density).
+
+    The same quantities as PyMC's two functions, from the function the fit compiles anyway, so
+    a first fit compiles neither of PyMC's (with a cold cache, their C code is a quarter of the
+    fit), and find_MAP's paired calls at one point (value, then gradient) are one evaluation,
+    which the fit keeps (:meth:`_Single.remembering`).
+    """
+
+    def __init__(self, engine: Engine, order: list | None):
+        self._engine = engine
+        engine.compile()
+        self._names = [name for name, _, _ in engine.point_map]
+        if order is None:
+            self._take = None
+        else:  # the gradient's blocks, from the engine's order to the order asked for
+            starts = np.cumsum([0] + [size for _, _, size in engine.point_map])
+            where = {name: (a, b) for name, a, b in zip(self._names, starts[:-1], starts[1:], strict=True)}
+            value_names = [engine.model.rvs_to_values[rv].name for rv in order]
+            self._take = np.concatenate([np.arange(*where[n]) for n in value_names]).astype(int)
+
+    def __call__(self, point: Mapping[str, Any]) -> np.ndarray:
+        u = np.concatenate([np.ravel(np.asarray(point[name], dtype=float)) for name in self._names])
+        f, g = self._engine.single.raw_value_grad(u)
+        if self._take is None:
+            return np.asarray(-np.asarray(f, dtype=float))
+        return -np.asarray(g, dtype=float)[self._take]
 
 
 def adopt(model: pm.Model) -> pm.Model:
@@ -441,6 +502,8 @@ class Engine:
         derived: Sequence[str] = (),
     ):
         self.model = model
+        if base is None and isinstance(model, _ReusingModel):
+            model.serve_from(self)  # find_MAP's log-density and gradient are this engine's
         self.value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
         self.reported = list(reported) if reported is not None else [rv.name for rv in model.free_RVs]
         #: the engine whose parameters this one reports before `derived` (None: a base engine)
@@ -501,7 +564,10 @@ class Engine:
             self.reported_shapes = [
                 tuple(int(s) for s in v)
                 for v in model.compile_fn(
-                    inputs=self.value_vars, outs=[r.shape for r in rep], on_unused_input="ignore"
+                    inputs=self.value_vars,
+                    outs=[r.shape for r in rep],
+                    on_unused_input="ignore",
+                    mode=FAST_COMPILE,  # evaluated once: no C code to compile
                 )(ip)
             ]
         rep_vec = pt.concatenate([pt.cast(r, "float64").ravel() for r in rep])
@@ -536,9 +602,11 @@ class Engine:
         forward = graph_replace(forward, to_nat, strict=False)
         self.free_names = [rv.name for rv in free]
 
-        def fn(ins, outs):
+        def fn(ins, outs, mode=None):
             # float64 points are accepted by a float32 model (floatX=float32)
-            return lambda: pm_compile(ins, outs, on_unused_input="ignore", allow_input_downcast=True)
+            return lambda: pm_compile(
+                ins, outs, on_unused_input="ignore", allow_input_downcast=True, mode=mode
+            )
 
         self._graphs = {"loglik": loglik}
         # each function is compiled on first use only: a surface needs neither the Hessian
@@ -547,8 +615,10 @@ class Engine:
             "vg": fn([u], [obj_j, grad]),
             "info": fn([u], [obj_j, ll_j, grad, hess, rep_j, jac]),
             **({"gauss_newton": fn([u], [obj_j, grad, fisher])} if res_j else {}),
-            "forward": fn(nat_inputs, pt.concatenate(forward)),
-            "natural": fn(self.value_vars, model.replace_rvs_by_values(free)),
+            # the transforms act on the parameters alone, a few times per fit: run by Python
+            # (FAST_COMPILE), they compile no C code, which a first fit with a cold cache waits for
+            "forward": fn(nat_inputs, pt.concatenate(forward), mode=FAST_COMPILE),
+            "natural": fn(self.value_vars, model.replace_rvs_by_values(free), mode=FAST_COMPILE),
             "rep": fn([u], [rep_j, jac]),
             "ll": fn([u], ll_j),
             "loglik_batch": self._compile_loglik_batch,
@@ -674,7 +744,7 @@ class Engine:
         if self._det_shapes is None:
             graphs = self.model.replace_rvs_by_values(dets)
             self._det_shapes = pm_compile(
-                self.value_vars, [g.shape for g in graphs], on_unused_input="ignore"
+                self.value_vars, [g.shape for g in graphs], on_unused_input="ignore", mode=FAST_COMPILE
             )
         point = self.point_from_u(self.u_default)
         shapes = self._det_shapes(*[point[v.name] for v in self.value_vars])

@@ -187,7 +187,8 @@ def observed_data(model: pm.Model) -> dict[str, np.ndarray]:
             with _REGISTRY_LOCK:
                 fns = _OBSERVED_FNS.setdefault(model, {})
                 if value not in fns:
-                    fns[value] = model.compile_fn(outs=value, inputs=[], point_fn=False)
+                    # run by Python (no C code to compile): called once per fit
+                    fns[value] = model.compile_fn(outs=value, inputs=[], point_fn=False, mode="FAST_COMPILE")
             data = fns[value]()
         out[rv.name] = np.asarray(data)
     return out
@@ -214,7 +215,7 @@ def check_discrete_observed(model: pm.Model) -> None:
             source.get_value(borrow=True) if hasattr(source, "get_value") else getattr(source, "data", None)
         )
         if data is None:
-            data = model.compile_fn(outs=source, inputs=[], point_fn=False)()
+            data = model.compile_fn(outs=source, inputs=[], point_fn=False, mode="FAST_COMPILE")()
         check_whole_observed(rv.name, data)
 
 
@@ -1049,13 +1050,15 @@ def mle(
     decrement (the distance to the optimum, in standard errors) at most `gtol`.
 
     What is compiled, and when: the first fit of a model compiles pplmle's functions (the
-    objective and its gradient, the Hessian and Jacobians) and the four that ``pm.find_MAP``
-    asks for (log-density, its gradient, the check of the start, the values it returns). Later
-    fits of the same ``pm.Model`` (the same data again, or new values set with ``pm.set_data``),
-    and fits of any family of the same type and shape, compile nothing: find_MAP still runs on
-    every fit, on the functions compiled once, so a refit gives exactly the value of a first fit.
-    (A MAP, which works on the user's model itself, leaves find_MAP to compile its functions on
-    every call.)
+    objective and its gradient in one function, the Hessian and Jacobians) and two that
+    ``pm.find_MAP`` asks for (the check of the start, the values it returns); the other two it
+    asks for, the log-density without the Jacobian term and its gradient, are served by
+    pplmle's function of both (the same quantities, one evaluation for find_MAP's paired calls at
+    a point). The transforms of the parameters are run by Python (no C code). Later fits of the
+    same ``pm.Model`` (the same data again, or new values set with ``pm.set_data``), and fits of
+    any family of the same type and shape, compile nothing: find_MAP still runs on every fit, on
+    the functions compiled once, so a refit gives exactly the value of a first fit. (A MAP, which
+    works on the user's model itself, leaves find_MAP to compile its functions on every call.)
 
     A ``bambi.Model`` is fitted on the user's scale: Bambi centres the predictors of a linear
     predictor with an intercept (``center_predictors=True``, its default), and its PyMC model's

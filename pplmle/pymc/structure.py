@@ -320,7 +320,10 @@ def held_engine(
     held = [flat[name] for name in found.held]
     point = flat.initial_point()
     natural = flat.compile_fn(
-        outs=flat.replace_rvs_by_values(held), inputs=flat.value_vars, on_unused_input="ignore"
+        outs=flat.replace_rvs_by_values(held),
+        inputs=flat.value_vars,
+        on_unused_input="ignore",
+        mode="FAST_COMPILE",  # evaluated once: no C code to compile
     )(point)
     values = {name: np.asarray(v) for name, v in zip(found.held, natural, strict=True)}
     model = pm.do(_without_initvals(flat) if initvals else flat, values, make_interventions_shared=False)

@@ -132,3 +132,27 @@ def test_a_fit_evaluates_a_point_once_and_forgets_what_it_kept_when_the_data_cha
     assert shifted != before
     with engine.lock:
         assert engine.objective(u) == before
+
+
+def test_find_maps_log_density_and_gradient_are_the_engines_and_equal_pymcs(data_model):
+    pl.mle(data_model)
+    engine, _ = model_engine(data_model, "MLE", "raise")
+    model = engine.model
+    point = {name: np.reshape(0.3 + 0.1 * np.arange(size), shape) for name, shape, size in engine.point_map}
+    served = model.compile_logp(jacobian=False)
+    assert served is model.compile_logp(jacobian=False)  # compiled once, by the engine
+    own = pm.Model.compile_logp(model, jacobian=False)  # PyMC's own function, as a reference
+    np.testing.assert_allclose(served(point), own(point), rtol=1e-13)
+    order = list(reversed(model.free_RVs))  # any order find_MAP asks for
+    np.testing.assert_allclose(
+        model.compile_dlogp(order, jacobian=False)(point),
+        pm.Model.compile_dlogp(model, order, jacobian=False)(point),
+        rtol=1e-12,
+    )
+    # with the Jacobian term, or for some of the variables, PyMC compiles as usual
+    with_jacobian = model.compile_logp()
+    np.testing.assert_allclose(with_jacobian(point), pm.Model.compile_logp(model)(point), rtol=1e-13)
+    some = model.compile_dlogp(order[:1], jacobian=False)
+    np.testing.assert_allclose(
+        some(point), pm.Model.compile_dlogp(model, order[:1], jacobian=False)(point), rtol=1e-12
+    )

@@ -571,3 +571,38 @@ def bambi_bounded_intercept(intercept: str) -> str:
         "counterpart on the user's (uncentred) scale; give it an unbounded prior or build the model "
         "with `center_predictors=False`."
     )
+
+
+# -- marginal (Laplace) fits ----------------------------------------------------------------------
+
+
+def laplace_exact() -> str:
+    return (
+        "marginal likelihood, the integrated variables by Laplace's method, exact here (the joint "
+        "density is Gaussian in them)"
+    )
+
+
+def laplace_approximate() -> str:
+    return (
+        "marginal likelihood, the integrated variables by the Laplace approximation (not exact for "
+        "this likelihood; lme4's glmer with nAGQ=1 makes the same approximation)"
+    )
+
+
+def variance_at_zero(labels: Sequence[str]) -> str:
+    return (
+        f"the marginal likelihood is highest with {_names(labels)} at zero (the data show no variation "
+        "between the groups beyond what the other terms explain). The other standard errors hold "
+        "it at zero; its profile interval starts at zero, and a likelihood-ratio test of it against "
+        "zero is a boundary test (a 50:50 mixture of 0 and chi2(1))"
+    )
+
+
+def marginal_not_verified(decrement: float, positive_definite: bool, status: str) -> str:
+    hess = "" if positive_definite else "the Hessian of the marginal NLL is not positive definite; "
+    return f"{hess}Newton's method {status}, {_far(decrement)}: not a verified optimum"
+
+
+def marginal_start_outside(name: str, value: object) -> str:
+    return f"`start` gives `{name}` = {value!r}, outside its support."

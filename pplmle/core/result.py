@@ -101,6 +101,18 @@ class MLEResult(_values.Value):
         parameters, after them in :attr:`params`, :attr:`se` and :attr:`cov`
         (delta-method standard errors), marked in :meth:`table`'s ``derived``
         column. Not counted in :attr:`n_params`.
+    marginalized
+        The latent variables integrated out of the likelihood (``marginalize=`` of
+        :func:`pplmle.mle`); empty for an ordinary fit. The estimates are then those of the marginal
+        likelihood, and ``loglik`` is its maximum (for ``method="REML"``, ``method`` is ``"REML"``
+        and ``loglik`` is the restricted log-likelihood).
+    random_effects
+        For a marginal fit: the conditional modes of the integrated variables at the estimate (the
+        BLUPs of a linear mixed model), by label, with their conditional standard errors (columns
+        ``mode`` and ``se``); None otherwise.
+    approximation
+        For a marginal fit: ``"exact"`` when the Laplace integral is exact (the joint density is
+        Gaussian in the integrated variables), ``"Laplace"`` when it is an approximation.
     context
         The fitted likelihood (:class:`pplmle.core.likelihood.Likelihood`): a copy of the
         data and what recomputes the NLL on it, for :meth:`nllf`, profiles and surfaces.
@@ -135,6 +147,9 @@ class MLEResult(_values.Value):
     n_iter: int = 0
     cov_type: str = "observed"
     fixed: tuple[str, ...] = ()
+    marginalized: tuple[str, ...] = ()
+    random_effects: pd.DataFrame | None = None
+    approximation: str = ""
     context: Likelihood | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:

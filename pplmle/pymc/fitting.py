@@ -1029,6 +1029,8 @@ def mle(
     cov_type: str = "observed",
     groups: Any = None,
     fixed: Mapping[str, float] | None = None,
+    marginalize: str | Sequence[str] | None = None,
+    method: str = "ML",
 ) -> MLEResult:
     """Maximum-likelihood estimate of a pplmle family or of any ``pm.Model``.
 
@@ -1151,6 +1153,21 @@ def mle(
         fixed parameters are reported at their values with no standard error, listed in
         ``result.fixed`` and not counted in ``n_params``, so ``pl.lr_test(restricted, full)``
         tests them. Each must be an element of a free variable or a regression coefficient.
+    marginalize
+        For a hierarchical ``pm.Model``: the latent variables (group effects, random slopes, a
+        latent field) to integrate out of the likelihood, by name. Their priors are kept (they are
+        part of the model); the other free variables get flat priors and are estimated by
+        maximizing the marginal likelihood, integrated by Laplace's method around the conditional
+        mode (exact for Gaussian effects with a Gaussian likelihood; lme4's ``glmer`` approximation
+        otherwise). ``result.random_effects`` holds the conditional modes (BLUPs) with their
+        conditional standard errors, and a variance component whose MLE is zero is reported at
+        zero and flagged ``"boundary"``. See :mod:`pplmle.pymc.marginal`; find_MAP is not used (it
+        maximizes a joint density, not the marginal likelihood), and `optimizer`, `n_starts`,
+        `report`, `hierarchy`, `cov_type` and `fixed` must keep their defaults.
+    method
+        With `marginalize`: ``"ML"`` (default) or ``"REML"``, which also integrates the fixed
+        effects (the free variables on the whole real line) under their flat prior, the restricted
+        likelihood of a linear mixed model that lme4 and statsmodels' MixedLM report by default.
 
     Returns
     -------
@@ -1170,6 +1187,34 @@ def mle(
     """
     from pplmle.pymc import inference  # it uses this module: imported on use, no cycle
 
+    if marginalize is not None:
+        from pplmle.pymc import marginal  # it uses this module: imported on use, no cycle
+
+        _check_marginal_options(
+            optimizer=optimizer,
+            n_starts=n_starts,
+            report=report,
+            hierarchy=hierarchy,
+            cov_type=cov_type,
+            fixed=fixed,
+            groups=groups,
+            progressbar=progressbar,
+        )
+        return marginal.fit_marginal(
+            model,
+            marginalize,
+            method=method,
+            start=start,
+            strict=strict,
+            gtol=gtol,
+            nan_policy=nan_policy,
+            n_obs=n_obs,
+        )
+    if method != "ML":
+        raise ValueError(
+            f"`method={method!r}` applies to a marginal fit: pass `marginalize=` (the latent variables "
+            "to integrate out), or leave method='ML'."
+        )
     name = None
     inference.check_cov_type(cov_type, groups)
     if fixed is not None and (not isinstance(fixed, Mapping) or not fixed):
@@ -1201,6 +1246,26 @@ def mle(
     if cov_type != "observed":
         result = inference.with_cov_type(result, cov_type, groups)
     return result if name is None else dataclasses.replace(result, model_name=name)
+
+
+def _check_marginal_options(**given: Any) -> None:
+    """Refuse options of :func:`mle` that a marginal fit does not take (not their defaults)."""
+    defaults = {
+        "optimizer": "find_MAP",
+        "n_starts": 1,
+        "report": None,
+        "hierarchy": "refuse",
+        "cov_type": "observed",
+        "fixed": None,
+        "groups": None,
+        "progressbar": False,
+    }
+    for key, default in defaults.items():
+        if given[key] != default:
+            raise ValueError(
+                f"`{key}` cannot be combined with `marginalize=`; got {key}={given[key]!r} (leave it at "
+                f"its default, {default!r})."
+            )
 
 
 def map_estimate(

@@ -68,6 +68,13 @@ from pplmle.core.errors import ConvergenceWarning, warn_or_raise
 from pplmle.core.result import MLEResult
 from pplmle.pymc import kernel
 from pplmle.pymc.engine import _static_shape, check_model, portable, require_float64, restore
+from pplmle.pymc.observed import (
+    _element_labels,
+    axis_values,
+    check_n_obs,
+    data_fingerprint,
+    observation_count,
+)
 
 __all__ = ["LaplaceEngine", "MarginalContext", "check_marginalize", "fit_marginal"]
 
@@ -700,8 +707,6 @@ def _locate(engine: LaplaceEngine, j: int) -> tuple[str, int]:
 
 
 def _labels(model: pm.Model, names: Sequence[str], shapes: Mapping[str, tuple[int, ...]]) -> list[str]:
-    from pplmle.pymc.fitting import _element_labels, axis_values
-
     return [lab for n in names for lab in _element_labels(n, axis_values(model, n, shapes[n]))]
 
 
@@ -718,8 +723,6 @@ def fit_marginal(
 ) -> MLEResult:
     """The marginal maximum-likelihood (or REML) fit of `model` with `marginalize` integrated out
     (see the module docstring and :func:`pplmle.mle`)."""
-    from pplmle.pymc.fitting import check_n_obs, data_fingerprint, observation_count
-
     method = check_method(method)
     if not isinstance(model, pm.Model):
         raise ValueError(

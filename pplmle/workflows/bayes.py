@@ -25,7 +25,8 @@ from pplmle.core.profiles import Profiler, profile
 from pplmle.core.result import MLEResult
 from pplmle.core.validate import as_float_array, check_finite
 from pplmle.pymc.families import Family, Normal
-from pplmle.pymc.fitting import axis_values, fit_context, map_estimate, mle, variable_dims
+from pplmle.pymc.fitting import fit_context, map_estimate, mle
+from pplmle.pymc.observed import axis_values, variable_dims
 from pplmle.workflows.surfaces import inference_data, surface
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -46,7 +46,8 @@ from pplmle.core import values as _values
 from pplmle.core.errors import LikelihoodMismatchWarning, warn_or_raise
 from pplmle.core.result import MLEResult
 from pplmle.pymc.families import Family
-from pplmle.pymc.fitting import family_engine, mle, model_engine, observation_count, observed_data
+from pplmle.pymc.fitting import family_engine, mle, model_engine
+from pplmle.pymc.observed import observation_count, observed_data
 from pplmle.reference import handwritten as hw
 
 __all__ = ["Comparison", "compare", "equivalence_tolerance"]

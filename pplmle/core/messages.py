@@ -606,3 +606,12 @@ def marginal_not_verified(decrement: float, positive_definite: bool, status: str
 
 def marginal_start_outside(name: str, value: object) -> str:
     return f"`start` gives `{name}` = {value!r}, outside its support."
+
+
+def variance_tested_at_zero(names: Sequence[str]) -> str:
+    return (
+        f"Note: the restricted model leaves out the integrated effects {_names(names)}, so their "
+        "variance is tested at zero, on the boundary of the parameter space: the chi2(df) reference "
+        "is conservative (for one variance the null distribution is a 50:50 mixture of 0 and "
+        "chi2(1), and the p-value is half the one shown)."
+    )

@@ -1162,3 +1162,21 @@ def restore(obj: Any) -> Any:
 
         return pickle.loads(obj.payload)
     return obj
+
+
+class PortableContext:
+    """Pickling of a fit's context (:class:`pplmle.core.likelihood.Likelihood`): without its
+    compiled engine (attribute ``_engine``, found again or compiled on first use after
+    unpickling) and with its ``source`` model made :func:`portable`."""
+
+    source: Any
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_engine"] = None
+        state["source"] = portable(self.source)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["source"] = restore(state["source"])
+        self.__dict__.update(state)

@@ -28,13 +28,12 @@ from pplmle.core.validate import check_report
 from pplmle.pymc import bambi_adapter, bounds, kernel
 from pplmle.pymc.engine import (
     Engine,
+    PortableContext,
     Run,
     adopt,
     check_model,
     delta_method,
     flatten_priors,
-    portable,
-    restore,
 )
 from pplmle.pymc.families import Family
 from pplmle.pymc.kernel import GTOL
@@ -491,7 +490,7 @@ def _failed(engine, u, msg, method, n_obs, labels, model_name, n_obs_note="") ->
     )
 
 
-class FitContext:
+class FitContext(PortableContext):
     """What a result needs to go back to its likelihood: the model, its data and the optimum.
 
     Profiles, surfaces and ``nllf`` run the engine on the result's own data (an engine is shared
@@ -539,16 +538,9 @@ class FitContext:
                 self._engine = base.with_derived(self.derived)
         return self._engine
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_engine"] = None
-        state["source"] = portable(self.source)
-        return state
-
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state["source"] = restore(state["source"])
         state.setdefault("derived", ())
-        self.__dict__.update(state)
+        super().__setstate__(state)
 
     @contextlib.contextmanager
     def active(self):

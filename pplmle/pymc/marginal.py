@@ -42,6 +42,7 @@ How it is computed (:class:`LaplaceEngine`):
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -54,6 +55,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 from pymc.model.fgraph import ModelFreeRV, fgraph_from_model, model_free_rv, model_from_fgraph
+from pymc.pytensorf import compile as pm_compile
 from pymc.pytensorf import toposort_replace
 from pytensor.gradient import disconnected_grad
 from pytensor.graph.replace import graph_replace
@@ -67,7 +69,7 @@ from pplmle.core import messages
 from pplmle.core.errors import ConvergenceWarning, warn_or_raise
 from pplmle.core.result import MLEResult
 from pplmle.pymc import kernel
-from pplmle.pymc.engine import _static_shape, check_model, portable, require_float64, restore
+from pplmle.pymc.engine import PortableContext, _static_shape, check_model, require_float64
 from pplmle.pymc.observed import (
     _element_labels,
     axis_values,
@@ -91,8 +93,6 @@ BOUNDARY_SE = 1e-3
 EXACT_TOL = 1e-9
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
-#: the compile mode of the marginal likelihood's functions
-MODE = "FAST_RUN"
 
 
 def check_method(method: Any) -> str:
@@ -121,13 +121,8 @@ def check_marginalize(model: pm.Model, marginalize: Any) -> tuple[str, ...]:
             f"`marginalize` must name free variables of the model ({sorted(free)}); "
             f"{unknown} {'is' if len(unknown) == 1 else 'are'} not."
         )
-    for n in names:
+    for n in names:  # (a discrete variable is refused before this, with every fit's refusal)
         rv = free[n]
-        if rv.type.dtype.startswith(("int", "uint", "bool")):
-            raise ValueError(
-                f"`marginalize` names `{n}`, a discrete variable: the Laplace approximation integrates "
-                "continuous variables; sum a discrete one out exactly (pymc_extras.marginalize)."
-            )
         if model.rvs_to_transforms.get(rv) is not None:
             raise ValueError(
                 f"`marginalize` names `{n}`, whose support is not the whole real line (it has the "
@@ -287,6 +282,8 @@ class LaplaceEngine:
         self.q = self.q_latent + self.p
         self._build(copy, cfree)
         self._x_last: np.ndarray | None = None
+        self._initial: dict[str, np.ndarray] | None = None
+        self._forwards: dict[str, Any] = {}
         self.gaussian = False
         self._memo: dict[bytes, tuple[float, np.ndarray, np.ndarray]] = {}
         self.n_eval = 0
@@ -370,13 +367,11 @@ class LaplaceEngine:
         lat = pt.concatenate([pt.as_tensor_variable(a).astype("float64").ravel() for a in latent_natural])
         jac_lat = pytensor.gradient.jacobian(lat, x, vectorize=True)
         jac_nat = pytensor.gradient.jacobian(nat, wa, vectorize=True)[:, :k] if k else pt.zeros((0, 0))
-        mode = MODE
-        self._inner = pytensor.function([x, wa], [joint, g_y, H], on_unused_input="ignore", mode=mode)
-        self._outer_gaussian = pytensor.function(
-            [x, wa], [F, dF_gaussian], on_unused_input="ignore", mode=mode
-        )
-        self._natural = pytensor.function([wa], [nat, jac_nat], on_unused_input="ignore", mode=mode)
-        self._latent = pytensor.function([x, wa], [lat, jac_lat, H], on_unused_input="ignore", mode=mode)
+        # PyMC's compile: a parameter outside its support gives -inf, not an error
+        self._inner = pm_compile([x, wa], [joint, g_y, H], on_unused_input="ignore")
+        self._outer_gaussian = pm_compile([x, wa], [F, dF_gaussian], on_unused_input="ignore")
+        self._natural = pm_compile([wa], [nat, jac_nat], on_unused_input="ignore")
+        self._latent = pm_compile([x, wa], [lat, jac_lat, H], on_unused_input="ignore")
         # where the curvature depends on x (not a linear mixed model), the mode moves with w and
         # log det H with it: the implicit term, compiled on first use (ML only: p = 0)
         self._outer_general: Any = None
@@ -398,9 +393,7 @@ class LaplaceEngine:
             xv, wv, half_logdet, H, g, F, dF_gaussian = self._implicit_graph
             v = pt.linalg.solve(H, cast(TensorVariable, pt.grad(half_logdet, xv)), assume_a="pos")
             implicit = cast(TensorVariable, pt.grad(pt.sum(disconnected_grad(v) * g), wv))[: self.k]
-            self._outer_general = pytensor.function(
-                [xv, wv], [F, dF_gaussian + implicit], on_unused_input="ignore", mode=MODE
-            )
+            self._outer_general = pm_compile([xv, wv], [F, dF_gaussian + implicit], on_unused_input="ignore")
         return self._outer_general(x, wa)
 
     def check_gaussian(self, w: np.ndarray) -> bool:
@@ -439,33 +432,38 @@ class LaplaceEngine:
 
     # -- the conditional mode ----------------------------------------------------------------
 
-    def mode(self, w: np.ndarray, x0: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
-        """The conditional mode of the integrated variables at `w` and whether Newton's method
-        reached it (squared decrement below :data:`MODE_TOL`)."""
-        x = np.zeros(self.q) if x0 is None else np.array(x0, dtype=float, copy=True)
-        lv, g, H = self._inner_at(x, w)
+    def mode(self, w: np.ndarray, y0: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+        """The conditional mode y = (x, fixed effects) of the integrated variables at `w` and
+        whether Newton's method reached it: a squared Newton decrement (twice the rise of ``l``
+        that is left, in the local quadratic) below :data:`MODE_TOL` or below the rounding of
+        ``l``, the data's own scale, after which one more full step is taken."""
+        y = np.zeros(self.q) if y0 is None else np.array(y0, dtype=float, copy=True)
+        lv, g, H = self._inner_at(y, w)
         if not np.isfinite(lv):
-            x = np.zeros(self.q)
-            lv, g, H = self._inner_at(x, w)
+            y = np.zeros(self.q)
+            lv, g, H = self._inner_at(y, w)
         for _ in range(MODE_MAXITER):
             if not (np.isfinite(lv) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
-                return x, False
+                return y, False
             step, dec2 = _newton_step(H, g)
             if step is None:
-                return x, False
-            if dec2 <= MODE_TOL:
-                return x, True
+                return y, False
+            floor = 64.0 * np.finfo(float).eps * max(1.0, abs(lv))
+            if dec2 <= max(MODE_TOL, floor):
+                yn = y + step  # at quadratic convergence: the error from dec to about dec**2
+                ln = self._inner_at(yn, w)[0]
+                return (yn if np.isfinite(ln) and ln >= lv - floor else y), True
             t, moved = 1.0, False
             for _ in range(60):
-                xn = x + t * step
-                ln, gn, Hn = self._inner_at(xn, w)
-                if np.isfinite(ln) and ln >= lv - 1e-13 * max(1.0, abs(lv)):
-                    x, lv, g, H, moved = xn, ln, gn, Hn, True
+                yn = y + t * step
+                ln, gn, Hn = self._inner_at(yn, w)
+                if np.isfinite(ln) and ln >= lv - floor:
+                    y, lv, g, H, moved = yn, ln, gn, Hn, True
                     break
                 t *= 0.5
-            if not moved:  # at the rounding floor of l: the mode to machine precision
-                return x, dec2 <= 1e-16
-        return x, False
+            if not moved:
+                return y, False
+        return y, False
 
     # -- the kernel's Objective protocol -----------------------------------------------------
 
@@ -520,49 +518,50 @@ class LaplaceEngine:
     # -- coordinates -------------------------------------------------------------------------
 
     def to_w(self, natural: Mapping[str, Any]) -> np.ndarray:
-        """Outer coordinates for natural values by name (missing names: the model's initial point)."""
-        point = self.model.initial_point()
+        """Outer coordinates for natural values by name (missing names: the model's initial
+        point). ValueError for a value outside the support (not finite, or a negative scale)."""
+        if self._initial is None:
+            self._initial = self.model.initial_point()
         w = np.zeros(self.k)
         cfree = {rv.name: rv for rv in self.model.free_RVs}
         for b in self.w_blocks:
             rv = cfree[b.name]
-            tr = self.model.rvs_to_transforms.get(rv)
-            value_name = self.model.rvs_to_values[rv].name
-            if b.name in natural:
-                v = np.broadcast_to(np.asarray(natural[b.name], dtype=float), b.shape)
-                if b.name in self.scales:
-                    if np.any(v < 0) or not np.all(np.isfinite(v)):
-                        raise ValueError(messages.marginal_start_outside(b.name, v))
-                    u = v
-                elif tr is not None:
-                    u = tr.forward(pt.as_tensor_variable(v), *_constant_inputs(rv)).eval()
-                    if not np.all(np.isfinite(u)):
-                        raise ValueError(messages.marginal_start_outside(b.name, v))
-                else:
-                    u = v
+            if b.name not in natural:
+                u = self._initial[self.model.rvs_to_values[rv].name]
             else:
-                u = point[value_name]
+                v = np.broadcast_to(np.asarray(natural[b.name], dtype=float), b.shape)
+                if self.model.rvs_to_transforms.get(rv) is None or b.name in self.scales:
+                    u = v
+                else:
+                    u = self._forward(b, rv)(v.ravel())
+                if not np.all(np.isfinite(u)) or (b.name in self.scales and np.any(v < 0)):
+                    raise ValueError(messages.marginal_start_outside(b.name, v))
             w[b.start : b.stop] = np.ravel(u)
         return w
+
+    def _forward(self, b: _Block, rv) -> Any:
+        """The compiled transform of `rv` (natural values to its coordinates), once per variable."""
+        if b.name not in self._forwards:
+            v = pt.dvector(b.name)
+            tr = self.model.rvs_to_transforms[rv]
+            u = self.model.replace_rvs_by_values([tr.forward(v.reshape(b.shape), *rv.owner.inputs)])[0]
+            self._forwards[b.name] = pm_compile([v], pt.as_tensor_variable(u).ravel(), mode="FAST_COMPILE")
+        return self._forwards[b.name]
 
     def natural(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r, J = self._natural(np.concatenate([np.asarray(w, dtype=float), np.zeros(self.p)]))
         return np.asarray(r, dtype=float), np.asarray(J, dtype=float).reshape(len(r), self.k)
 
     def integrated_at(self, w: np.ndarray) -> dict[str, Any]:
-        """At `w`: the conditional modes of the latent variables (natural scale), their
+        """At `w`: the conditional modes of the latent variables (natural scale) and their
         conditional covariance, the conditional mode and covariance of all integrated variables
-        in their coordinates, and whether the curvature is the same at a second point (exact)."""
+        in their coordinates, and the marginal NLL."""
         F, _, x = self.evaluate(w)
         lat, J, H = self._latent(*self._args(x, w))
         Hinv = np.linalg.inv(H)
         ql = self.q_latent
         cov_lat = J @ Hinv[:ql, :ql] @ J.T
         return {"latent": lat, "cov_latent": cov_lat, "x": x, "cov_x": Hinv, "objective": F}
-
-
-def _constant_inputs(rv) -> list:
-    return list(rv.owner.inputs)
 
 
 def _newton_step(H: np.ndarray, g: np.ndarray) -> tuple[np.ndarray | None, float]:
@@ -608,7 +607,7 @@ def laplace_engine(model: pm.Model, latent: tuple[str, ...], method: str) -> Lap
     return engine
 
 
-class MarginalContext:
+class MarginalContext(PortableContext):
     """The :class:`~pplmle.core.likelihood.Likelihood` of a marginal fit: the model, a copy of
     its data and the optimum, for ``nllf``, profiles and intervals."""
 
@@ -628,51 +627,35 @@ class MarginalContext:
             self._engine = laplace_engine(self.source, self.latent, self.method)
         return self._engine
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_engine"] = None
-        state["source"] = portable(self.source)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        state["source"] = restore(state["source"])
-        self.__dict__.update(state)
-
-    def _active(self):
+    @contextlib.contextmanager
+    def active(self):
+        """The engine holding this fit's data (under its lock), restored afterwards."""
         engine = self.engine
-        engine.lock.acquire()
-        current = engine.data_snapshot()
-        engine.set_data(self.data)
-        return engine, current
-
-    def _release(self, engine, current) -> None:
-        engine.set_data(current)
-        engine.lock.release()
+        with engine.lock:
+            current = engine.data_snapshot()
+            engine.set_data(self.data)
+            try:
+                yield engine
+            finally:
+                engine.set_data(current)
 
     def _outer_values(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in params.items() if k in self.engine.outer}
 
     def nll(self, params: Mapping[str, Any]) -> float:
-        engine, current = self._active()
-        try:
-            w = engine.to_w(self._outer_values(params))
-            return float(engine.evaluate(w)[0])
-        finally:
-            self._release(engine, current)
+        with self.active() as engine:
+            return float(engine.evaluate(engine.to_w(self._outer_values(params)))[0])
 
     def supports(self, params: Mapping[str, Any]) -> bool:
-        engine, current = self._active()
-        try:
-            engine.to_w(self._outer_values(params))
-        except ValueError:
-            return False
-        finally:
-            self._release(engine, current)
+        with self.active() as engine:
+            try:
+                engine.to_w(self._outer_values(params))
+            except ValueError:
+                return False
         return True
 
     def constrained_minimum(self, start, fixed, values):
-        engine, current = self._active()
-        try:
+        with self.active() as engine:
             (j,), (c,) = list(fixed), list(values)
             u0 = np.array(start, dtype=float, copy=True)
             natural, _ = engine.natural(u0)
@@ -687,8 +670,6 @@ class MarginalContext:
                     pass
             U, f, ok = kernel.constrained(engine, u0[None, :], int(j), np.array([c]))
             return U[0], float(f[0]), bool(ok[0] and np.isfinite(f[0]))
-        finally:
-            self._release(engine, current)
 
 
 def _unflatten(engine: LaplaceEngine, flat: np.ndarray) -> dict[str, Any]:
@@ -819,7 +800,8 @@ def fit_marginal(
             fixed_se[name] = float(s[0]) if shape == () else s.reshape(shape)
             i += size
         params, se_by = {**fixed_params, **params}, {**fixed_se, **se_by}
-        big = np.zeros((nf + engine.k, nf + engine.k))
+        # their covariance with the variance components is not estimated by REML: NaN
+        big = np.full((nf + engine.k, nf + engine.k), np.nan)
         big[:nf, :nf] = cb
         big[nf:, nf:] = cov
         cov = big

@@ -295,14 +295,20 @@ class LRTest:
         number of free parameters.
     p_value
         ``P(chi2(df) >= statistic)``.
+    note
+        A caveat on that reference distribution, when one applies: empty, or (for a marginal fit
+        whose integrated effects the restricted model leaves out) that their variance is tested
+        on the boundary, zero.
     """
 
     statistic: float
     df: int
     p_value: float
+    note: str = ""
 
     def __repr__(self) -> str:
-        return f"LRTest(statistic={self.statistic:.6g}, df={self.df}, p_value={self.p_value:.4g})"
+        text = f"LRTest(statistic={self.statistic:.6g}, df={self.df}, p_value={self.p_value:.4g})"
+        return f"{text}\n{self.note}" if self.note else text
 
 
 def lr_test(restricted: MLEResult, full: MLEResult) -> LRTest:
@@ -379,4 +385,8 @@ def lr_test(restricted: MLEResult, full: MLEResult) -> LRTest:
                 "so the models are not nested or a fit did not converge to the maximum."
             )
         statistic = 0.0
-    return LRTest(statistic=statistic, df=int(df), p_value=float(scipy.stats.chi2.sf(statistic, df)))
+    left_out = [n for n in full.marginalized if n not in restricted.marginalized]
+    note = messages.variance_tested_at_zero(left_out) if left_out else ""
+    return LRTest(
+        statistic=statistic, df=int(df), p_value=float(scipy.stats.chi2.sf(statistic, df)), note=note
+    )

@@ -120,6 +120,8 @@ def test_radon_result_is_a_value(radon, radon_ml):
     assert back == radon_ml
     np.testing.assert_allclose(back.nllf(), -radon_ml.loglik, rtol=1e-12)
     assert radon_ml.marginalized == ("a",)
+    # the user's model is left as it was: its scale keeps its log transform
+    assert type(radon.rvs_to_transforms[radon["sigma_a"]]).__name__ == "LogTransform"
 
 
 def test_radon_profile_interval_of_the_county_scale(radon_ml):
@@ -130,6 +132,80 @@ def test_radon_profile_interval_of_the_county_scale(radon_ml):
     # the profile log-likelihood at each end is chi2(1, 0.95) / 2 = 1.9207 below the maximum
     prof = pl.profile(radon_ml, "sigma_a", values=[lo, hi])
     np.testing.assert_allclose(radon_ml.loglik - prof.values, 1.920729, atol=1e-5)
+
+
+# -- what users bring: other units, far-off data, poor starts -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def radon_data_model():
+    """The radon model with its response in a container, to refit in other units."""
+    y, floor, county, names = radon_data()
+    with pm.Model(coords={"county": names}) as model:
+        yd = pm.Data("log_radon", y)
+        mu_a = pm.Normal("mu_a", 0.0, 10.0)
+        b = pm.Normal("b", 0.0, 10.0)
+        sigma_a = pm.HalfNormal("sigma_a", 1.0)
+        a = pm.Normal("a", mu_a, sigma_a, dims="county")
+        sigma_y = pm.HalfNormal("sigma_y", 1.0)
+        pm.Normal("y", a[county] + b * floor, sigma_y, observed=yd)
+    return model
+
+
+def refit(model, y):
+    pm.set_data({"log_radon": y}, model=model)
+    return pl.mle(model, marginalize="a")
+
+
+@pytest.mark.parametrize(("shift", "factor"), [(0.0, 1e3), (0.0, 1e-6), (1e6, 1e3), (-3e4, 1e8)])
+def test_estimates_follow_the_units_of_the_response(radon_data_model, radon_ml, shift, factor):
+    """y -> shift + factor y: the county mean moves and every coefficient and scale is multiplied,
+    from the same default start (sigma_y starts near 0.8 whatever the units)."""
+    y = radon_data()[0]
+    res = refit(radon_data_model, shift + factor * y)
+    p, se = radon_ml.params, radon_ml.se
+    expected = {"mu_a": shift + factor * p["mu_a"], "b": factor * p["b"]}
+    expected |= {"sigma_a": factor * p["sigma_a"], "sigma_y": factor * p["sigma_y"]}
+    assert res.converged and not res.diagnostics
+    for name, value in expected.items():
+        np.testing.assert_allclose(res.params[name], value, rtol=1e-9)
+        np.testing.assert_allclose(res.se[name], factor * se[name], rtol=1e-8)
+    np.testing.assert_allclose(res.loglik, radon_ml.loglik - y.size * np.log(factor), rtol=1e-10)
+
+
+def test_data_far_from_zero_in_their_own_units_are_not_called_converged(radon_data_model, radon_ml):
+    """Log radon + 1e6: the model's own residuals (y - mu, both near 1e6) lose six digits, the
+    gradient of the marginal likelihood is too noisy for a trusted Hessian from its differences,
+    and the fit says so (a known limit), with estimates still right to 1e-8."""
+    y = radon_data()[0]
+    with pytest.warns(pl.ConvergenceWarning, match=r"The marginal fit did not converge"):
+        res = refit(radon_data_model, 1e6 + y)
+    assert not res.converged
+    np.testing.assert_allclose(res.params["mu_a"], 1e6 + radon_ml.params["mu_a"], rtol=1e-12)
+    for name in ("b", "sigma_a", "sigma_y"):
+        np.testing.assert_allclose(res.params[name], radon_ml.params[name], rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "start",
+    [{"sigma_a": 0.0}, {"sigma_y": 1e4, "mu_a": -50.0}, {"sigma_a": 1e-8, "sigma_y": 1e-3}, {"b": 1e5}],
+)
+def test_poor_starts_reach_the_same_optimum(radon, radon_ml, start):
+    # sigma_a = 0 is a stationary point of the marginal likelihood (it is even in the scale): the
+    # kernel leaves it along the negative curvature
+    res = pl.mle(radon, marginalize="a", start=start)
+    assert res.converged
+    for name, value in radon_ml.params.items():
+        np.testing.assert_allclose(res.params[name], value, rtol=1e-10)
+
+
+def test_start_outside_the_support_is_refused(radon):
+    with pytest.raises(ValueError, match=r"`start` gives `sigma_a` = .*-1.*outside its support"):
+        pl.mle(radon, marginalize="a", start={"sigma_a": -1.0})
+    with pytest.raises(ValueError, match=r"`start` gives `sigma_y` = .*nan.*outside its support"):
+        pl.mle(radon, marginalize="a", start={"sigma_y": np.nan})
+    with pytest.raises(ValueError, match=r"`start` may name only the estimated parameters .*\['a'\]"):
+        pl.mle(radon, marginalize="a", start={"a": 0.0})
 
 
 # -- lme4's results vendored by statsmodels' tests -----------------------------------------------
@@ -330,6 +406,7 @@ def test_model_comparison_takes_the_ml_fit_and_refuses_reml(radon_ml, radon_reml
     complete = pl.mle(pooled)
     test = pl.lr_test(complete, radon_ml)
     assert test.df == 1
+    assert "variance is tested at zero" in test.note and "half the one shown" in repr(test)
     np.testing.assert_allclose(test.statistic, 2 * (radon_ml.loglik - complete.loglik), rtol=1e-12)
     table = pl.compare_models({"complete": complete, "partial": radon_ml})
     assert table["AIC"].idxmin() == "partial"

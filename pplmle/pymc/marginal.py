@@ -54,6 +54,7 @@ import pandas as pd
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
+import scipy.linalg
 from pymc.model.fgraph import ModelFreeRV, fgraph_from_model, model_free_rv, model_from_fgraph
 from pymc.pytensorf import compile as pm_compile
 from pymc.pytensorf import toposort_replace
@@ -360,22 +361,23 @@ class LaplaceEngine:
             H = pt.concatenate([pt.concatenate([H, H_bx.T], axis=1), pt.concatenate([H_bx, H_bb], axis=1)])
             g_y = pt.concatenate([g_x, g_a[k:]])
         H = 0.5 * (H + H.T)
-        L = pt.linalg.cholesky(H)
-        half_logdet = pt.sum(pt.log(pt.diag(L)))
-        F = -joint + half_logdet - 0.5 * self.q * _LOG_2PI
-        dF_gaussian = (-g_a + pt.grad(half_logdet, wa))[:k]
+        # the log-determinant and H^-1 are NumPy's (LAPACK, O(q^3) once per evaluation); its
+        # derivatives are d(1/2 log det H) = 1/2 tr(C dH) with C = H^-1 held fixed, one reverse pass
+        C = pt.dmatrix("C")
+        half_trace = 0.5 * pt.sum(C * H)
+        dF_gaussian = (-g_a + pt.grad(half_trace, wa))[:k]
         lat = pt.concatenate([pt.as_tensor_variable(a).astype("float64").ravel() for a in latent_natural])
         jac_lat = pytensor.gradient.jacobian(lat, x, vectorize=True)
         jac_nat = pytensor.gradient.jacobian(nat, wa, vectorize=True)[:, :k] if k else pt.zeros((0, 0))
         # PyMC's compile: a parameter outside its support gives -inf, not an error
         self._inner = pm_compile([x, wa], [joint, g_y, H], on_unused_input="ignore")
-        self._outer_gaussian = pm_compile([x, wa], [F, dF_gaussian], on_unused_input="ignore")
+        self._outer_gaussian = pm_compile([x, wa, C], dF_gaussian, on_unused_input="ignore")
         self._natural = pm_compile([wa], [nat, jac_nat], on_unused_input="ignore")
         self._latent = pm_compile([x, wa], [lat, jac_lat, H], on_unused_input="ignore")
         # where the curvature depends on x (not a linear mixed model), the mode moves with w and
         # log det H with it: the implicit term, compiled on first use (ML only: p = 0)
         self._outer_general: Any = None
-        self._implicit_graph = (x, wa, half_logdet, H, g_x, F, dF_gaussian)
+        self._implicit_graph = (x, wa, C, half_trace, g_x, dF_gaussian)
 
     def _args(self, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The graphs' arguments for the integrated point y = (x, fixed effects) at `w`."""
@@ -385,16 +387,27 @@ class LaplaceEngine:
     def _inner_at(self, y: np.ndarray, w: np.ndarray):
         return self._inner(*self._args(y, w))
 
-    def _outer(self, y: np.ndarray, w: np.ndarray):
+    def _outer(self, y: np.ndarray, w: np.ndarray, lv: float, H: np.ndarray) -> tuple[float, np.ndarray]:
+        """The marginal NLL and its exact gradient in `w` at the mode `y`, where the joint
+        log-density is `lv` and its curvature `H`."""
+        try:
+            L = np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            return np.inf, np.full(self.k, np.nan)
+        half_logdet = float(np.sum(np.log(np.diag(L))))
+        Linv = scipy.linalg.solve_triangular(L, np.eye(self.q), lower=True)
+        C = Linv.T @ Linv
         x, wa = self._args(y, w)
+        F = -float(lv) + half_logdet - 0.5 * self.q * _LOG_2PI
         if self.gaussian:
-            return self._outer_gaussian(x, wa)
+            return F, np.asarray(self._outer_gaussian(x, wa, C), dtype=float)
         if self._outer_general is None:
-            xv, wv, half_logdet, H, g, F, dF_gaussian = self._implicit_graph
-            v = pt.linalg.solve(H, cast(TensorVariable, pt.grad(half_logdet, xv)), assume_a="pos")
+            xv, wv, Cv, half_trace, g, dF_gaussian = self._implicit_graph
+            # the mode moves with w: dx/dw = H^-1 d2l/dx dw enters through d(1/2 log det H)/dx
+            v = pt.dot(Cv, cast(TensorVariable, pt.grad(half_trace, xv)))
             implicit = cast(TensorVariable, pt.grad(pt.sum(disconnected_grad(v) * g), wv))[: self.k]
-            self._outer_general = pm_compile([xv, wv], [F, dF_gaussian + implicit], on_unused_input="ignore")
-        return self._outer_general(x, wa)
+            self._outer_general = pm_compile([xv, wv, Cv], dF_gaussian + implicit, on_unused_input="ignore")
+        return F, np.asarray(self._outer_general(x, wa, C), dtype=float)
 
     def check_gaussian(self, w: np.ndarray) -> bool:
         """Whether the joint density is Gaussian in the integrated variables (their curvature the
@@ -432,11 +445,11 @@ class LaplaceEngine:
 
     # -- the conditional mode ----------------------------------------------------------------
 
-    def mode(self, w: np.ndarray, y0: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
-        """The conditional mode y = (x, fixed effects) of the integrated variables at `w` and
-        whether Newton's method reached it: a squared Newton decrement (twice the rise of ``l``
-        that is left, in the local quadratic) below :data:`MODE_TOL` or below the rounding of
-        ``l``, the data's own scale, after which one more full step is taken."""
+    def mode(self, w: np.ndarray, y0: np.ndarray | None = None) -> tuple[np.ndarray, bool, float, np.ndarray]:
+        """The conditional mode y = (x, fixed effects) of the integrated variables at `w`, whether
+        Newton's method reached it (a squared Newton decrement, twice the rise of ``l`` left in the
+        local quadratic, below :data:`MODE_TOL` or below the rounding of ``l``, after which one
+        more full step is taken), and ``l`` and the curvature ``H`` there."""
         y = np.zeros(self.q) if y0 is None else np.array(y0, dtype=float, copy=True)
         lv, g, H = self._inner_at(y, w)
         if not np.isfinite(lv):
@@ -444,26 +457,25 @@ class LaplaceEngine:
             lv, g, H = self._inner_at(y, w)
         for _ in range(MODE_MAXITER):
             if not (np.isfinite(lv) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
-                return y, False
+                return y, False, lv, H
             step, dec2 = _newton_step(H, g)
             if step is None:
-                return y, False
+                return y, False, lv, H
             floor = 64.0 * np.finfo(float).eps * max(1.0, abs(lv))
-            if dec2 <= max(MODE_TOL, floor):
-                yn = y + step  # at quadratic convergence: the error from dec to about dec**2
-                ln = self._inner_at(yn, w)[0]
-                return (yn if np.isfinite(ln) and ln >= lv - floor else y), True
+            done = dec2 <= max(MODE_TOL, floor)  # then one more full step (error dec -> dec**2)
             t, moved = 1.0, False
-            for _ in range(60):
+            for _ in range(1 if done else 60):
                 yn = y + t * step
                 ln, gn, Hn = self._inner_at(yn, w)
-                if np.isfinite(ln) and ln >= lv - floor:
+                if np.isfinite(ln) and ln >= lv - floor and np.all(np.isfinite(Hn)):
                     y, lv, g, H, moved = yn, ln, gn, Hn, True
                     break
                 t *= 0.5
+            if done:
+                return y, True, lv, H
             if not moved:
-                return y, False
-        return y, False
+                return y, False, lv, H
+        return y, False, lv, H
 
     # -- the kernel's Objective protocol -----------------------------------------------------
 
@@ -474,10 +486,9 @@ class LaplaceEngine:
             return self._memo[key]
         self.n_eval += 1
         with np.errstate(all="ignore"):
-            x, ok = self.mode(w, self._x_last)
+            x, ok, lv, H = self.mode(w, self._x_last)
             if ok:
-                F, dF = self._outer(x, w)
-                F, dF = float(F), np.asarray(dF, dtype=float)
+                F, dF = self._outer(x, w, lv, H)
                 self._x_last = x
             else:
                 F, dF = np.inf, np.full(self.k, np.nan)

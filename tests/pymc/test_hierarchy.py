@@ -273,3 +273,42 @@ def test_profile_interval_of_a_parameter_that_does_not_enter_the_likelihood_is_n
     se = flattened.se["a"][0]
     assert lo < GROUP_MEAN[0] < hi
     np.testing.assert_allclose([GROUP_MEAN[0] - lo, hi - GROUP_MEAN[0]], 1.96 * se, rtol=0.1)
+
+
+# -- dims: a parameter's length given by coords --------------------------------------------------
+
+
+def test_many_parameters_with_dims_fit_and_refit_when_the_coords_change():
+    """A vector of 40 group means declared with ``dims=`` (its length a shared variable that
+    pm.set_dim can change) fits like one declared with ``shape=``: the Hessian is compiled on
+    static shapes (a symbolic length once made its rewrites run for minutes and over 10 GB). When
+    the coords and the data change, the next fit is of the new model."""
+    rng = np.random.default_rng(7)
+
+    def data(groups):
+        idx = np.repeat(np.arange(groups), 5)
+        return idx, rng.normal(np.linspace(-2.0, 2.0, groups)[idx], 0.5)
+
+    idx, y = data(40)
+    with pm.Model(coords={"group": [f"g{j}" for j in range(40)]}) as model:
+        i = pm.Data("idx", idx)
+        obs = pm.Data("y_obs", y)
+        mu = pm.Normal("mu", 0.0, 10.0, dims="group")
+        sigma = pm.HalfNormal("sigma", 1.0)
+        pm.Normal("y", mu[i], sigma, observed=obs)
+    assert model["mu"].type.shape == (None,)  # the length is symbolic
+
+    def check(res, idx, y, groups):
+        means = np.bincount(idx, weights=y) / np.bincount(idx)
+        s = np.sqrt(np.mean((y - means[idx]) ** 2))
+        assert res.converged and res.n_params == groups + 1
+        np.testing.assert_allclose(res.params["mu"], means, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(res.params["sigma"], s, rtol=1e-8)
+        np.testing.assert_allclose(res.se["mu"], s / np.sqrt(5.0), rtol=1e-7)
+        assert list(res.table().index[:2]) == ["mu[g0]", "mu[g1]"]
+
+    check(pl.mle(model), idx, y, 40)
+    idx2, y2 = data(45)
+    model.set_dim("group", 45, coord_values=[f"g{j}" for j in range(45)])
+    pm.set_data({"idx": idx2, "y_obs": y2}, model=model)
+    check(pl.mle(model), idx2, y2, 45)

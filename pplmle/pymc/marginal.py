@@ -24,6 +24,9 @@ How it is computed (:class:`LaplaceEngine`):
   reported as a boundary estimate, exactly 0, instead of drifting towards it on a log scale.
   Such a scale ``s`` is optimized on the whole line as ``|t|`` (the marginal likelihood is even
   in ``t``); other free variables keep their usual transforms.
+- Other latents on the whole line (an ``MvNormal`` of correlated effects, its covariance an
+  ``LKJCholeskyCov`` say) are integrated in their own coordinates, their log-density part of the
+  joint one (ML only: REML is refused for them).
 - The conditional mode is found by Newton's method on the exact Hessian ``H``, warm-started from
   the last mode. ``H`` is sparse (a group's effects meet only each other): its pattern is
   measured once per data set (products with unit vectors at two random points, checked with
@@ -270,6 +273,16 @@ class LaplaceEngine:
         outer = [n for n in free if n not in latent]
         fixed: list[str] = []
         if method == "REML":
+            other = [n for n in latent if n not in normal]
+            if other:
+                # (PyTensor's rewrites of the fixed effects' second derivatives through an MvNormal
+                # run out of memory: refused rather than left to hang)
+                raise ValueError(
+                    "method='REML' is built for effects declared with pm.Normal; "
+                    f"{other} {'is' if len(other) == 1 else 'are'} "
+                    f"{', '.join(sorted({type(free[n].owner.op).__name__ for n in other}))}. "
+                    "Use method='ML' for this model."
+                )
             fixed = [
                 n for n in outer if n not in self.scales and copy.rvs_to_transforms.get(cfree[n]) is None
             ]

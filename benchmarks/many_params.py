@@ -143,10 +143,11 @@ def measure(pl, pm, sm, n: int, p: int, reps: int, seed: int) -> dict:
     }
 
 
-def slope(ps: list[int], ts: list[float]) -> str:
-    if len(set(ps)) < 2:
-        return "n/a (one p)"
-    return f"{np.polyfit(np.log(ps), np.log(ts), 1)[0]:.2f}"
+def slope(xs: list[int], ts: list[float], what: str = "p") -> str:
+    """The log-log slope of times `ts` against sizes `xs` (least squares), "n/a" for one size."""
+    if len(set(xs)) < 2:
+        return f"n/a (one {what})"
+    return f"{np.polyfit(np.log(xs), np.log(ts), 1)[0]:.2f}"
 
 
 def table(rows: list[dict]) -> str:

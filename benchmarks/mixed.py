@@ -41,7 +41,7 @@ BLAS_THREADS = {v: os.environ.setdefault(v, "1") for v in ("OPENBLAS_NUM_THREADS
 
 import numpy as np  # noqa: E402  (after the thread settings)
 import pandas as pd  # noqa: E402
-from many_params import timed, write_section  # noqa: E402  (this directory is on sys.path as a script)
+from many_params import slope, timed, write_section  # noqa: E402  (this directory is on sys.path as a script)
 from ratios import fmt_time, machine  # noqa: E402
 
 HEADING = "## Mixed models (benchmarks/mixed.py)"
@@ -161,12 +161,6 @@ def measure(pl, pm, smf, label: str, d: dict, reps: int) -> dict:
     }
 
 
-def slope(gs: list[int], ts: list[float]) -> str:
-    if len(set(gs)) < 2:
-        return "n/a (one G)"
-    return f"{np.polyfit(np.log(gs), np.log(ts), 1)[0]:.2f}"
-
-
 def table(rows: list[dict]) -> str:
     lines = [
         "| model | G | n | reps | pl.mle first fit | pl.mle warm | MixedLM | pl.mle / MixedLM | n_eval "
@@ -190,8 +184,8 @@ def notes(rows: list[dict]) -> list[str]:
     if sim:
         out.append(
             "- log-log slope of warm time against G (least squares of log t on log G, simulated, G = "
-            f"{', '.join(map(str, gs))}): pl.mle {slope(gs, [r['mle'] for r in sim])}, "
-            f"MixedLM {slope(gs, [r['sm'] for r in sim])}"
+            f"{', '.join(map(str, gs))}): pl.mle {slope(gs, [r['mle'] for r in sim], 'G')}, "
+            f"MixedLM {slope(gs, [r['sm'] for r in sim], 'G')}"
         )
     out.append(
         "- MixedLM is the median of "

@@ -128,9 +128,6 @@ class Structure:
         """No structure: every entry may be nonzero (q products, one block)."""
         return cls(sp.csr_matrix(np.ones((q, q), dtype=bool)), p)
 
-    def same_pattern(self, P: sp.csr_matrix) -> bool:
-        return P.shape == self.pattern.shape and (P != self.pattern).nnz == 0
-
     def blocks(self, HS: np.ndarray) -> list[np.ndarray]:
         """The symmetrized diagonal blocks of H, group by group (m, s, s), from its compressed
         products ``HS = H @ seeds`` (q, c)."""

@@ -356,6 +356,23 @@ class _ReusingModel(pm.Model):
     the model (other graphs, other arguments) is compiled as usual.
     """
 
+    def starting_at(self, start: Mapping[str, Any], point: Mapping[str, np.ndarray]) -> None:
+        """Serve `point` (values by value-variable name, on the unconstrained scale) as the
+        initial point of the next ``pm.find_MAP`` call given exactly `start` (the same object);
+        see :func:`_serve_initial_points`."""
+        _serve_initial_points()
+        dtypes = {v.name: v.dtype for v in self.value_vars}
+        point = {name: np.asarray(value, dtype=dtypes.get(name, "float64")) for name, value in point.items()}
+        self.__dict__["_find_map_start"] = (start, point)
+
+    def initial_point_for(self, start: Any) -> Callable[..., dict[str, np.ndarray]] | None:
+        """find_MAP's initial-point function for `start`, or None: PyMC compiles it."""
+        pending = self.__dict__.pop("_find_map_start", None)
+        if pending is None or pending[0] is not start:
+            return None
+        point = pending[1]
+        return lambda seed=None: {name: np.array(value, copy=True) for name, value in point.items()}
+
     def _reused(self, key: tuple, build: Callable[[], Any]) -> Any:
         # an attribute of its own, which __getstate__ leaves out (compiled functions do not pickle)
         cache = self.__dict__.setdefault("_find_map_functions", {})
@@ -367,6 +384,7 @@ class _ReusingModel(pm.Model):
         state = super().__getstate__()
         state.pop("_find_map_functions", None)
         state.pop("_serving_engine", None)
+        state.pop("_find_map_start", None)
         return state
 
     @staticmethod
@@ -443,6 +461,40 @@ class _ReusingModel(pm.Model):
                         lambda: pm.Model.compile_fn(self, outs, inputs=inputs),
                     )
         return pm.Model.compile_fn(self, outs, inputs=inputs, mode=mode, point_fn=point_fn, **kwargs)
+
+
+_SERVING_LOCK = threading.Lock()
+
+
+def _serve_initial_points() -> None:
+    """Let a :class:`_ReusingModel` answer ``pm.find_MAP``'s request for its initial point.
+
+    find_MAP turns its `start` into the point it starts from with
+    ``pymc.initial_point.make_initial_point_fn``, which compiles a function of the start on
+    every call (about 7 ms, the largest part of a refit that otherwise takes milliseconds). The
+    name find_MAP calls (in ``pymc.tuning.starting``) is replaced, once per process, by one that
+    hands a :class:`_ReusingModel` the point the fit starts from (its unconstrained values, which
+    the compiled function would compute from them again, up to rounding) and calls PyMC's own
+    function for every other model and request, unchanged. (Nothing happens if this PyMC's
+    find_MAP does not call a name of that signature.)
+    """
+    from pymc.tuning import starting
+
+    with _SERVING_LOCK:
+        original = getattr(starting, "make_initial_point_fn", None)
+        if original is None or getattr(original, "_pplmle_serves", False):
+            return
+
+        @functools.wraps(original)
+        def make_initial_point_fn(*, model, overrides=None, jitter_rvs=None, **kwargs):
+            if isinstance(model, _ReusingModel) and not jitter_rvs and kwargs.get("return_transformed", True):
+                served = model.initial_point_for(overrides)
+                if served is not None:
+                    return served
+            return original(model=model, overrides=overrides, jitter_rvs=jitter_rvs, **kwargs)
+
+        make_initial_point_fn._pplmle_serves = True  # type: ignore[attr-defined]
+        starting.make_initial_point_fn = make_initial_point_fn
 
 
 class _FromValueGrad:
@@ -907,6 +959,7 @@ class Engine:
         progressbar: bool = False,
         gtol: float = kernel.GTOL,
         gauss_newton: bool = False,
+        join: kernel.Join | None = None,
     ) -> Run:
         """Minimize the objective from `u0`: find_MAP (or scipy's L-BFGS-B), then the kernel's Newton.
 
@@ -919,6 +972,9 @@ class Engine:
         is Levenberg-Marquardt: its curvature is never indefinite, so it follows the data's fit
         rather than the local shape of the likelihood, and leaves basins (a Gaussian peak fitted
         as flat noise, say) where Newton's method stays. Newton's method then finishes.
+
+        With `join` (another route's verified optimum), the route stops, with status JOINED, as
+        soon as it is in that optimum's basin (:func:`pplmle.pymc.kernel.newton`).
         """
         self.compile()
         n_eval, message, first_iters = 0, "", 0
@@ -927,6 +983,8 @@ class Engine:
             # natural-scale values by RV name: PyMC cannot invert a transform whose bounds
             # depend on other variables when the start is given on the transformed scale
             start = self.natural_from_u(u)
+            if isinstance(self.model, _ReusingModel):  # find_MAP starts at u, compiling nothing
+                self.model.starting_at(start, self.point_from_u(u))
             logger = logging.getLogger("pymc")
             level = logger.level
             logger.setLevel(logging.ERROR)
@@ -958,16 +1016,27 @@ class Engine:
         elif gauss_newton:
             if not self.has_gauss_newton:
                 raise ValueError("`gauss_newton=True` needs a model whose likelihood is Normal observations.")
-            lm = kernel.newton(_GaussNewton(self), u[None, :], tol=GAUSS_NEWTON_TOL, extend=False)
-            if np.isfinite(self.objective(lm.U[0])):
-                u = lm.U[0]
+            lm = kernel.newton(_GaussNewton(self), u[None, :], tol=GAUSS_NEWTON_TOL, extend=False, join=join)
             first_iters = int(lm.iters[0])
             lm_status = kernel.STATUS[int(lm.status[0])]
-            message = f"Gauss-Newton ({int(lm.iters[0])} iterations, {lm_status}), then Newton"
+            if int(lm.status[0]) == kernel.JOINED:
+                return Run(
+                    u=lm.U[0],
+                    u_first=lm.U[0],
+                    status=kernel.JOINED,
+                    iters=0,
+                    n_eval=0,
+                    message=f"Gauss-Newton ({first_iters} iterations, {lm_status})",
+                    minus_inf=bool(lm.minus_inf[0]),
+                    first_iters=first_iters,
+                )
+            if np.isfinite(self.objective(lm.U[0])):
+                u = lm.U[0]
+            message = f"Gauss-Newton ({first_iters} iterations, {lm_status}), then Newton"
         else:
             message = "Newton"
         u_first = u.copy()
-        fit = kernel.newton(self.single, u[None, :], tol=min(gtol, kernel.GTOL))
+        fit = kernel.newton(self.single, u[None, :], tol=min(gtol, kernel.GTOL), join=join)
         u = fit.U[0]
         return Run(
             u=u,
@@ -1067,7 +1136,7 @@ class Run:
 
     u: np.ndarray
     u_first: np.ndarray  # where the first optimizer (find_MAP) stopped
-    status: int  # a kernel status: CONVERGED, STALLED, EXHAUSTED or NONFINITE
+    status: int  # a kernel status: CONVERGED, STALLED, EXHAUSTED, NONFINITE or JOINED
     iters: int
     n_eval: int
     message: str
@@ -1085,13 +1154,16 @@ class _Single:
     Inside :meth:`remembering` (one fit, during which the data cannot change: the fit holds the
     engine's lock) the last :data:`MEMO_SIZE` evaluations are kept by point, so that a point
     assessed twice (the end of a route, compared with another route, then reported) is
-    evaluated once. Outside it nothing is kept, since the data may change between calls.
+    evaluated once; a point :meth:`pin`-ned (a route's verified optimum, which later routes are
+    checked against) is kept until the block ends. Outside it nothing is kept, since the data
+    may change between calls.
     """
 
     def __init__(self, engine: Engine):
         self._engine = engine
         self._vg = engine.compile()["vg"]
         self._memo: dict[tuple[str, bytes], Any] | None = None
+        self._pinned: set[tuple[str, bytes]] = set()
 
     @functools.cached_property
     def _info(self) -> Callable:
@@ -1115,11 +1187,13 @@ class _Single:
             yield
         finally:
             self._memo = None
+            self._pinned = set()
 
     def forget(self) -> None:
         """Drop what is kept (the data changed)."""
         if self._memo is not None:
             self._memo.clear()
+        self._pinned = set()
 
     def _call(self, kind: str, fn: Callable, u: np.ndarray) -> Any:
         memo = self._memo
@@ -1134,9 +1208,15 @@ class _Single:
             return o[0], o[2]
         out = fn(u)
         memo[key] = out
-        while len(memo) > MEMO_SIZE:
-            del memo[next(iter(memo))]
+        evictable = [k for k in memo if k not in self._pinned]
+        for k in evictable[: max(len(evictable) - MEMO_SIZE, 0)]:
+            del memo[k]
         return out
+
+    def pin(self, u: np.ndarray) -> None:
+        """Keep the full evaluation at `u` until the :meth:`remembering` block ends."""
+        if self._memo is not None:
+            self._pinned.add(("full", np.ascontiguousarray(u, dtype=float).tobytes()))
 
     def raw_value_grad(self, u: np.ndarray) -> tuple[Any, Any]:
         """The compiled objective and gradient at the point `u`, as they come (not made finite)."""

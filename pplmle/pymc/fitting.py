@@ -239,12 +239,15 @@ def _fit_from(
             u0, use_find_map=optimizer == "find_MAP", maxeval=maxeval, progressbar=progressbar, gtol=gtol
         )
         if second_route and optimizer == "find_MAP":
-            other = engine.optimize(u0, use_find_map=False, gtol=gtol)
+            # a later route stops once it reaches the basin of a verified optimum found before it
+            other = engine.optimize(u0, use_find_map=False, gtol=gtol, join=_join(engine, route, gtol))
             route, note = _choose(engine, route, other, gtol)
             if engine.has_gauss_newton:
                 # a third route for a Normal-response model: Levenberg-Marquardt (Gauss-Newton
                 # curvature) then Newton, which leaves basins that Newton's method stays in
-                lm = engine.optimize(u0, use_find_map=False, gtol=gtol, gauss_newton=True)
+                lm = engine.optimize(
+                    u0, use_find_map=False, gtol=gtol, gauss_newton=True, join=_join(engine, route, gtol)
+                )
                 route, also = _choose(engine, route, lm, gtol)
                 note = note or also
             notes.append(note)
@@ -345,8 +348,21 @@ def _fit_from(
     )
 
 
+def _join(engine: Engine, run: Run, gtol: float) -> kernel.Join | None:
+    """The end point of `run` as a route's target (:class:`pplmle.pymc.kernel.Join`) if it is a
+    verified optimum, else None."""
+    info = engine.info(run.u, gtol)
+    if not info["ok"]:
+        return None
+    engine.single.pin(run.u)  # assessed again when the fit is reported
+    return kernel.Join(u=np.asarray(run.u, dtype=float), f=info["objective"], hess=info["hess_u"])
+
+
 def _choose(engine: Engine, first: Run, second: Run, gtol: float) -> tuple[Run, str]:
     """The better of two routes from one start, and "" or why the better one cannot be trusted.
+
+    A second route that joined the first's verified optimum (status JOINED, see :func:`_join`)
+    agrees with it: the first is kept.
 
     A verified optimum beats an unverified point, and a lower NLL a higher one. When the better
     point is a verified optimum but the other route stopped, unverified, at a point far from it
@@ -354,6 +370,8 @@ def _choose(engine: Engine, first: Run, second: Run, gtol: float) -> tuple[Run, 
     between two distant regions: which one the optimizer stops in depends on the route, and
     the better point is not reported as converged.
     """
+    if second.status == kernel.JOINED:
+        return first, ""
     a, b = engine.info(first.u, gtol), engine.info(second.u, gtol)
 
     def key(item):
@@ -911,20 +929,26 @@ def mle(
     Newton's method from the start itself, and for a model of Normal observations with at most 16
     parameters Levenberg-Marquardt then Newton, are two more routes; the best end point is kept,
     and it is not called converged when another route stopped far from it (more than 3 standard
-    errors) at a likelihood nearly as high, since the surface is then nearly flat. The result is
-    marked converged only at a verified optimum: a positive-definite Hessian and a Newton
-    decrement (the distance to the optimum, in standard errors) at most `gtol`.
+    errors) at a likelihood nearly as high, since the surface is then nearly flat. A later route
+    that comes within 0.1 standard errors of an earlier route's verified optimum, at an NLL no
+    lower, has reached its basin and stops there (its last iterations would repeat that answer).
+    The result is marked converged only at a verified optimum: a positive-definite Hessian and a
+    Newton decrement (the distance to the optimum, in standard errors) at most `gtol`.
 
     What is compiled, and when: the first fit of a model compiles pplmle's functions (the
     objective and its gradient in one function, the Hessian and Jacobians) and two that
     ``pm.find_MAP`` asks for (the check of the start, the values it returns); the other two it
     asks for, the log-density without the Jacobian term and its gradient, are served by
     pplmle's function of both (the same quantities, one evaluation for find_MAP's paired calls at
-    a point). The transforms of the parameters are run by Python (no C code). Later fits of the
-    same ``pm.Model`` (the same data again, or new values set with ``pm.set_data``), and fits of
-    any family of the same type and shape, compile nothing: find_MAP still runs on every fit, on
-    the functions compiled once, so a refit gives exactly the value of a first fit. (A MAP, which
-    works on the user's model itself, leaves find_MAP to compile its functions on every call.)
+    a point). The transforms of the parameters are run by Python (no C code). find_MAP's
+    initial point, which it would compile a function for on every call, is handed to it: the
+    unconstrained values the fit starts from (pplmle replaces the name
+    ``pymc.tuning.starting.make_initial_point_fn`` by one that does this for pplmle's own models
+    and calls PyMC's function for every other model). Later fits of the same ``pm.Model`` (the
+    same data again, or new values set with ``pm.set_data``), and fits of any family of the same
+    type and shape, compile nothing: find_MAP still runs on every fit, on the functions compiled
+    once, so a refit gives exactly the value of a first fit. (A MAP, which works on the user's
+    model itself, leaves find_MAP to compile its functions on every call.)
 
     A ``bambi.Model`` is fitted on the user's scale: Bambi centres the predictors of a linear
     predictor with an intercept (``center_predictors=True``, its default), and its PyMC model's

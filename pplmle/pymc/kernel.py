@@ -86,8 +86,17 @@ DIFFERENCE_ULPS = 2.0**10
 QUICK_TOL = 1e-4
 
 # how a row of newton() ended
-CONVERGED, STALLED, EXHAUSTED, NONFINITE = 0, 1, 2, 3
-STATUS = {CONVERGED: "converged", STALLED: "stalled", EXHAUSTED: "exhausted", NONFINITE: "not finite"}
+CONVERGED, STALLED, EXHAUSTED, NONFINITE, JOINED = 0, 1, 2, 3, 4
+STATUS = {
+    CONVERGED: "converged",
+    STALLED: "stalled",
+    EXHAUSTED: "exhausted",
+    NONFINITE: "not finite",
+    JOINED: "joined the other route's optimum",
+}
+#: a route that comes this close to another route's verified optimum (in that optimum's standard
+#: errors) with an objective no lower has joined it (see :func:`newton`'s `join`)
+JOIN_TOL = 0.1
 
 
 class Objective(Protocol):
@@ -379,6 +388,24 @@ class NewtonResult:
     hess: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class Join:
+    """A verified optimum `u` with objective `f` and Hessian `hess` (the unconstrained scale),
+    which another route stops at once it reaches its basin (:func:`newton`)."""
+
+    u: np.ndarray
+    f: float
+    hess: np.ndarray
+
+    def reached(self, U: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """Which rows of `U` (objectives `f`) lie within :data:`JOIN_TOL` standard errors of the
+        optimum, with an objective no lower than its (up to rounding)."""
+        d = U - self.u[None, :]
+        dist2 = np.einsum("bi,ij,bj->b", d, self.hess, d)
+        no_lower = f >= self.f - ROUNDING * max(1.0, abs(self.f))
+        return np.isfinite(dist2) & (dist2 <= JOIN_TOL**2) & no_lower
+
+
 @quiet
 def newton(
     fun: Objective,
@@ -388,6 +415,7 @@ def newton(
     maxiter: int = MAXITER,
     extend: bool = True,
     quick: bool = False,
+    join: Join | None = None,
 ) -> NewtonResult:
     """Minimize every row from `U0` by a Levenberg-damped Newton method on the modified Hessian
     (:func:`_damped_search`), in the Jacobi-scaled space.
@@ -405,6 +433,11 @@ def newton(
     (:func:`difference_hessian`), started from the last iterate's scales: a third of the
     gradients, and CONVERGED then means converged on that cheaper curvature, which the caller
     verifies with :func:`assess` (passing ``hint=result.hess``).
+
+    With `join` (a verified optimum found by another route), a row stops as JOINED at an iterate
+    within :data:`JOIN_TOL` standard errors of that optimum (in its Hessian's metric) whose
+    objective is no lower: it is in that optimum's basin, where the quadratic model holds, and
+    the last quadratically convergent iterations would only repeat the other route's answer.
     """
     U = np.array(U0, dtype=float, copy=True)
     B = U.shape[0]
@@ -507,6 +540,9 @@ def newton(
         bad = ~(np.isfinite(f[moved]) & np.all(np.isfinite(H[moved].reshape(moved.size, -1)), axis=1))
         f[moved[bad]] = np.inf
         status[moved[bad]] = NONFINITE
+        if join is not None:
+            joined = moved[~bad][join.reached(U[moved[~bad]], f[moved[~bad]])]
+            status[joined] = JOINED
     status[status < 0] = EXHAUSTED
     return NewtonResult(U, status, iters, dec, minus_inf, H)
 

@@ -345,3 +345,53 @@ def test_gauss_newton_curvature_is_the_fisher_information_of_the_normal_observat
     expected[np.ix_([ia, ik], [ia, ik])] = J.T @ J
     expected[isg, isg] = 2.0 * x.size
     np.testing.assert_allclose(F, expected, rtol=1e-12, atol=1e-9)
+
+
+class _NormalNLL:
+    """The NLL of a Normal sample in (mu, log sigma), with its exact Hessian (NumPy)."""
+
+    def __init__(self, x):
+        self.x = np.asarray(x, dtype=float)
+        self.n_full = 0
+
+    def value_grad(self, U, rows):
+        return _Broken.value_grad(self, U, rows)  # type: ignore[arg-type]
+
+    def full(self, U, rows):
+        self.n_full += U.shape[0]
+        f, g = self.value_grad(U, rows)
+        mu, ls = U[:, 0], U[:, 1]
+        z = (self.x[None, :] - mu[:, None]) / np.exp(ls)[:, None]
+        H = np.empty((U.shape[0], 2, 2))
+        H[:, 0, 0] = self.x.size / np.exp(2 * ls)
+        H[:, 0, 1] = H[:, 1, 0] = 2.0 * np.sum(z, axis=1) / np.exp(ls)
+        H[:, 1, 1] = 2.0 * np.sum(z**2, axis=1)
+        return {"objective": f, "grad": g, "hess": H}
+
+
+def test_a_route_stops_once_it_joins_a_verified_optimum():
+    x = np.random.default_rng(3).normal(50.0, 4.0, size=400)
+    opt = np.array([x.mean(), np.log(x.std())])
+    fun = _NormalNLL(x)
+    alone = kernel.newton(fun, np.array([[0.0, 0.0]]))
+    n_alone = fun.n_full
+    assert alone.status[0] == kernel.CONVERGED
+    np.testing.assert_allclose(alone.U[0], opt, rtol=1e-12)
+
+    target = fun.full(opt[None, :], None)
+    join = kernel.Join(u=opt, f=float(target["objective"][0]), hess=target["hess"][0])
+    fun.n_full = 0
+    joined = kernel.newton(fun, np.array([[0.0, 0.0]]), join=join)
+    assert joined.status[0] == kernel.JOINED
+    assert fun.n_full < n_alone  # the last, quadratically convergent iterations are left out
+    d = joined.U[0] - opt
+    assert np.sqrt(d @ join.hess @ d) <= kernel.JOIN_TOL  # within 0.1 SE of the optimum
+    # a target the route never comes near changes nothing
+    far = kernel.Join(u=opt + np.array([100.0, 3.0]), f=join.f, hess=join.hess)
+    fun.n_full = 0
+    other = kernel.newton(fun, np.array([[0.0, 0.0]]), join=far)
+    assert other.status[0] == kernel.CONVERGED and fun.n_full == n_alone
+    np.testing.assert_array_equal(other.U, alone.U)
+    # nor does a target whose objective is above the route's: the route found lower points
+    lower = kernel.Join(u=opt, f=join.f + 1.0, hess=join.hess)
+    assert not lower.reached(opt[None, :], np.array([join.f]))[0]

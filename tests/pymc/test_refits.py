@@ -156,3 +156,55 @@ def test_find_maps_log_density_and_gradient_are_the_engines_and_equal_pymcs(data
     np.testing.assert_allclose(
         some(point), pm.Model.compile_dlogp(model, order[:1], jacobian=False)(point), rtol=1e-12
     )
+
+
+def test_a_refit_compiles_no_initial_point_and_starts_find_map_where_the_fit_asks(data_model, monkeypatch):
+    import pymc.initial_point
+    import pymc.tuning.starting
+
+    X, y = _regression(200, 0)
+    with data_model:
+        pm.set_data({"X": X, "y": y})
+    first = pl.mle(data_model, strict=True)
+    compiled = []
+    real = pymc.initial_point.compile
+
+    def counting(*args, **kwargs):  # PyMC's own compile, counted
+        compiled.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pymc.initial_point, "compile", counting)
+    again = pl.mle(data_model, strict=True)
+    assert compiled == []  # find_MAP's initial-point function was served, not compiled
+    assert "find_MAP (L-BFGS-B) then Newton" in again.message
+    for name in ("icpt", "beta", "sigma"):
+        np.testing.assert_allclose(again.params[name], first.params[name], rtol=1e-13)
+    # a start of the user's: find_MAP starts there (a wrong start would end elsewhere or fail)
+    engine, _ = model_engine(data_model, "MLE", "raise")
+    u0 = engine.to_unconstrained({"icpt": 1.0, "beta": [0.0, 0.0, 0.0], "sigma": 2.0})
+    served = engine.model
+    served.starting_at({"icpt": 1.0}, engine.point_from_u(u0))
+    pending = served.__dict__["_find_map_start"][1]
+    np.testing.assert_array_equal(np.concatenate([np.ravel(v) for v in pending.values()]), u0)
+    assert served.initial_point_for({"icpt": 1.0}) is None  # only for that very start object
+    # PyMC's own initial points, for any model pplmle does not own, are PyMC's
+    assert compiled == []
+    with pm.Model() as user:
+        pm.Normal("mu", 0.0, 1.0)
+        pm.HalfNormal("s", 1.0)
+    point = pymc.tuning.starting.make_initial_point_fn(model=user, overrides={"mu": 2.5, "s": 3.0})(None)
+    assert compiled == [1]
+    assert point["mu"] == 2.5 and point["s_log__"] == pytest.approx(np.log(3.0), rel=1e-15)
+
+
+def test_find_map_on_a_users_model_is_unchanged_by_pplmle(data_model):
+    pl.mle(data_model)  # pplmle serves its own models' initial points from here on
+    x = np.random.default_rng(8).normal(3.0, 2.0, size=50)
+    with pm.Model() as user:
+        mu = pm.Flat("mu")
+        sigma = pm.HalfFlat("sigma")
+        pm.Normal("x", mu, sigma, observed=x)
+    point = pm.find_MAP(model=user, start={"mu": -4.0, "sigma": 10.0}, progressbar=False)
+    np.testing.assert_allclose(point["mu"], x.mean(), rtol=1e-6)
+    np.testing.assert_allclose(point["sigma"], x.std(), rtol=1e-5)
+    assert type(user) is pm.Model

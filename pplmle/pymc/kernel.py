@@ -95,8 +95,10 @@ STATUS = {
     JOINED: "joined the other route's optimum",
 }
 #: a route that comes this close to another route's verified optimum (in that optimum's standard
-#: errors) with an objective no lower has joined it (see :func:`newton`'s `join`)
-JOIN_TOL = 0.1
+#: errors), with an objective no lower and the objective and gradient that the optimum's quadratic
+#: model predicts there (to :data:`JOIN_RTOL`), has joined it (see :func:`newton`'s `join`)
+JOIN_TOL = 2.0
+JOIN_RTOL = 0.1
 
 
 class Objective(Protocol):
@@ -397,13 +399,30 @@ class Join:
     f: float
     hess: np.ndarray
 
-    def reached(self, U: np.ndarray, f: np.ndarray) -> np.ndarray:
-        """Which rows of `U` (objectives `f`) lie within :data:`JOIN_TOL` standard errors of the
-        optimum, with an objective no lower than its (up to rounding)."""
+    def reached(self, U: np.ndarray, f: np.ndarray, G: np.ndarray) -> np.ndarray:
+        """Which rows of `U` (objectives `f`, gradients `G`) are in the optimum's basin: within
+        :data:`JOIN_TOL` standard errors of it, with an objective no lower than its (up to
+        rounding), where its quadratic model ``f + d'Hd/2`` predicts the objective, and ``Hd`` the
+        gradient (in the metric of ``H^-1``), to :data:`JOIN_RTOL` of the distance."""
+        H = np.asarray(self.hess, dtype=float)
+        diag = np.diag(H)
+        if not (np.all(np.isfinite(H)) and np.all(diag > 0)):
+            return np.zeros(U.shape[0], dtype=bool)
+        D = 1.0 / np.sqrt(diag)
+        try:  # the Cholesky factor of the Jacobi-scaled Hessian, as the kernel's
+            L = np.linalg.cholesky(D[:, None] * H * D[None, :])
+        except np.linalg.LinAlgError:
+            return np.zeros(U.shape[0], dtype=bool)
         d = U - self.u[None, :]
-        dist2 = np.einsum("bi,ij,bj->b", d, self.hess, d)
-        no_lower = f >= self.f - ROUNDING * max(1.0, abs(self.f))
-        return np.isfinite(dist2) & (dist2 <= JOIN_TOL**2) & no_lower
+        Hd = d @ H.T
+        half = 0.5 * np.einsum("bi,bi->b", d, Hd)  # d'Hd / 2: half the squared distance in SEs
+        dist = np.sqrt(np.maximum(2.0 * half, 0.0))
+        r = np.linalg.solve(L, (D[None, :] * (G - Hd)).T).T  # the gradient's miss, in H^-1's metric
+        miss = np.sqrt(np.einsum("bi,bi->b", r, r))
+        tiny = ROUNDING * max(1.0, abs(self.f))
+        no_lower = f >= self.f - tiny
+        rise = np.abs(f - self.f - half) <= JOIN_RTOL * half + tiny
+        return np.isfinite(dist) & (dist <= JOIN_TOL) & no_lower & rise & (miss <= JOIN_RTOL * dist)
 
 
 @quiet
@@ -435,9 +454,9 @@ def newton(
     verifies with :func:`assess` (passing ``hint=result.hess``).
 
     With `join` (a verified optimum found by another route), a row stops as JOINED at an iterate
-    within :data:`JOIN_TOL` standard errors of that optimum (in its Hessian's metric) whose
-    objective is no lower: it is in that optimum's basin, where the quadratic model holds, and
-    the last quadratically convergent iterations would only repeat the other route's answer.
+    in that optimum's basin (:meth:`Join.reached`: within :data:`JOIN_TOL` standard errors, where
+    the optimum's quadratic model predicts the objective and the gradient): its last iterations
+    would only repeat the other route's answer.
     """
     U = np.array(U0, dtype=float, copy=True)
     B = U.shape[0]
@@ -532,6 +551,14 @@ def newton(
             continue
         U[moved] = U[moved] + t[ok, None] * step[ok]
         iters[moved] += 1
+        if join is not None:  # from the search's evaluation of the new iterate: no Hessian needed
+            f_new, g_new = fun.value_grad(U[moved], moved)
+            there = join.reached(U[moved], f_new, g_new)
+            status[moved[there]] = JOINED
+            f[moved[there]], g[moved[there]] = f_new[there], g_new[there]
+            moved = moved[~there]
+            if moved.size == 0:
+                continue
         new = fun.full(U[moved], moved)
         f[moved], g[moved], Hc[moved] = new["objective"], new["grad"], new["hess"]
         H[moved], differences[moved], untrusted[moved] = hessians(
@@ -540,9 +567,6 @@ def newton(
         bad = ~(np.isfinite(f[moved]) & np.all(np.isfinite(H[moved].reshape(moved.size, -1)), axis=1))
         f[moved[bad]] = np.inf
         status[moved[bad]] = NONFINITE
-        if join is not None:
-            joined = moved[~bad][join.reached(U[moved[~bad]], f[moved[~bad]])]
-            status[joined] = JOINED
     status[status < 0] = EXHAUSTED
     return NewtonResult(U, status, iters, dec, minus_inf, H)
 

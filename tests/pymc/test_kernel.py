@@ -392,6 +392,14 @@ def test_a_route_stops_once_it_joins_a_verified_optimum():
     other = kernel.newton(fun, np.array([[0.0, 0.0]]), join=far)
     assert other.status[0] == kernel.CONVERGED and fun.n_full == n_alone
     np.testing.assert_array_equal(other.U, alone.U)
-    # nor does a target whose objective is above the route's: the route found lower points
-    lower = kernel.Join(u=opt, f=join.f + 1.0, hess=join.hess)
-    assert not lower.reached(opt[None, :], np.array([join.f]))[0]
+    # the basin, as the optimum's quadratic model describes it: at 0.5 SE, the model's objective
+    # and gradient are reached; a lower objective, a gradient that the model does not predict (a
+    # stationary point there) or a point beyond 2 SE are not
+    H = join.hess
+    d = 0.5 * np.array([1.0, 0.0]) / np.sqrt(H[0, 0])
+    f_model, g_model = join.f + 0.5 * d @ H @ d, H @ d
+    at = (opt + d)[None, :]
+    assert join.reached(at, np.array([f_model]), g_model[None, :])[0]
+    assert not join.reached(at, np.array([join.f - 1e-6]), g_model[None, :])[0]
+    assert not join.reached(at, np.array([f_model]), np.zeros((1, 2)))[0]
+    assert not join.reached((opt + 5 * d)[None, :], np.array([join.f + 12.5 * d @ H @ d]), 5 * g_model[None, :])[0]

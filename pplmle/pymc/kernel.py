@@ -53,6 +53,8 @@ EIG_FLOOR = 1e-10
 COND_MAX = 1e14
 #: A change of the objective below this fraction of its size is rounding.
 ROUNDING = 1e-12
+#: A converged iterate closer than this to the optimum (in standard errors) takes no last step.
+FINAL_STEP_MIN = 1e-10
 #: Iterations of Newton's method before a fit counts as exhausted.
 MAXITER = 200
 #: Halvings of a step before the line search gives up.
@@ -510,12 +512,15 @@ def newton(
         dec[rows] = lam
         done = c.pd & (lam <= tol)
         status[rows[done]] = CONVERGED
-        if done.any():  # one last Newton step: at quadratic convergence it costs nothing and
-            # takes the error from tol to about tol**2 standard errors
-            fin = rows[done]
-            f_new, _ = fun.value_grad(U[fin] + step[done], fin)
+        # one last Newton step: at quadratic convergence it takes the error from tol to about
+        # tol**2 standard errors. Not where the point is already that close: the step would change
+        # nothing but the point (whose evaluation, kept, then reports the fit)
+        last = done & (lam > FINAL_STEP_MIN)
+        if last.any():
+            fin = rows[last]
+            f_new, _ = fun.value_grad(U[fin] + step[last], fin)
             take = np.isfinite(f_new) & (f_new <= f[fin] + ROUNDING * np.maximum(1.0, np.abs(f[fin])))
-            U[fin[take]] = U[fin[take]] + step[done][take]
+            U[fin[take]] = U[fin[take]] + step[last][take]
         keep = ~done
         rows = rows[keep]
         if rows.size == 0:

@@ -165,7 +165,8 @@ def data_fingerprint(model: pm.Model) -> str:
     names = {p.name for p in model.potentials}
     unit = float(model["unit"].get_value()) if "unit_jacobian" in names else 1.0
     for data in observed_data(model).values():
-        arr = np.ascontiguousarray(np.asarray(data, dtype=float) * unit)
+        arr = np.asarray(data, dtype=float)
+        arr = np.ascontiguousarray(arr * unit if unit != 1.0 else arr)
         digest.update(str(arr.shape).encode())
-        digest.update(arr.tobytes())
+        digest.update(memoryview(arr).cast("B"))  # the bytes as they are: no copy
     return digest.hexdigest()

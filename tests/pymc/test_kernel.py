@@ -402,4 +402,5 @@ def test_a_route_stops_once_it_joins_a_verified_optimum():
     assert join.reached(at, np.array([f_model]), g_model[None, :])[0]
     assert not join.reached(at, np.array([join.f - 1e-6]), g_model[None, :])[0]
     assert not join.reached(at, np.array([f_model]), np.zeros((1, 2)))[0]
-    assert not join.reached((opt + 5 * d)[None, :], np.array([join.f + 12.5 * d @ H @ d]), 5 * g_model[None, :])[0]
+    beyond = (opt + 5 * d)[None, :]  # 2.5 SE, on the quadratic model
+    assert not join.reached(beyond, np.array([join.f + 12.5 * d @ H @ d]), 5 * g_model[None, :])[0]

@@ -168,5 +168,5 @@ def data_fingerprint(model: pm.Model) -> str:
         arr = np.asarray(data, dtype=float)
         arr = np.ascontiguousarray(arr * unit if unit != 1.0 else arr)
         digest.update(str(arr.shape).encode())
-        digest.update(memoryview(arr).cast("B"))  # the bytes as they are: no copy
+        digest.update(arr.data.cast("B"))  # the bytes as they are: no copy
     return digest.hexdigest()

@@ -930,8 +930,9 @@ def mle(
     parameters Levenberg-Marquardt then Newton, are two more routes; the best end point is kept,
     and it is not called converged when another route stopped far from it (more than 3 standard
     errors) at a likelihood nearly as high, since the surface is then nearly flat. A later route
-    that comes within 0.1 standard errors of an earlier route's verified optimum, at an NLL no
-    lower, has reached its basin and stops there (its last iterations would repeat that answer).
+    that comes within 2 standard errors of an earlier route's verified optimum, at an NLL no
+    lower, where that optimum's quadratic model predicts the NLL and its gradient (to 10%), has
+    reached its basin and stops there (its last iterations would repeat that answer).
     The result is marked converged only at a verified optimum: a positive-definite Hessian and a
     Newton decrement (the distance to the optimum, in standard errors) at most `gtol`.
 

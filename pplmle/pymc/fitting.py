@@ -35,6 +35,7 @@ from pplmle.pymc.engine import (
     delta_method,
     flatten_priors,
     parameter_dim_lengths,
+    scaled_cholesky,
 )
 from pplmle.pymc.families import Family
 from pplmle.pymc.kernel import GTOL
@@ -352,10 +353,12 @@ def _join(engine: Engine, run: Run, gtol: float) -> kernel.Join | None:
     """The end point of `run` as a route's target (:class:`pplmle.pymc.kernel.Join`) if it is a
     verified optimum, else None."""
     info = engine.info(run.u, gtol)
-    if not info["ok"]:
+    factor = scaled_cholesky(info) if info["ok"] else None
+    if factor is None:
         return None
     engine.single.pin(run.u)  # assessed again when the fit is reported
-    return kernel.Join(u=np.asarray(run.u, dtype=float), f=info["objective"], hess=info["hess_u"])
+    L, D = factor
+    return kernel.Join(u=np.asarray(run.u, dtype=float), f=info["objective"], L=L, D=D)
 
 
 def _choose(engine: Engine, first: Run, second: Run, gtol: float) -> tuple[Run, str]:

@@ -394,32 +394,25 @@ class NewtonResult:
 
 @dataclass(frozen=True)
 class Join:
-    """A verified optimum `u` with objective `f` and Hessian `hess` (the unconstrained scale),
-    which another route stops at once it reaches its basin (:func:`newton`)."""
+    """A verified optimum `u` with objective `f`, which another route stops at once it reaches its
+    basin (:func:`newton`). Its Hessian ``H`` (the unconstrained scale) is given as in the
+    kernel's scaled space: ``L L' = D H D``, `L` lower triangular, `D` the Jacobi scales."""
 
     u: np.ndarray
     f: float
-    hess: np.ndarray
+    L: np.ndarray
+    D: np.ndarray
 
     def reached(self, U: np.ndarray, f: np.ndarray, G: np.ndarray) -> np.ndarray:
         """Which rows of `U` (objectives `f`, gradients `G`) are in the optimum's basin: within
         :data:`JOIN_TOL` standard errors of it, with an objective no lower than its (up to
         rounding), where its quadratic model ``f + d'Hd/2`` predicts the objective, and ``Hd`` the
         gradient (in the metric of ``H^-1``), to :data:`JOIN_RTOL` of the distance."""
-        H = np.asarray(self.hess, dtype=float)
-        diag = np.diag(H)
-        if not (np.all(np.isfinite(H)) and np.all(diag > 0)):
-            return np.zeros(U.shape[0], dtype=bool)
-        D = 1.0 / np.sqrt(diag)
-        try:  # the Cholesky factor of the Jacobi-scaled Hessian, as the kernel's
-            L = np.linalg.cholesky(D[:, None] * H * D[None, :])
-        except np.linalg.LinAlgError:
-            return np.zeros(U.shape[0], dtype=bool)
-        d = U - self.u[None, :]
-        Hd = d @ H.T
-        half = 0.5 * np.einsum("bi,bi->b", d, Hd)  # d'Hd / 2: half the squared distance in SEs
-        dist = np.sqrt(np.maximum(2.0 * half, 0.0))
-        r = np.linalg.solve(L, (D[None, :] * (G - Hd)).T).T  # the gradient's miss, in H^-1's metric
+        w = (U - self.u[None, :]) / self.D[None, :] @ self.L  # rows L' z, z = d / D: |w| in SEs
+        dist = np.sqrt(np.einsum("bi,bi->b", w, w))
+        half = 0.5 * dist**2
+        Hd = (w @ self.L.T) / self.D[None, :]
+        r = np.linalg.solve(self.L, (self.D[None, :] * (G - Hd)).T).T  # the gradient's miss, in H^-1's metric
         miss = np.sqrt(np.einsum("bi,bi->b", r, r))
         tiny = ROUNDING * max(1.0, abs(self.f))
         no_lower = f >= self.f - tiny

@@ -379,15 +379,21 @@ def test_a_route_stops_once_it_joins_a_verified_optimum():
     np.testing.assert_allclose(alone.U[0], opt, rtol=1e-12)
 
     target = fun.full(opt[None, :], None)
-    join = kernel.Join(u=opt, f=float(target["objective"][0]), hess=target["hess"][0])
+    H = target["hess"][0]
+
+    def join_at(u, f):
+        D = 1.0 / np.sqrt(np.diag(H))
+        return kernel.Join(u=u, f=f, L=np.linalg.cholesky(D[:, None] * H * D[None, :]), D=D)
+
+    join = join_at(opt, float(target["objective"][0]))
     fun.n_full = 0
     joined = kernel.newton(fun, np.array([[0.0, 0.0]]), join=join)
     assert joined.status[0] == kernel.JOINED
     assert fun.n_full < n_alone  # the last, quadratically convergent iterations are left out
     d = joined.U[0] - opt
-    assert np.sqrt(d @ join.hess @ d) <= kernel.JOIN_TOL  # within 0.1 SE of the optimum
+    assert np.sqrt(d @ H @ d) <= kernel.JOIN_TOL  # within 0.1 SE of the optimum
     # a target the route never comes near changes nothing
-    far = kernel.Join(u=opt + np.array([100.0, 3.0]), f=join.f, hess=join.hess)
+    far = join_at(opt + np.array([100.0, 3.0]), join.f)
     fun.n_full = 0
     other = kernel.newton(fun, np.array([[0.0, 0.0]]), join=far)
     assert other.status[0] == kernel.CONVERGED and fun.n_full == n_alone
@@ -395,7 +401,6 @@ def test_a_route_stops_once_it_joins_a_verified_optimum():
     # the basin, as the optimum's quadratic model describes it: at 0.5 SE, the model's objective
     # and gradient are reached; a lower objective, a gradient that the model does not predict (a
     # stationary point there) or a point beyond 2 SE are not
-    H = join.hess
     d = 0.5 * np.array([1.0, 0.0]) / np.sqrt(H[0, 0])
     f_model, g_model = join.f + 0.5 * d @ H @ d, H @ d
     at = (opt + d)[None, :]
@@ -404,3 +409,36 @@ def test_a_route_stops_once_it_joins_a_verified_optimum():
     assert not join.reached(at, np.array([f_model]), np.zeros((1, 2)))[0]
     beyond = (opt + 5 * d)[None, :]  # 2.5 SE, on the quadratic model
     assert not join.reached(beyond, np.array([join.f + 12.5 * d @ H @ d]), 5 * g_model[None, :])[0]
+
+
+def test_routes_join_on_a_users_model_with_dims_data_in_millions_and_a_poor_start():
+    """The join on what users bring: coefficients with dims, a response near 2.5e6 and sigma
+    started at 1 (the residual scale is 4e4). Both later routes stop in the first route's basin,
+    and the fit is the least-squares one, converged."""
+    from pplmle.pymc import fitting
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(500, 3))
+    y = 2.5e6 + X @ np.array([3e5, -1e5, 5e4]) + 4e4 * rng.normal(size=500)
+    with pm.Model(coords={"col": ["a", "b", "c"]}) as model:
+        a = pm.Normal("a", 0.0, 1.0)
+        b = pm.Normal("b", 0.0, 1.0, dims="col")
+        s = pm.HalfNormal("s", 1.0)
+        pm.Normal("y", a + pm.math.dot(X, b), s, observed=y)
+    start = {"a": 0.0, "s": 1.0}
+    res = strict_fit(model, start=start)
+    coef, sigma = qr_lstsq(np.column_stack([np.ones(len(y)), X]), y)
+    assert res.converged
+    np.testing.assert_allclose(np.r_[res.params["a"], res.params["b"]], coef, rtol=1e-12)
+    np.testing.assert_allclose(res.params["s"], sigma, rtol=1e-12)
+    engine, _ = fitting.model_engine(model, "MLE", "raise")
+    u0 = engine.to_unconstrained(start)
+    with engine.lock, engine.single.remembering():
+        first = engine.optimize(u0, use_find_map=True)
+        join = fitting._join(engine, first, kernel.GTOL)
+        assert join is not None
+        for gauss_newton in (False, True):
+            other = engine.optimize(u0, use_find_map=False, gauss_newton=gauss_newton, join=join)
+            assert other.status == kernel.JOINED
+            d = (other.u - first.u) / join.D @ join.L
+            assert np.sqrt(d @ d) <= kernel.JOIN_TOL

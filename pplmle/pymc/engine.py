@@ -430,6 +430,14 @@ class _ReusingModel(pm.Model):
         key = ("dlogp", self._vars_key(vars), bool(jacobian))
         return self._reused(key, lambda: pm.Model.compile_dlogp(self, vars, jacobian))
 
+    @property
+    def unobserved_value_vars(self):
+        # find_MAP builds this graph (every value variable, free variable and Deterministic) on
+        # every call: about 1.5 ms of graph rewriting in Python per fit of a small model. The
+        # model's variables do not change, so it is built once for each set of them
+        key = ("unobserved value vars", tuple(self.named_vars))
+        return list(self._reused(key, lambda: pm.Model.unobserved_value_vars.fget(self)))
+
     def point_logps(self, point=None, round_vals=2, **kwargs):
         if point is None or kwargs:
             return pm.Model.point_logps(self, point, round_vals, **kwargs)
@@ -462,6 +470,13 @@ class _ReusingModel(pm.Model):
                     )
         return pm.Model.compile_fn(self, outs, inputs=inputs, mode=mode, point_fn=point_fn, **kwargs)
 
+
+def _only_errors(record: logging.LogRecord) -> bool:
+    """A logging filter that lets through errors only (find_MAP's messages are pplmle's to say)."""
+    return record.levelno >= logging.ERROR
+
+
+_ONLY_ERRORS = _only_errors
 
 _SERVING_LOCK = threading.Lock()
 
@@ -986,8 +1001,7 @@ class Engine:
             if isinstance(self.model, _ReusingModel):  # find_MAP starts at u, compiling nothing
                 self.model.starting_at(start, self.point_from_u(u))
             logger = logging.getLogger("pymc")
-            level = logger.level
-            logger.setLevel(logging.ERROR)
+            logger.addFilter(_ONLY_ERRORS)  # a filter: setLevel clears every logger's cache
             try:
                 with np.errstate(all="ignore"):
                     point, raw = pm.find_MAP(
@@ -1000,7 +1014,7 @@ class Engine:
                         include_transformed=True,
                     )
             finally:
-                logger.setLevel(level)
+                logger.removeFilter(_ONLY_ERRORS)
             u_map = np.concatenate([np.ravel(point[name]) for name, _, _ in self.point_map]).astype(float)
             if raw is not None:
                 n_eval += int(raw.get("nfev", 0))

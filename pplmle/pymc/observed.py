@@ -165,8 +165,20 @@ def data_fingerprint(model: pm.Model) -> str:
     names = {p.name for p in model.potentials}
     unit = float(model["unit"].get_value()) if "unit_jacobian" in names else 1.0
     for data in observed_data(model).values():
-        arr = np.asarray(data, dtype=float)
-        arr = np.ascontiguousarray(arr * unit if unit != 1.0 else arr)
+        arr = np.ascontiguousarray(data, dtype=float)
         digest.update(str(arr.shape).encode())
-        digest.update(arr.data.cast("B"))  # the bytes as they are: no copy
+        if unit == 1.0:
+            digest.update(arr.data.cast("B"))  # the bytes as they are: no copy
+            continue
+        # scaled back a block at a time into one small buffer (the digest of the blocks is the
+        # digest of the whole): a copy of a million values costs more than hashing them
+        flat = arr.reshape(-1)
+        buf = np.empty(min(flat.size, _BLOCK))
+        for i in range(0, flat.size, _BLOCK):
+            part = np.multiply(flat[i : i + _BLOCK], unit, out=buf[: min(_BLOCK, flat.size - i)])
+            digest.update(part.data.cast("B"))
     return digest.hexdigest()
+
+
+#: values scaled back at a time by :func:`data_fingerprint`
+_BLOCK = 1 << 15

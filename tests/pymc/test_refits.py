@@ -208,3 +208,43 @@ def test_find_map_on_a_users_model_is_unchanged_by_pplmle(data_model):
     np.testing.assert_allclose(point["mu"], x.mean(), rtol=1e-6)
     np.testing.assert_allclose(point["sigma"], x.std(), rtol=1e-5)
     assert type(user) is pm.Model
+
+
+def test_a_refit_builds_find_maps_graph_of_unobserved_values_once_and_leaves_pymcs_logger_as_set(
+    data_model, monkeypatch
+):
+    import hashlib
+    import logging
+
+    X, y = _regression(200, 0)
+    with data_model:
+        pm.set_data({"X": X, "y": y})
+    first = pl.mle(data_model, strict=True)
+    built = []
+    real = pm.Model.unobserved_value_vars
+
+    def counting(model):  # PyMC's own graph, counted
+        built.append(1)
+        return real.fget(model)
+
+    monkeypatch.setattr(pm.Model, "unobserved_value_vars", property(counting))
+    logger = logging.getLogger("pymc")
+    level, filters = logger.level, list(logger.filters)
+    again = pl.mle(data_model, strict=True)
+    assert built == []  # find_MAP was handed the graph the first fit built
+    assert again == first
+    # find_MAP's messages are silenced for the call only: the user's level and filters are kept
+    assert logger.level == level and logger.filters == filters
+    # PyMC's own models still build theirs
+    with pm.Model() as user:
+        m = pm.Normal("m", 0.0, 1.0)
+        pm.Deterministic("twice", 2.0 * m)
+    assert [v.name for v in user.unobserved_value_vars] == ["m", "twice"] and built == [1]
+    # a family fitted in units fingerprints the data as given (scaled back a block at a time):
+    # the key of a user model on the same data, and the SHA-1 of its shape and bytes
+    x = np.random.default_rng(5).normal(3.0e6, 1.0e4, size=100_003)
+    fam = pl.mle(pl.Normal(x), strict=True)
+    digest = hashlib.sha1(str(x.shape).encode() + x.tobytes()).hexdigest()
+    with pm.Model() as same:
+        pm.Normal("x", pm.Flat("mu"), pm.HalfFlat("sigma"), observed=x)
+    assert fam.data_key == digest == pl.mle(same, start={"mu": 3.0e6, "sigma": 1.0e4}).data_key

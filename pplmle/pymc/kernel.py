@@ -157,7 +157,7 @@ def curvature(
     H: np.ndarray, differences: np.ndarray | None = None, untrusted: np.ndarray | None = None
 ) -> Curvature:
     b, k = H.shape[0], H.shape[-1]
-    finite = np.all(np.isfinite(H.reshape(b, -1)), axis=1)
+    finite = np.isfinite(H.reshape(b, -1)).all(axis=1)
     D = np.ones((b, k))
     w = np.full((b, k), np.nan)
     V = np.broadcast_to(np.eye(k), (b, k, k)).copy()
@@ -180,7 +180,7 @@ def newton_step(c: Curvature, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Newton decrements ``sqrt(g' |H|^-1 g)``, which equal ``sqrt(g' H^-1 g)`` where H is positive
     definite."""
     gs = c.D * g
-    w = np.nan_to_num(c.w, nan=1.0)
+    w = c.w if np.isfinite(c.w).all() else np.nan_to_num(c.w, nan=1.0)
     top = np.max(np.abs(w), axis=1, keepdims=True)
     wm = np.maximum(np.abs(w), EIG_FLOOR * np.maximum(top, 1e-300))
     # a Hessian with no curvature at all (an untrusted difference Hessian of zeros) puts the
@@ -217,9 +217,9 @@ def _at_risk(U: np.ndarray, H: np.ndarray) -> np.ndarray:
         d = np.abs(np.diagonal(H, axis1=1, axis2=2))
         ok = np.isfinite(d) & (d > 0)
         # standard errors 1/sqrt(d) beyond the range in either direction
-        far = np.any(ok & ((d > HESSIAN_RANGE**2) | (d < HESSIAN_RANGE**-2)), axis=1)
-    far |= np.any(np.abs(U) > HESSIAN_RANGE, axis=1)
-    return far | ~np.all(np.isfinite(H.reshape(b, -1)), axis=1)
+        far = (ok & ((d > HESSIAN_RANGE**2) | (d < HESSIAN_RANGE**-2))).any(axis=1)
+    far |= (np.abs(U) > HESSIAN_RANGE).any(axis=1)
+    return far | ~np.isfinite(H.reshape(b, -1)).all(axis=1)
 
 
 def _column(fun: Objective, U: np.ndarray, rows: np.ndarray, j: int, step: np.ndarray):
@@ -325,8 +325,8 @@ def difference_hessian(
     H = 0.5 * (fine + np.swapaxes(fine, 1, 2))
     tol = QUICK_TOL if quick else DIFFERENCE_TOL
     trusted = (
-        np.all(found & ~coarse, axis=1)
-        & np.all(np.isfinite(H.reshape(b, -1)), axis=1)
+        (found & ~coarse).all(axis=1)
+        & np.isfinite(H.reshape(b, -1)).all(axis=1)
         & (asym <= tol)
         & (spread <= tol)
     )
@@ -358,14 +358,14 @@ def hessians(
     if not getattr(fun, "exact_hessian", True) or b == 0 or U.shape[1] == 0:
         return H, none, none
     g = info["grad"]
-    risk = _at_risk(U, H) & np.isfinite(info["objective"]) & np.all(np.isfinite(g), axis=1)
+    risk = _at_risk(U, H) & np.isfinite(info["objective"]) & np.isfinite(g).all(axis=1)
     if not risk.any():
         return H, none, none
     H = np.array(H, dtype=float, copy=True)
     at = np.flatnonzero(risk)
     H0 = H[at]
     if hint is not None:
-        useless = ~np.all(np.isfinite(H0.reshape(at.size, -1)), axis=1)
+        useless = ~np.isfinite(H0.reshape(at.size, -1)).all(axis=1)
         H0 = np.where(useless[:, None, None], np.asarray(hint, dtype=float)[at], H0)
     Hd, bad = difference_hessian(fun, U[at], np.asarray(rows)[at], H0, quick=quick)
     # where differences cannot resolve an entry (far from the optimum a gradient may be flat to
@@ -464,7 +464,7 @@ def newton(
     H, differences, untrusted = hessians(fun, U, everything, info, quick=quick)
     f, g, H = info["objective"].copy(), info["grad"].copy(), np.array(H, dtype=float, copy=True)
     f[~np.isfinite(f)] = np.inf
-    status[~(np.isfinite(f) & np.all(np.isfinite(H.reshape(B, -1)), axis=1))] = NONFINITE
+    status[~(np.isfinite(f) & np.isfinite(H.reshape(B, -1)).all(axis=1))] = NONFINITE
     mu = np.zeros(B)  # Levenberg damping of each row, relative to its largest scaled eigenvalue
     radius = None if extend else np.full(B, np.inf)  # without extension: a trust radius
     Hc = np.array(info["hess"], dtype=float, copy=True)  # the compiled Hessians
@@ -527,8 +527,8 @@ def newton(
         again = np.flatnonzero(
             ~ok
             & untrusted[rows]
-            & np.all(np.isfinite(flat), axis=1)
-            & np.any(flat != H[rows].reshape(rows.size, -1), axis=1)
+            & np.isfinite(flat).all(axis=1)
+            & (flat != H[rows].reshape(rows.size, -1)).any(axis=1)
         )
         if again.size:
             ra = rows[again]
@@ -562,7 +562,7 @@ def newton(
         H[moved], differences[moved], untrusted[moved] = hessians(
             fun, U[moved], moved, new, hint=H[moved], quick=quick
         )
-        bad = ~(np.isfinite(f[moved]) & np.all(np.isfinite(H[moved].reshape(moved.size, -1)), axis=1))
+        bad = ~(np.isfinite(f[moved]) & np.isfinite(H[moved].reshape(moved.size, -1)).all(axis=1))
         f[moved[bad]] = np.inf
         status[moved[bad]] = NONFINITE
     status[status < 0] = EXHAUSTED
@@ -592,7 +592,7 @@ def _damped_search(fun, U, rows, f0, g0, D, w, V, mu0, extra, *, extend, radius=
     b, k = g0.shape
     gs = D * g0
     proj = np.einsum("bji,bj->bi", V, gs)
-    wv = np.nan_to_num(w, nan=1.0)
+    wv = w if np.isfinite(w).all() else np.nan_to_num(w, nan=1.0)
     top = np.maximum(np.max(np.abs(wv), axis=1), 1e-300)
     base = np.maximum(np.abs(wv), EIG_FLOOR * top[:, None])
     mu = np.asarray(mu0, dtype=float).copy()
@@ -691,9 +691,9 @@ def assess(
     finite = (
         c.finite
         & np.isfinite(info["objective"])
-        & np.all(np.isfinite(g), axis=1)
-        & np.all(np.isfinite(J.reshape(B, -1)), axis=1)
-        & np.all(np.isfinite(info["reported"]), axis=1)
+        & np.isfinite(g).all(axis=1)
+        & np.isfinite(J.reshape(B, -1)).all(axis=1)
+        & np.isfinite(info["reported"]).all(axis=1)
     )
     dec = np.where(finite, dec, np.inf)
     cov = np.full((B, m, m), np.nan)
@@ -714,7 +714,7 @@ def assess(
     good = finite & (m > 0)
     for i in np.flatnonzero(good):
         grad_r[i] = np.linalg.lstsq(J[i].T, g[i], rcond=None)[0]
-    ok = pd & np.all(np.isfinite(se), axis=1) & (dec <= tol)
+    ok = pd & np.isfinite(se).all(axis=1) & (dec <= tol)
     return {
         **info,
         "curv": c,
@@ -797,7 +797,7 @@ def recession(
     # relative rounding only: near a bound of the support the NLL itself may be 1e-13
     noise = ROUNDING * np.abs(f0)
     for d in _metric_directions(c, g, extra):
-        todo = np.flatnonzero(~found & np.all(np.isfinite(d), axis=1) & np.any(d != 0, axis=1))
+        todo = np.flatnonzero(~found & np.isfinite(d).all(axis=1) & (d != 0).any(axis=1))
         if todo.size == 0:
             continue
         # step by step, outwards: a row leaves at its first step that does not drop (at an
@@ -899,7 +899,7 @@ def constrained(
         cval = info["reported"][:, index] - target[rows]
         f[rows] = info["objective"]
         curv = curvature(H, differences, untrusted)
-        finite = curv.finite & np.isfinite(info["objective"]) & np.all(np.isfinite(a), axis=1)
+        finite = curv.finite & np.isfinite(info["objective"]) & np.isfinite(a).all(axis=1)
         D = curv.D
         gs, as_ = D * g, D * a
         lam = np.einsum("bi,bi->b", gs, as_) / np.maximum(np.einsum("bi,bi->b", as_, as_), 1e-300)

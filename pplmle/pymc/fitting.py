@@ -935,7 +935,9 @@ def mle(
     errors) at a likelihood nearly as high, since the surface is then nearly flat. A later route
     that comes within 2 standard errors of an earlier route's verified optimum, at an NLL no
     lower, where that optimum's quadratic model predicts the NLL and its gradient (to 10%), has
-    reached its basin and stops there (its last iterations would repeat that answer).
+    reached its basin and stops there (its last iterations would repeat that answer); so does a
+    route at a point from which a step on that optimum's Hessian lands in the basin so described,
+    at a lower NLL than the point's (the step then saves the route's last Newton iteration).
     The result is marked converged only at a verified optimum: a positive-definite Hessian and a
     Newton decrement (the distance to the optimum, in standard errors) at most `gtol`.
 

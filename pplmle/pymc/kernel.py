@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from pplmle.core import messages
 
@@ -403,21 +404,35 @@ class Join:
     L: np.ndarray
     D: np.ndarray
 
+    def _measure(self, U: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For rows `U` with gradients `G`: the distance from the optimum in standard errors, the
+        optimum's quadratic model of the rise ``d'Hd/2``, and the model's miss of the gradient in
+        the metric of ``H^-1`` (which is, in standard errors, how far from the optimum a step on
+        its Hessian lands: see :meth:`chord`)."""
+        w = (U - self.u[None, :]) / self.D[None, :] @ self.L  # rows L' z, z = d / D: |w| in SEs
+        dist = np.sqrt(np.einsum("bi,bi->b", w, w))
+        Hd = (w @ self.L.T) / self.D[None, :]
+        r = solve_triangular(self.L, (self.D[None, :] * (G - Hd)).T, lower=True).T
+        return dist, 0.5 * dist**2, np.sqrt(np.einsum("bi,bi->b", r, r))
+
     def reached(self, U: np.ndarray, f: np.ndarray, G: np.ndarray) -> np.ndarray:
         """Which rows of `U` (objectives `f`, gradients `G`) are in the optimum's basin: within
         :data:`JOIN_TOL` standard errors of it, with an objective no lower than its (up to
         rounding), where its quadratic model ``f + d'Hd/2`` predicts the objective, and ``Hd`` the
         gradient (in the metric of ``H^-1``), to :data:`JOIN_RTOL` of the distance."""
-        w = (U - self.u[None, :]) / self.D[None, :] @ self.L  # rows L' z, z = d / D: |w| in SEs
-        dist = np.sqrt(np.einsum("bi,bi->b", w, w))
-        half = 0.5 * dist**2
-        Hd = (w @ self.L.T) / self.D[None, :]
-        r = np.linalg.solve(self.L, (self.D[None, :] * (G - Hd)).T).T  # the gradient's miss, in H^-1's metric
-        miss = np.sqrt(np.einsum("bi,bi->b", r, r))
+        dist, half, miss = self._measure(U, G)
         tiny = ROUNDING * max(1.0, abs(self.f))
         no_lower = f >= self.f - tiny
         rise = np.abs(f - self.f - half) <= JOIN_RTOL * half + tiny
         return np.isfinite(dist) & (dist <= JOIN_TOL) & no_lower & rise & (miss <= JOIN_RTOL * dist)
+
+    def chord(self, U: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where a Newton step on the optimum's Hessian (a chord step, ``-H^-1 g``) from the rows
+        `U` with gradients `G` lands, and how far from the optimum the optimum's quadratic model
+        puts that point, in standard errors (the gradient's miss, :meth:`_measure`)."""
+        z = solve_triangular(self.L, (self.D[None, :] * G).T, lower=True)
+        step = solve_triangular(self.L.T, z, lower=False).T * self.D[None, :]  # D L'^-1 L^-1 D g
+        return U - step, self._measure(U, G)[2]
 
 
 @quiet
@@ -451,7 +466,10 @@ def newton(
     With `join` (a verified optimum found by another route), a row stops as JOINED at an iterate
     in that optimum's basin (:meth:`Join.reached`: within :data:`JOIN_TOL` standard errors, where
     the optimum's quadratic model predicts the objective and the gradient): its last iterations
-    would only repeat the other route's answer.
+    would only repeat the other route's answer. An iterate not yet there, from which a step on
+    the optimum's Hessian (:meth:`Join.chord`) is predicted to land within :data:`JOIN_TOL`
+    standard errors, has that landing point evaluated: if it is lower than the iterate and in the
+    basin, the row moves there and stops as JOINED (a value and gradient instead of a Hessian).
     """
     U = np.array(U0, dtype=float, copy=True)
     B = U.shape[0]
@@ -552,6 +570,19 @@ def newton(
         if join is not None:  # from the search's evaluation of the new iterate: no Hessian needed
             f_new, g_new = fun.value_grad(U[moved], moved)
             there = join.reached(U[moved], f_new, g_new)
+            # not there yet, but where the optimum's model predicts the gradient so well that a
+            # step on the optimum's Hessian lands within JOIN_TOL SEs: that landing point, if
+            # lower and in the basin, ends the route (one value and gradient instead of the
+            # Hessian and step search of a last Newton iteration)
+            landing, miss = join.chord(U[moved], g_new)
+            near = np.flatnonzero(~there & (miss <= JOIN_TOL))
+            if near.size:
+                f_l, g_l = fun.value_grad(landing[near], moved[near])
+                took = (f_l < f_new[near]) & join.reached(landing[near], f_l, g_l)
+                hop = near[took]
+                U[moved[hop]] = landing[hop]
+                f_new[hop], g_new[hop] = f_l[took], g_l[took]
+                there[hop] = True
             status[moved[there]] = JOINED
             f[moved[there]], g[moved[there]] = f_new[there], g_new[there]
             moved = moved[~there]

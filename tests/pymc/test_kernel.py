@@ -411,6 +411,50 @@ def test_a_route_stops_once_it_joins_a_verified_optimum():
     assert not join.reached(beyond, np.array([join.f + 12.5 * d @ H @ d]), 5 * g_model[None, :])[0]
 
 
+class _NoChord(kernel.Join):
+    """A target whose chord steps are never tried (their landing put infinitely far)."""
+
+    def chord(self, U, G):
+        landing, miss = super().chord(U, G)
+        return landing, np.full_like(miss, np.inf)
+
+
+def test_a_route_joins_where_a_step_on_the_optimums_hessian_lands_in_its_basin():
+    x = np.random.default_rng(3).normal(50.0, 4.0, size=400)
+    opt = np.array([x.mean(), np.log(x.std())])
+    fun = _NormalNLL(x)
+    target = fun.full(opt[None, :], None)
+    H, f_opt = target["hess"][0], float(target["objective"][0])
+    D = 1.0 / np.sqrt(np.diag(H))
+    L = np.linalg.cholesky(D[:, None] * H * D[None, :])
+    join = kernel.Join(u=opt, f=f_opt, L=L, D=D)
+    # the chord step is -H^-1 g (solved here by NumPy's LU), and the model's miss is the distance
+    # of its landing point from the optimum in SEs, exactly so on the quadratic model itself
+    u = opt + np.array([[0.3, -0.05], [-0.2, 0.08]])
+    _, g = fun.value_grad(u, None)
+    landing, miss = join.chord(u, g)
+    np.testing.assert_allclose(landing, u - np.linalg.solve(H, g.T).T, rtol=1e-13)
+    d = landing - opt
+    assert miss == pytest.approx(np.sqrt(np.einsum("bi,ij,bj->b", d, H, d)), rel=1e-10)
+    quad = H @ (u - opt).T  # on the quadratic model the chord lands on the optimum
+    assert np.all(join.chord(u, quad.T)[1] < 1e-12)
+    np.testing.assert_allclose(join.chord(u, quad.T)[0], np.tile(opt, (2, 1)), rtol=1e-13)
+    # from a poor start, an iterate whose chord step lands in the basin ends the route there: one
+    # Newton iteration fewer than the route needs to come within 2 SE by itself
+    fun.n_full = 0
+    hop = kernel.newton(fun, np.array([[0.0, 0.0]]), join=join)
+    n_hop = fun.n_full
+    fun.n_full = 0
+    walk = kernel.newton(fun, np.array([[0.0, 0.0]]), join=_NoChord(u=opt, f=f_opt, L=L, D=D))
+    assert hop.status[0] == walk.status[0] == kernel.JOINED
+    assert n_hop < fun.n_full and hop.iters[0] < walk.iters[0]
+    for end in (hop.U[0], walk.U[0]):
+        d = end - opt
+        assert np.sqrt(d @ H @ d) <= kernel.JOIN_TOL
+    # a landing point with a lower objective than the optimum's is not taken as its basin
+    assert not join.reached(landing[:1], np.array([f_opt - 1e-3]), g[:1])[0]
+
+
 def test_routes_join_on_a_users_model_with_dims_data_in_millions_and_a_poor_start():
     """The join on what users bring: coefficients with dims, a response near 2.5e6 and sigma
     started at 1 (the residual scale is 4e4). Both later routes stop in the first route's basin,

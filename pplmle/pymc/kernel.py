@@ -412,7 +412,8 @@ class Join:
         w = (U - self.u[None, :]) / self.D[None, :] @ self.L  # rows L' z, z = d / D: |w| in SEs
         dist = np.sqrt(np.einsum("bi,bi->b", w, w))
         Hd = (w @ self.L.T) / self.D[None, :]
-        r = solve_triangular(self.L, (self.D[None, :] * (G - Hd)).T, lower=True).T
+        # a gradient that is not finite (at a bound) gives a NaN miss, never in the basin
+        r = solve_triangular(self.L, (self.D[None, :] * (G - Hd)).T, lower=True, check_finite=False).T
         return dist, 0.5 * dist**2, np.sqrt(np.einsum("bi,bi->b", r, r))
 
     def reached(self, U: np.ndarray, f: np.ndarray, G: np.ndarray) -> np.ndarray:
@@ -430,8 +431,10 @@ class Join:
         """Where a Newton step on the optimum's Hessian (a chord step, ``-H^-1 g``) from the rows
         `U` with gradients `G` lands, and how far from the optimum the optimum's quadratic model
         puts that point, in standard errors (the gradient's miss, :meth:`_measure`)."""
-        z = solve_triangular(self.L, (self.D[None, :] * G).T, lower=True)
-        step = solve_triangular(self.L.T, z, lower=False).T * self.D[None, :]  # D L'^-1 L^-1 D g
+        z = solve_triangular(self.L, (self.D[None, :] * G).T, lower=True, check_finite=False)
+        step = (
+            solve_triangular(self.L.T, z, lower=False, check_finite=False).T * self.D[None, :]
+        )  # D L'^-1 L^-1 D g
         return U - step, self._measure(U, G)[2]
 
 

@@ -453,6 +453,10 @@ def test_a_route_joins_where_a_step_on_the_optimums_hessian_lands_in_its_basin()
         assert np.sqrt(d @ H @ d) <= kernel.JOIN_TOL
     # a landing point with a lower objective than the optimum's is not taken as its basin
     assert not join.reached(landing[:1], np.array([f_opt - 1e-3]), g[:1])[0]
+    # nor a point whose gradient is not finite (an iterate at a bound of the support): no error
+    bad = np.array([[np.inf, 0.0], [np.nan, 1.0]])
+    assert not join.reached(u, np.array([f_opt, f_opt]), bad).any()
+    assert not (join.chord(u, bad)[1] <= kernel.JOIN_TOL).any()  # inf or NaN: never tried
 
 
 def test_routes_join_on_a_users_model_with_dims_data_in_millions_and_a_poor_start():

@@ -158,14 +158,19 @@ def test_find_maps_log_density_and_gradient_are_the_engines_and_equal_pymcs(data
     )
 
 
+def _first_fit_on_the_original_data(model):
+    """The module's model given back its first data (other tests set new data), and its fit."""
+    X, y = _regression(200, 0)
+    with model:
+        pm.set_data({"X": X, "y": y})
+    return pl.mle(model, strict=True)
+
+
 def test_a_refit_compiles_no_initial_point_and_starts_find_map_where_the_fit_asks(data_model, monkeypatch):
     import pymc.initial_point
     import pymc.tuning.starting
 
-    X, y = _regression(200, 0)
-    with data_model:
-        pm.set_data({"X": X, "y": y})
-    first = pl.mle(data_model, strict=True)
+    first = _first_fit_on_the_original_data(data_model)
     compiled = []
     real = pymc.initial_point.compile
 
@@ -216,10 +221,7 @@ def test_a_refit_builds_find_maps_graph_of_unobserved_values_once_and_leaves_pym
     import hashlib
     import logging
 
-    X, y = _regression(200, 0)
-    with data_model:
-        pm.set_data({"X": X, "y": y})
-    first = pl.mle(data_model, strict=True)
+    first = _first_fit_on_the_original_data(data_model)
     built = []
     real = pm.Model.unobserved_value_vars
 

@@ -476,8 +476,6 @@ def _only_errors(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.ERROR
 
 
-_ONLY_ERRORS = _only_errors
-
 _SERVING_LOCK = threading.Lock()
 
 
@@ -1001,7 +999,7 @@ class Engine:
             if isinstance(self.model, _ReusingModel):  # find_MAP starts at u, compiling nothing
                 self.model.starting_at(start, self.point_from_u(u))
             logger = logging.getLogger("pymc")
-            logger.addFilter(_ONLY_ERRORS)  # a filter: setLevel clears every logger's cache
+            logger.addFilter(_only_errors)  # a filter: setLevel clears every logger's cache
             try:
                 with np.errstate(all="ignore"):
                     point, raw = pm.find_MAP(
@@ -1014,7 +1012,7 @@ class Engine:
                         include_transformed=True,
                     )
             finally:
-                logger.removeFilter(_ONLY_ERRORS)
+                logger.removeFilter(_only_errors)
             u_map = np.concatenate([np.ravel(point[name]) for name, _, _ in self.point_map]).astype(float)
             if raw is not None:
                 n_eval += int(raw.get("nfev", 0))

@@ -102,6 +102,13 @@ STATUS = {
 #: model predicts there (to :data:`JOIN_RTOL`), has joined it (see :func:`newton`'s `join`)
 JOIN_TOL = 2.0
 JOIN_RTOL = 0.1
+#: a chord step (on the verified optimum's Hessian, :meth:`Join.chord`) is tried from an iterate
+#: not yet in its basin when the optimum's quadratic model puts the landing point within
+#: :data:`JOIN_TOL` standard errors, or, where that model also predicts the iterate's objective to
+#: this fraction of the rise, at most this fraction of the iterate's own distance
+CHORD_RATIO = 0.5
+#: chord steps in a row at most, before the route computes a Hessian again
+CHORD_STEPS = 20
 
 
 class Objective(Protocol):
@@ -427,15 +434,75 @@ class Join:
         rise = np.abs(f - self.f - half) <= JOIN_RTOL * half + tiny
         return np.isfinite(dist) & (dist <= JOIN_TOL) & no_lower & rise & (miss <= JOIN_RTOL * dist)
 
-    def chord(self, U: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def chord(self, U: np.ndarray, f: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where a Newton step on the optimum's Hessian (a chord step, ``-H^-1 g``) from the rows
-        `U` with gradients `G` lands, and how far from the optimum the optimum's quadratic model
-        puts that point, in standard errors (the gradient's miss, :meth:`_measure`)."""
+        `U` (objectives `f`, gradients `G`) lands, and which rows it is worth trying from
+        (:data:`CHORD_RATIO`). The optimum's quadratic model puts the landing point as far from
+        the optimum, in standard errors, as the gradient's miss (:meth:`_measure`)."""
         z = solve_triangular(self.L, (self.D[None, :] * G).T, lower=True, check_finite=False)
         step = (
             solve_triangular(self.L.T, z, lower=False, check_finite=False).T * self.D[None, :]
         )  # D L'^-1 L^-1 D g
-        return U - step, self._measure(U, G)[2]
+        dist, half, miss = self._measure(U, G)
+        with np.errstate(invalid="ignore"):
+            model = np.abs(f - self.f - half) <= CHORD_RATIO * half
+            worth = (miss <= JOIN_TOL) | (model & (miss <= CHORD_RATIO * dist))
+        return U - step, worth
+
+
+def _chord_walk(fun: Objective, join: Join, U: np.ndarray, rows: np.ndarray, f: np.ndarray, G: np.ndarray):
+    """Chord steps (:meth:`Join.chord`) from the points `U` of `rows` (objectives `f`, gradients
+    `G`), each taken where it lowers the objective, until a point is in the optimum's basin
+    (:meth:`Join.reached`), a step is not worth trying or not lower, or :data:`CHORD_STEPS` were
+    taken. `U`, `f` and `G` are updated in place. Returns the rows in the basin and the rows where
+    a landing point had an objective of -inf."""
+    there = join.reached(U, f, G)
+    hit = np.zeros(len(rows), dtype=bool)
+    live = np.flatnonzero(~there)
+    for _ in range(CHORD_STEPS):
+        if live.size == 0:
+            break
+        landing, worth = join.chord(U[live], f[live], G[live])
+        live, landing = live[worth], landing[worth]
+        if live.size == 0:
+            break
+        f_l, g_l = fun.value_grad(landing, rows[live])
+        hit[live] |= np.isneginf(f_l)
+        took = np.isfinite(f_l) & (f_l < f[live])
+        live = live[took]
+        U[live], f[live], G[live] = landing[took], f_l[took], g_l[took]
+        there[live] = join.reached(U[live], f[live], G[live])
+        live = live[~there[live]]
+    return there, hit
+
+
+def _chord_polish(
+    fun: Objective, c: Curvature, U: np.ndarray, rows: np.ndarray, lam: np.ndarray
+) -> np.ndarray:
+    """Chord steps on the curvature `c` of the last Newton step (whose decrements were `lam`) from
+    the new iterates `U` of `rows`, updated in place: while each step's decrement (in the metric of
+    `c`) is at most :data:`CHORD_RATIO` of the one before and above a quarter of
+    :data:`FINAL_STEP_MIN`, and the step lowers the objective (or, within rounding of it, shortens
+    the decrement). Returns the rows where a trial point had an objective of -inf."""
+    hit = np.zeros(len(rows), dtype=bool)
+    f, g = fun.value_grad(U, rows)
+    step, dec = newton_step(c, g)
+    live = np.flatnonzero(np.isfinite(f) & (dec <= CHORD_RATIO * lam) & (dec > FINAL_STEP_MIN / 4))
+    for _ in range(CHORD_STEPS):
+        if live.size == 0:
+            break
+        f_t, g_t = fun.value_grad(U[live] + step[live], rows[live])
+        hit[live] |= np.isneginf(f_t)
+        cl = Curvature(c.D[live], c.w[live], c.V[live], c.finite[live], c.pd[live])
+        step_t, dec_t = newton_step(cl, g_t)
+        noise = ROUNDING * np.maximum(1.0, np.abs(f[live]))
+        take = np.isfinite(f_t) & ((f_t < f[live]) | ((f_t <= f[live] + noise) & (dec_t < dec[live])))
+        go = take & (dec_t <= CHORD_RATIO * dec[live]) & (dec_t > FINAL_STEP_MIN / 4)
+        moved = live[take]
+        U[moved] += step[moved]
+        f[moved], step[moved], dec[moved] = f_t[take], step_t[take], dec_t[take]
+        live = live[go]
+    return hit
 
 
 @quiet
@@ -469,10 +536,18 @@ def newton(
     With `join` (a verified optimum found by another route), a row stops as JOINED at an iterate
     in that optimum's basin (:meth:`Join.reached`: within :data:`JOIN_TOL` standard errors, where
     the optimum's quadratic model predicts the objective and the gradient): its last iterations
-    would only repeat the other route's answer. An iterate not yet there, from which a step on
-    the optimum's Hessian (:meth:`Join.chord`) is predicted to land within :data:`JOIN_TOL`
-    standard errors, has that landing point evaluated: if it is lower than the iterate and in the
-    basin, the row moves there and stops as JOINED (a value and gradient instead of a Hessian).
+    would only repeat the other route's answer. From the start and from every iterate not yet
+    there, the route takes chord steps, steps on the optimum's Hessian (:func:`_chord_walk`), while
+    the optimum's quadratic model makes them worth trying (:meth:`Join.chord`: the landing point
+    within :data:`JOIN_TOL` standard errors, or where the model predicts the objective's rise, at
+    most :data:`CHORD_RATIO` of the distance) and each lowers the objective: a value and gradient
+    each instead of a Hessian. A row whose chord steps end in the basin stops as JOINED; otherwise
+    Newton's method goes on from the last point.
+
+    After a Newton step close to the optimum (decrement at most 1, on a trusted positive-definite
+    Hessian), chord steps on that same Hessian (:func:`_chord_polish`) take the new iterate to the
+    rounding floor while each shrinks the decrement by :data:`CHORD_RATIO`, so that the Hessian
+    computed next, at the end point, verifies it rather than asking for one more step.
     """
     U = np.array(U0, dtype=float, copy=True)
     B = U.shape[0]
@@ -481,11 +556,17 @@ def newton(
     dec = np.full(B, np.inf)
     minus_inf = np.zeros(B, dtype=bool)
     everything = np.arange(B)
+    if join is not None:  # the start itself may be in the optimum's basin, or a chord step from it
+        f0, g0 = fun.value_grad(U, everything)
+        there, minus_inf = _chord_walk(fun, join, U, everything, f0, g0)
+        status[there] = JOINED
+        if there.all():
+            return NewtonResult(U, status, iters, dec, minus_inf)
     info = fun.full(U, everything)
     H, differences, untrusted = hessians(fun, U, everything, info, quick=quick)
     f, g, H = info["objective"].copy(), info["grad"].copy(), np.array(H, dtype=float, copy=True)
     f[~np.isfinite(f)] = np.inf
-    status[~(np.isfinite(f) & np.isfinite(H.reshape(B, -1)).all(axis=1))] = NONFINITE
+    status[(status < 0) & ~(np.isfinite(f) & np.isfinite(H.reshape(B, -1)).all(axis=1))] = NONFINITE
     mu = np.zeros(B)  # Levenberg damping of each row, relative to its largest scaled eigenvalue
     radius = None if extend else np.full(B, np.inf)  # without extension: a trust radius
     Hc = np.array(info["hess"], dtype=float, copy=True)  # the compiled Hessians
@@ -572,25 +653,31 @@ def newton(
         iters[moved] += 1
         if join is not None:  # from the search's evaluation of the new iterate: no Hessian needed
             f_new, g_new = fun.value_grad(U[moved], moved)
-            there = join.reached(U[moved], f_new, g_new)
-            # not there yet, but where the optimum's model predicts the gradient so well that a
-            # step on the optimum's Hessian lands within JOIN_TOL SEs: that landing point, if
-            # lower and in the basin, ends the route (one value and gradient instead of the
-            # Hessian and step search of a last Newton iteration)
-            landing, miss = join.chord(U[moved], g_new)
-            near = np.flatnonzero(~there & (miss <= JOIN_TOL))
-            if near.size:
-                f_l, g_l = fun.value_grad(landing[near], moved[near])
-                took = (f_l < f_new[near]) & join.reached(landing[near], f_l, g_l)
-                hop = near[took]
-                U[moved[hop]] = landing[hop]
-                f_new[hop], g_new[hop] = f_l[took], g_l[took]
-                there[hop] = True
+            Um = U[moved]
+            there, hit = _chord_walk(fun, join, Um, moved, f_new, g_new)
+            U[moved], minus_inf[moved] = Um, minus_inf[moved] | hit
             status[moved[there]] = JOINED
             f[moved[there]], g[moved[there]] = f_new[there], g_new[there]
             moved = moved[~there]
             if moved.size == 0:
                 continue
+        # near the optimum (a Newton step on a trusted positive-definite Hessian), chord steps on
+        # that Hessian take the new iterate on to the rounding floor: values and gradients only,
+        # so that the Hessian computed next is the one at the end point, which verifies it
+        pos = np.searchsorted(rows, moved)
+        near = ~differences[moved] & c.pd[keep][pos] & (lam[keep][pos] <= 1.0)
+        if near.any():
+            sub = np.flatnonzero(near)
+            ck = Curvature(
+                c.D[keep][pos[sub]],
+                c.w[keep][pos[sub]],
+                c.V[keep][pos[sub]],
+                c.finite[keep][pos[sub]],
+                c.pd[keep][pos[sub]],
+            )
+            Um = U[moved[sub]]
+            minus_inf[moved[sub]] |= _chord_polish(fun, ck, Um, moved[sub], lam[keep][pos[sub]])
+            U[moved[sub]] = Um
         new = fun.full(U[moved], moved)
         f[moved], g[moved], Hc[moved] = new["objective"], new["grad"], new["hess"]
         H[moved], differences[moved], untrusted[moved] = hessians(

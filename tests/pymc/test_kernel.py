@@ -414,9 +414,9 @@ def test_a_route_stops_once_it_joins_a_verified_optimum():
 class _NoChord(kernel.Join):
     """A target whose chord steps are never tried (their landing put infinitely far)."""
 
-    def chord(self, U, G):
-        landing, miss = super().chord(U, G)
-        return landing, np.full_like(miss, np.inf)
+    def chord(self, U, f, G):
+        landing, worth = super().chord(U, f, G)
+        return landing, np.zeros_like(worth)
 
 
 def test_a_route_joins_where_a_step_on_the_optimums_hessian_lands_in_its_basin():
@@ -428,17 +428,29 @@ def test_a_route_joins_where_a_step_on_the_optimums_hessian_lands_in_its_basin()
     D = 1.0 / np.sqrt(np.diag(H))
     L = np.linalg.cholesky(D[:, None] * H * D[None, :])
     join = kernel.Join(u=opt, f=f_opt, L=L, D=D)
-    # the chord step is -H^-1 g (solved here by NumPy's LU), and the model's miss is the distance
-    # of its landing point from the optimum in SEs, exactly so on the quadratic model itself
+    # the chord step is -H^-1 g (solved here by NumPy's LU), and the model's miss of the gradient
+    # is the distance of its landing point from the optimum in SEs, exactly so on the quadratic
+    # model itself
     u = opt + np.array([[0.3, -0.05], [-0.2, 0.08]])
-    _, g = fun.value_grad(u, None)
-    landing, miss = join.chord(u, g)
+    f_u, g = fun.value_grad(u, None)
+    landing, worth = join.chord(u, f_u, g)
     np.testing.assert_allclose(landing, u - np.linalg.solve(H, g.T).T, rtol=1e-13)
     d = landing - opt
+    miss = join._measure(u, g)[2]
     assert miss == pytest.approx(np.sqrt(np.einsum("bi,ij,bj->b", d, H, d)), rel=1e-10)
+    assert worth.all() and (miss <= kernel.JOIN_TOL).all()
     quad = H @ (u - opt).T  # on the quadratic model the chord lands on the optimum
-    assert np.all(join.chord(u, quad.T)[1] < 1e-12)
-    np.testing.assert_allclose(join.chord(u, quad.T)[0], np.tile(opt, (2, 1)), rtol=1e-13)
+    assert np.all(join._measure(u, quad.T)[2] < 1e-12)
+    np.testing.assert_allclose(join.chord(u, f_u, quad.T)[0], np.tile(opt, (2, 1)), rtol=1e-13)
+    # farther out, a step is worth trying where the model predicts the objective's rise and puts
+    # the landing at most CHORD_RATIO of the distance away; not where it mispredicts the rise
+    far = opt + np.array([[3.0, 0.1]])
+    f_far, g_far = fun.value_grad(far, None)
+    dist, half, miss = join._measure(far, g_far)
+    assert kernel.JOIN_TOL < miss[0] <= kernel.CHORD_RATIO * dist[0]
+    assert abs(f_far[0] - f_opt - half[0]) <= kernel.CHORD_RATIO * half[0]
+    assert join.chord(far, f_far, g_far)[1][0]
+    assert not join.chord(far, f_opt + 3 * half, g_far)[1][0]
     # from a poor start, an iterate whose chord step lands in the basin ends the route there: one
     # Newton iteration fewer than the route needs to come within 2 SE by itself
     fun.n_full = 0
@@ -456,7 +468,7 @@ def test_a_route_joins_where_a_step_on_the_optimums_hessian_lands_in_its_basin()
     # nor a point whose gradient is not finite (an iterate at a bound of the support): no error
     bad = np.array([[np.inf, 0.0], [np.nan, 1.0]])
     assert not join.reached(u, np.array([f_opt, f_opt]), bad).any()
-    assert not (join.chord(u, bad)[1] <= kernel.JOIN_TOL).any()  # inf or NaN: never tried
+    assert not join.chord(u, np.array([f_opt, f_opt]), bad)[1].any()  # inf or NaN: never tried
 
 
 def test_routes_join_on_a_users_model_with_dims_data_in_millions_and_a_poor_start():
@@ -490,3 +502,33 @@ def test_routes_join_on_a_users_model_with_dims_data_in_millions_and_a_poor_star
             assert other.status == kernel.JOINED
             d = (other.u - first.u) / join.D @ join.L
             assert np.sqrt(d @ d) <= kernel.JOIN_TOL
+
+
+class _LastFull(_NormalNLL):
+    """The Normal NLL, remembering where its Hessian was last computed."""
+
+    def full(self, U, rows):
+        self.last = U.copy()
+        return super().full(U, rows)
+
+
+def test_near_the_optimum_chord_steps_put_the_last_hessian_at_the_end_point(monkeypatch):
+    """After a Newton step close to the optimum, chord steps on its Hessian (values and gradients
+    only) reach the rounding floor, so the Hessian computed next is the one at the reported point:
+    no final step moves the point after its Hessian, and one Hessian fewer is computed than with
+    the chord steps turned off."""
+    x = np.random.default_rng(5).normal(-3.0, 0.02, size=300)
+    opt = np.array([x.mean(), np.log(x.std())])
+    start = opt + np.array([[0.6 * x.std() / np.sqrt(x.size), 0.03]])  # about 0.6 and 0.5 SE away
+    fun = _LastFull(x)
+    res = kernel.newton(fun, start)
+    n_chord = fun.n_full
+    assert res.status[0] == kernel.CONVERGED and res.decrement[0] <= kernel.FINAL_STEP_MIN
+    np.testing.assert_array_equal(fun.last[0], res.U[0])  # the last Hessian is the end point's
+    np.testing.assert_allclose(res.U[0], opt, rtol=1e-13, atol=1e-15)
+    monkeypatch.setattr(kernel, "CHORD_STEPS", 0)
+    fun = _LastFull(x)
+    plain = kernel.newton(fun, start)
+    assert plain.status[0] == kernel.CONVERGED
+    assert n_chord < fun.n_full
+    np.testing.assert_allclose(plain.U[0], res.U[0], rtol=1e-13, atol=1e-15)

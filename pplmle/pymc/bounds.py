@@ -266,7 +266,7 @@ def _held_fit(engine: Engine, u: np.ndarray, held: dict[int, float], gtol: float
     obj = _Held(engine, u, held)
     z0 = np.array(u, dtype=float)[obj.free][None, :]
     if not obj.free.size:  # nothing left to estimate: the point is the answer
-        res = dict(obj.full(z0, np.zeros(1, dtype=int)))
+        res: dict[str, Any] = dict(obj.full(z0, np.zeros(1, dtype=int)))
         m = res["reported"].shape[1]
         res.update(
             curv=kernel.curvature(res["hess"]),

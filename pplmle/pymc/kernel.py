@@ -36,12 +36,14 @@ a few iterations rather than hundreds.
 from __future__ import annotations
 
 import functools
+import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import lstsq, solve_triangular
 
 from pplmle.core import messages
 
@@ -105,10 +107,14 @@ JOIN_RTOL = 0.1
 #: a chord step (on the verified optimum's Hessian, :meth:`Join.chord`) is tried from an iterate
 #: not yet in its basin when the optimum's quadratic model puts the landing point within
 #: :data:`JOIN_TOL` standard errors, or, where that model also predicts the iterate's objective to
-#: this fraction of the rise, at most this fraction of the iterate's own distance
+#: half of the rise, at most this fraction of the iterate's own distance (a step is a value and
+#: gradient; the Hessian and step search it can save cost many)
+WALK_RATIO = 0.8
+#: after a Newton step near the optimum, chord steps on its Hessian go on while each shrinks the
+#: Newton decrement (in that Hessian's metric) to at most this fraction of the last
 CHORD_RATIO = 0.5
 #: chord steps in a row at most, before the route computes a Hessian again
-CHORD_STEPS = 20
+CHORD_STEPS = 30
 
 
 class Objective(Protocol):
@@ -160,8 +166,42 @@ def scales(H: np.ndarray) -> np.ndarray:
     return np.where(ok, 1.0 / np.sqrt(np.where(ok, d, 1.0)), 1.0)
 
 
-@quiet
+#: the last scaled eigen-decompositions of large Hessians, by content (:func:`curvature`): a
+#: route's last iterate is assessed again at the same point, where at a thousand parameters each
+#: decomposition costs about 0.2 s. Smaller Hessians are decomposed faster than they are compared.
+_RECENT: deque[tuple[np.ndarray, Any, Any, Curvature]] = deque(maxlen=2)
+_RECENT_LOCK = threading.Lock()
+_RECENT_MIN = 50 * 50
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+
+
 def curvature(
+    H: np.ndarray, differences: np.ndarray | None = None, untrusted: np.ndarray | None = None
+) -> Curvature:
+    """The scaled eigen-decompositions of the Hessians `H` (b, k, k) (:class:`Curvature`); the
+    same Hessians again (equal entries and flags) give the same, read-only, object."""
+    H = np.asarray(H, dtype=float)
+    if H.size < _RECENT_MIN:
+        return _curvature(H, differences, untrusted)
+    with _RECENT_LOCK:
+        for h, d, u, c in _RECENT:
+            if h.shape == H.shape and _same(d, differences) and _same(u, untrusted) and np.array_equal(h, H):
+                return c
+    c = _curvature(H, differences, untrusted)
+    for field in (c.D, c.w, c.V, c.finite, c.pd, c.differences, c.untrusted):
+        if field is not None:
+            field.flags.writeable = False
+    kept = (H.copy(), *(None if a is None else np.array(a, copy=True) for a in (differences, untrusted)))
+    with _RECENT_LOCK:
+        _RECENT.append((*kept, c))
+    return c
+
+
+@quiet
+def _curvature(
     H: np.ndarray, differences: np.ndarray | None = None, untrusted: np.ndarray | None = None
 ) -> Curvature:
     b, k = H.shape[0], H.shape[-1]
@@ -437,7 +477,7 @@ class Join:
     def chord(self, U: np.ndarray, f: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where a Newton step on the optimum's Hessian (a chord step, ``-H^-1 g``) from the rows
         `U` (objectives `f`, gradients `G`) lands, and which rows it is worth trying from
-        (:data:`CHORD_RATIO`). The optimum's quadratic model puts the landing point as far from
+        (:data:`WALK_RATIO`). The optimum's quadratic model puts the landing point as far from
         the optimum, in standard errors, as the gradient's miss (:meth:`_measure`)."""
         z = solve_triangular(self.L, (self.D[None, :] * G).T, lower=True, check_finite=False)
         step = (
@@ -445,8 +485,8 @@ class Join:
         )  # D L'^-1 L^-1 D g
         dist, half, miss = self._measure(U, G)
         with np.errstate(invalid="ignore"):
-            model = np.abs(f - self.f - half) <= CHORD_RATIO * half
-            worth = (miss <= JOIN_TOL) | (model & (miss <= CHORD_RATIO * dist))
+            model = np.abs(f - self.f - half) <= 0.5 * half
+            worth = (miss <= JOIN_TOL) | (model & (miss <= WALK_RATIO * dist))
         return U - step, worth
 
 
@@ -481,13 +521,13 @@ def _chord_polish(
 ) -> np.ndarray:
     """Chord steps on the curvature `c` of the last Newton step (whose decrements were `lam`) from
     the new iterates `U` of `rows`, updated in place: while each step's decrement (in the metric of
-    `c`) is at most :data:`CHORD_RATIO` of the one before and above a quarter of
-    :data:`FINAL_STEP_MIN`, and the step lowers the objective (or, within rounding of it, shortens
-    the decrement). Returns the rows where a trial point had an objective of -inf."""
+    `c`) is at most :data:`CHORD_RATIO` of the one before (until the rounding floor stops the
+    decrease), and the step lowers the objective (or, within rounding of it, shortens the
+    decrement). Returns the rows where a trial point had an objective of -inf."""
     hit = np.zeros(len(rows), dtype=bool)
     f, g = fun.value_grad(U, rows)
     step, dec = newton_step(c, g)
-    live = np.flatnonzero(np.isfinite(f) & (dec <= CHORD_RATIO * lam) & (dec > FINAL_STEP_MIN / 4))
+    live = np.flatnonzero(np.isfinite(f) & (dec <= CHORD_RATIO * lam) & (dec > 0))
     for _ in range(CHORD_STEPS):
         if live.size == 0:
             break
@@ -497,7 +537,7 @@ def _chord_polish(
         step_t, dec_t = newton_step(cl, g_t)
         noise = ROUNDING * np.maximum(1.0, np.abs(f[live]))
         take = np.isfinite(f_t) & ((f_t < f[live]) | ((f_t <= f[live] + noise) & (dec_t < dec[live])))
-        go = take & (dec_t <= CHORD_RATIO * dec[live]) & (dec_t > FINAL_STEP_MIN / 4)
+        go = take & (dec_t <= CHORD_RATIO * dec[live]) & (dec_t > 0)
         moved = live[take]
         U[moved] += step[moved]
         f[moved], step[moved], dec[moved] = f_t[take], step_t[take], dec_t[take]
@@ -540,7 +580,7 @@ def newton(
     there, the route takes chord steps, steps on the optimum's Hessian (:func:`_chord_walk`), while
     the optimum's quadratic model makes them worth trying (:meth:`Join.chord`: the landing point
     within :data:`JOIN_TOL` standard errors, or where the model predicts the objective's rise, at
-    most :data:`CHORD_RATIO` of the distance) and each lowers the objective: a value and gradient
+    most :data:`WALK_RATIO` of the distance) and each lowers the objective: a value and gradient
     each instead of a Hessian. A row whose chord steps end in the basin stops as JOINED; otherwise
     Newton's method goes on from the last point.
 
@@ -829,12 +869,15 @@ def assess(
             L = np.stack([_chol_or_nan(h) for h in Hs])
         A = J[pd] * c.D[pd][:, None, :]  # (b, m, k)
         Z = np.linalg.solve(L, np.swapaxes(A, 1, 2))  # (b, k, m)
-        cov[pd] = np.einsum("bki,bkj->bij", Z, Z)
+        cov[pd] = np.swapaxes(Z, 1, 2) @ Z  # a matrix product (BLAS), not an einsum loop: O(k^3)
         se[pd] = _norm(Z, axis=1)
     grad_r = np.full((B, m), np.nan)
     good = finite & (m > 0)
     for i in np.flatnonzero(good):
-        grad_r[i] = np.linalg.lstsq(J[i].T, g[i], rcond=None)[0]
+        # least squares by a complete orthogonal factorization (LAPACK's gelsy, NumPy's rank rule):
+        # the minimum-norm answer of the SVD, several times faster at a thousand parameters
+        cut = np.finfo(float).eps * max(J[i].shape)
+        grad_r[i] = lstsq(J[i].T, g[i], cond=cut, lapack_driver="gelsy", check_finite=False)[0]
     ok = pd & np.isfinite(se).all(axis=1) & (dec <= tol)
     return {
         **info,
@@ -873,7 +916,8 @@ def _metric_directions(c: Curvature, g: np.ndarray, extra: np.ndarray | None) ->
     v = c.D * c.V[:, :, 0] / np.sqrt(w0)[:, None]
     out.append(v)
     if extra is not None:
-        Hs_norm = np.einsum("bi,bij,bj->b", extra / c.D, _scaled(c), extra / c.D)
+        y = np.einsum("bji,bj->bi", c.V, extra / c.D)  # |e|^2 in D H D, from its eigenvectors
+        Hs_norm = np.einsum("bi,bi->b", np.nan_to_num(c.w, nan=0.0), y * y)
         with np.errstate(invalid="ignore", divide="ignore"):
             e = extra / np.sqrt(np.where(Hs_norm > 0, Hs_norm, np.nan))[:, None]
         out.append(np.nan_to_num(e))
@@ -882,12 +926,6 @@ def _metric_directions(c: Curvature, g: np.ndarray, extra: np.ndarray | None) ->
         s = np.sign(np.einsum("bi,bi->b", g, d))
         signed.append(np.where((s > 0)[:, None], -d, d))
     return signed
-
-
-def _scaled(c: Curvature) -> np.ndarray:
-    """The scaled Hessians ``D H D`` again, from their eigen-decomposition."""
-    w = np.nan_to_num(c.w, nan=0.0)
-    return np.einsum("bij,bj,bkj->bik", c.V, w, c.V)
 
 
 @quiet

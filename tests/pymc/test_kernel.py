@@ -443,12 +443,12 @@ def test_a_route_joins_where_a_step_on_the_optimums_hessian_lands_in_its_basin()
     assert np.all(join._measure(u, quad.T)[2] < 1e-12)
     np.testing.assert_allclose(join.chord(u, f_u, quad.T)[0], np.tile(opt, (2, 1)), rtol=1e-13)
     # farther out, a step is worth trying where the model predicts the objective's rise and puts
-    # the landing at most CHORD_RATIO of the distance away; not where it mispredicts the rise
+    # the landing at most WALK_RATIO of the distance away; not where it mispredicts the rise
     far = opt + np.array([[3.0, 0.1]])
     f_far, g_far = fun.value_grad(far, None)
     dist, half, miss = join._measure(far, g_far)
-    assert kernel.JOIN_TOL < miss[0] <= kernel.CHORD_RATIO * dist[0]
-    assert abs(f_far[0] - f_opt - half[0]) <= kernel.CHORD_RATIO * half[0]
+    assert kernel.JOIN_TOL < miss[0] <= kernel.WALK_RATIO * dist[0]
+    assert abs(f_far[0] - f_opt - half[0]) <= 0.5 * half[0]
     assert join.chord(far, f_far, g_far)[1][0]
     assert not join.chord(far, f_opt + 3 * half, g_far)[1][0]
     # from a poor start, an iterate whose chord step lands in the basin ends the route there: one
@@ -532,3 +532,22 @@ def test_near_the_optimum_chord_steps_put_the_last_hessian_at_the_end_point(monk
     assert plain.status[0] == kernel.CONVERGED
     assert n_chord < fun.n_full
     np.testing.assert_allclose(plain.U[0], res.U[0], rtol=1e-13, atol=1e-15)
+
+
+def test_a_large_hessian_decomposed_again_is_looked_up_and_cannot_be_changed():
+    """A route's end point is assessed again with the same Hessian; at a thousand parameters each
+    eigen-decomposition costs about 0.2 s, so the same entries and flags give the same (read-only)
+    decomposition, and anything else a fresh one."""
+    A = np.random.default_rng(8).standard_normal((60, 60))
+    H = (A @ A.T + 60.0 * np.eye(60))[None]
+    first = kernel.curvature(H)
+    again = kernel.curvature(H.copy())
+    assert again is first
+    np.testing.assert_array_equal(first.w, kernel._curvature(H).w)
+    with pytest.raises(ValueError, match="read-only"):
+        first.w[0, 0] = 1.0
+    untrusted = kernel.curvature(H, np.array([True]), np.array([True]))
+    assert untrusted is not first and not untrusted.pd[0] and first.pd[0]
+    nudged = H.copy()
+    nudged[0, 0, 0] *= 1.0 + 1e-15
+    assert kernel.curvature(nudged) is not first

@@ -15,7 +15,8 @@ Agreement is checked too: the largest relative difference of pl.mle's intercept 
 from the OLS estimates, and ``converged``.  The log-log slope of each time against p (least
 squares of log t on log p over the p measured) says how each scales.
 
-Targets: p = 300 within 20x of OLS (pl.mle / OLS <= 20); p = 1000 under 60 s warm.
+Targets: p = 300 within 20x of OLS (pl.mle / OLS <= 20); p = 1000 within 3x of OLS warm (issue 16;
+the first target, under 60 s, is implied).
 
 The table is printed and written, with the date and the machine, to the section
 "## Many parameters (benchmarks/many_params.py)" of ``benchmarks/RESULTS.md`` (replaced if it
@@ -48,7 +49,7 @@ SLOW_P, SLOW_FIRST_FIT = 1000, 60.0
 OLS_BUDGET, OLS_MIN, OLS_MAX = 0.5, 3, 50
 TARGETS = {  # p: (target, check of a row)
     300: ("pl.mle / OLS <= 20", lambda r: r["mle"] / r["ols"] <= 20),
-    1000: ("pl.mle warm < 60 s", lambda r: r["mle"] < 60),
+    1000: ("pl.mle / OLS <= 3", lambda r: r["mle"] / r["ols"] <= 3),
 }
 
 
@@ -249,7 +250,7 @@ def main() -> None:
 Written by `{command}` on {datetime.date.today().isoformat()} ({total:.0f} s in all), n = {args.n}.
 Per p, the three are run alternately on the same model and data; times are medians (pl.mle
 warm: the model built once, its first fit timed apart).  Targets: p = 300 within 20x of
-statsmodels OLS, p = 1000 under 60 s warm.
+statsmodels OLS, p = 1000 within 3x of it warm.
 
 Machine: {machine()}; statsmodels {statsmodels.__version__}
 

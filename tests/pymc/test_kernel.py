@@ -551,3 +551,6 @@ def test_a_large_hessian_decomposed_again_is_looked_up_and_cannot_be_changed():
     nudged = H.copy()
     nudged[0, 0, 0] *= 1.0 + 1e-15
     assert kernel.curvature(nudged) is not first
+    # a batch (a simulation's many Hessians) is never kept: it could hold any amount of memory
+    batch = np.concatenate([H, H])
+    assert kernel.curvature(batch) is not kernel.curvature(batch)

@@ -242,7 +242,7 @@ def assess(
     rows = np.flatnonzero(ok)
     if rows.size:
         c = res["curv"]
-        sub = kernel.Curvature(c.D[rows], c.w[rows], c.V[rows], c.finite[rows], c.pd[rows])
+        sub = c.rows(rows)
         found, _ = kernel.recession(fun, U[rows], rows, res["objective"][rows], res["grad"][rows], sub)
         ok[rows[found]] = False
     return {**res, "ok": ok}

@@ -930,8 +930,7 @@ class Engine:
                 if not (np.all(np.isfinite(a)) and np.all(np.isfinite(part)))
             ]
             raise ValueError(
-                f"`start` lies outside the support of the parameters (or is not finite): "
-                f"check {bad or self.free_names}."
+                f"`start` lies outside the support of the parameters (or is not finite): check {bad}."
             )
         return u
 

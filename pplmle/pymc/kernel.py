@@ -153,6 +153,10 @@ class Curvature:
     differences: np.ndarray | None = None
     untrusted: np.ndarray | None = None
 
+    def rows(self, idx: np.ndarray) -> Curvature:
+        """The curvature of the rows `idx` alone (their decompositions and tests)."""
+        return Curvature(self.D[idx], self.w[idx], self.V[idx], self.finite[idx], self.pd[idx])
+
     @property
     def cond(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -535,8 +539,7 @@ def _chord_polish(
             break
         f_t, g_t = fun.value_grad(U[live] + step[live], rows[live])
         hit[live] |= np.isneginf(f_t)
-        cl = Curvature(c.D[live], c.w[live], c.V[live], c.finite[live], c.pd[live])
-        step_t, dec_t = newton_step(cl, g_t)
+        step_t, dec_t = newton_step(c.rows(live), g_t)
         noise = ROUNDING * np.maximum(1.0, np.abs(f[live]))
         take = np.isfinite(f_t) & ((f_t < f[live]) | ((f_t <= f[live] + noise) & (dec_t < dec[live])))
         go = take & (dec_t <= CHORD_RATIO * dec[live]) & (dec_t > 0)
@@ -706,20 +709,13 @@ def newton(
         # near the optimum (a Newton step on a trusted positive-definite Hessian), chord steps on
         # that Hessian take the new iterate on to the rounding floor: values and gradients only,
         # so that the Hessian computed next is the one at the end point, which verifies it
-        pos = np.searchsorted(rows, moved)
-        near = ~differences[moved] & c.pd[keep][pos] & (lam[keep][pos] <= 1.0)
+        at = np.flatnonzero(keep)[np.searchsorted(rows, moved)]  # moved's rows of `c` and `lam`
+        near = ~differences[moved] & c.pd[at] & (lam[at] <= 1.0)
         if near.any():
-            sub = np.flatnonzero(near)
-            ck = Curvature(
-                c.D[keep][pos[sub]],
-                c.w[keep][pos[sub]],
-                c.V[keep][pos[sub]],
-                c.finite[keep][pos[sub]],
-                c.pd[keep][pos[sub]],
-            )
-            Um = U[moved[sub]]
-            minus_inf[moved[sub]] |= _chord_polish(fun, ck, Um, moved[sub], lam[keep][pos[sub]])
-            U[moved[sub]] = Um
+            sub, at = moved[near], at[near]
+            Um = U[sub]
+            minus_inf[sub] |= _chord_polish(fun, c.rows(at), Um, sub, lam[at])
+            U[sub] = Um
         new = fun.full(U[moved], moved)
         f[moved], g[moved], Hc[moved] = new["objective"], new["grad"], new["hess"]
         H[moved], differences[moved], untrusted[moved] = hessians(

@@ -85,7 +85,7 @@ def test_family_refits_on_other_data_reuse_the_family_model():
     assert pl.mle(pl.Gamma(x)) == pl.mle(pl.Gamma(x.copy()))
 
 
-def test_a_start_outside_the_support_is_still_caught_by_find_map_on_a_refit(data_model):
+def test_a_start_outside_the_support_is_refused_by_name_on_a_refit(data_model):
     X, y = _regression(200, 0)
     with data_model:
         pm.set_data({"X": X, "y": y})
